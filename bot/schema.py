@@ -1,0 +1,249 @@
+"""Tables owned by the bot package: conversations, runs, feedback, moderation, audit.
+
+Closed sets (run status, message role ...) are ``text`` with a CHECK constraint rather than
+PostgreSQL enums, so a later migration can widen them without ``ALTER TYPE``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Final
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from knowledge.dbtypes import CreatedAt, JsonDict, UuidPk, new_metadata
+
+__all__ = [
+    "Appeal",
+    "AuditLog",
+    "BotBase",
+    "Feedback",
+    "Message",
+    "ModerationEvent",
+    "ModerationPolicy",
+    "RUN_STATUSES",
+    "Run",
+    "RunStep",
+    "Thread",
+]
+
+RUN_STATUSES: Final = (
+    "queued",
+    "in_progress",
+    "requires_action",
+    "completed",
+    "failed",
+    "cancelled",
+    "expired",
+)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class BotBase(DeclarativeBase):
+    """Declarative base whose metadata holds only the bot tables."""
+
+    metadata = new_metadata()
+
+
+class Thread(BotBase):
+    """A conversation: one Slack thread, Discord thread or channel, or terminal session."""
+
+    __tablename__ = "threads"
+    __table_args__ = (
+        UniqueConstraint("platform", "external_id"),
+        CheckConstraint(_one_of("platform", ("slack", "discord", "terminal", "api")), "platform"),
+    )
+
+    id: Mapped[UuidPk]
+    platform: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(400))
+    workspace_id: Mapped[str | None] = mapped_column(String(64))
+    channel_id: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(Text, server_default="")
+    meta: Mapped[JsonDict] = mapped_column("metadata")
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[CreatedAt]
+
+
+class Run(BotBase):
+    """One agent run answering one user message, with its bounds and outcome."""
+
+    __tablename__ = "runs"
+    __table_args__ = (CheckConstraint(_one_of("status", RUN_STATUSES), "status"),)
+
+    id: Mapped[UuidPk]
+    thread_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("threads.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(24), server_default="queued")
+    model: Mapped[str] = mapped_column(String(200), server_default="")
+    instructions: Mapped[str] = mapped_column(Text, server_default="")
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    completion_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    meta: Mapped[JsonDict] = mapped_column("metadata")
+    created_at: Mapped[CreatedAt]
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Message(BotBase):
+    """A message in a thread, in Chat Completions roles."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        CheckConstraint(_one_of("role", ("system", "user", "assistant", "tool")), "role"),
+        Index("ix_messages_thread_id_created_at", "thread_id", "created_at"),
+    )
+
+    id: Mapped[UuidPk]
+    thread_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    run_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text, server_default="")
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    tool_calls: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    tool_call_id: Mapped[str | None] = mapped_column(String(200))
+    token_count: Mapped[int | None] = mapped_column(Integer)
+    meta: Mapped[JsonDict] = mapped_column("metadata")
+    created_at: Mapped[CreatedAt]
+
+
+class RunStep(BotBase):
+    """One model call or one tool call inside a run, with timing and tokens."""
+
+    __tablename__ = "run_steps"
+    __table_args__ = (
+        UniqueConstraint("run_id", "ordinal"),
+        CheckConstraint(_one_of("type", ("model_call", "tool_call")), "type"),
+        CheckConstraint(
+            _one_of("status", ("in_progress", "completed", "failed", "cancelled", "expired")),
+            "status",
+        ),
+    )
+
+    id: Mapped[UuidPk]
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    ordinal: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), server_default="in_progress")
+    tool_name: Mapped[str | None] = mapped_column(String(200))
+    tool_call_id: Mapped[str | None] = mapped_column(String(200))
+    arguments: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    result: Mapped[Any | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    completion_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[CreatedAt]
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Feedback(BotBase):
+    """A thumbs-up (+1) or thumbs-down (-1) from one user on one run."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("run_id", "user_id"),
+        CheckConstraint("value IN (-1, 1)", "value"),
+    )
+
+    id: Mapped[UuidPk]
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(64))
+    value: Mapped[int] = mapped_column(SmallInteger)
+    comment: Mapped[str] = mapped_column(Text, server_default="")
+    created_at: Mapped[CreatedAt]
+
+
+class ModerationPolicy(BotBase):
+    """Per-guild moderation settings: thresholds and actions per label."""
+
+    __tablename__ = "moderation_policies"
+
+    id: Mapped[UuidPk]
+    guild_id: Mapped[str] = mapped_column(String(64), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    thresholds: Mapped[JsonDict]
+    actions: Mapped[JsonDict]
+    mod_log_channel_id: Mapped[str | None] = mapped_column(String(64))
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[CreatedAt]
+
+
+class ModerationEvent(BotBase):
+    """A classified message and the action taken on it."""
+
+    __tablename__ = "moderation_events"
+    __table_args__ = (Index("ix_moderation_events_guild_id_created_at", "guild_id", "created_at"),)
+
+    id: Mapped[UuidPk]
+    guild_id: Mapped[str] = mapped_column(String(64))
+    channel_id: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(64))
+    author_id: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(64))
+    scores: Mapped[JsonDict]
+    classifier: Mapped[str] = mapped_column(String(64), server_default="")
+    action: Mapped[str] = mapped_column(String(32))
+    excerpt: Mapped[str] = mapped_column(Text, server_default="")
+    created_at: Mapped[CreatedAt]
+
+
+class Appeal(BotBase):
+    """An author's appeal against a moderation event, and the moderators' decision."""
+
+    __tablename__ = "appeals"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", ("open", "accepted", "rejected")), "status"),
+    )
+
+    id: Mapped[UuidPk]
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("moderation_events.id", ondelete="CASCADE"), index=True
+    )
+    author_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, server_default="")
+    status: Mapped[str] = mapped_column(String(16), server_default="open")
+    reviewer_id: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[CreatedAt]
+
+
+class AuditLog(BotBase):
+    """Append-only record of administrative actions (uploads, deletions, policy changes)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_created_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(Text, server_default="")
+    details: Mapped[JsonDict]
+    created_at: Mapped[CreatedAt]

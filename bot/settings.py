@@ -1,0 +1,199 @@
+"""The one settings object, read once at the entry point and passed down.
+
+Conventional names are used where they exist (``DATABASE_URL``, ``OPENAI_API_KEY`` ...);
+everything else is ``DESKBOT_*``. Secrets are :class:`~pydantic.SecretStr` and URLs that
+may carry a password are shown only through :func:`redact_url`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+__all__ = ["Adapter", "Settings", "load_settings", "redact_url"]
+
+Adapter = Literal["slack", "discord"]
+
+_PG_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}
+_REDIS_SCHEMES = {"redis", "rediss", "unix", "valkey", "valkeys"}
+
+
+def _env(name: str) -> Any:
+    """Field options binding a field to exactly one environment variable."""
+    return Field(validation_alias=AliasChoices(name))
+
+
+class Settings(BaseSettings):
+    """Every setting deskbot reads, validated on construction.
+
+    Build it with :func:`load_settings` at an entry point; library code receives the
+    object (or the values it needs) and never reads the environment itself.
+    """
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        hide_input_in_errors=True,
+    )
+
+    # Storage and shared state
+    database_url: Annotated[SecretStr | None, _env("DATABASE_URL")] = None
+    redis_url: Annotated[SecretStr | None, _env("REDIS_URL")] = None
+    data_dir: Annotated[Path, _env("DESKBOT_DATA_DIR")] = Path("~/.local/share/deskbot")
+    db_connect_timeout: Annotated[float, _env("DESKBOT_DB_CONNECT_TIMEOUT")] = 5.0
+    db_pool_size: Annotated[int, _env("DESKBOT_DB_POOL_SIZE")] = 5
+
+    # LLM
+    openai_api_key: Annotated[SecretStr | None, _env("OPENAI_API_KEY")] = None
+    openai_base_url: Annotated[str | None, _env("OPENAI_BASE_URL")] = None
+    model: Annotated[str, _env("DESKBOT_MODEL")] = "gpt-4.1-mini"
+
+    # Slack
+    slack_bot_token: Annotated[SecretStr | None, _env("SLACK_BOT_TOKEN")] = None
+    slack_app_token: Annotated[SecretStr | None, _env("SLACK_APP_TOKEN")] = None
+    slack_signing_secret: Annotated[SecretStr | None, _env("SLACK_SIGNING_SECRET")] = None
+    slack_api_url: Annotated[str, _env("SLACK_API_URL")] = "https://slack.com/api/"
+
+    # Discord
+    discord_token: Annotated[SecretStr | None, _env("DISCORD_TOKEN")] = None
+
+    # Jobs and limits
+    queue_name: Annotated[str, _env("DESKBOT_QUEUE_NAME")] = "deskbot:jobs"
+    queue_visibility_timeout: Annotated[float, _env("DESKBOT_QUEUE_VISIBILITY_TIMEOUT")] = 300.0
+    queue_max_attempts: Annotated[int, _env("DESKBOT_QUEUE_MAX_ATTEMPTS")] = 5
+    worker_concurrency: Annotated[int, _env("DESKBOT_WORKER_CONCURRENCY")] = 4
+    rate_limit: Annotated[int, _env("DESKBOT_RATE_LIMIT")] = 20
+    rate_limit_window: Annotated[float, _env("DESKBOT_RATE_LIMIT_WINDOW")] = 60.0
+    dedup_ttl: Annotated[float, _env("DESKBOT_DEDUP_TTL")] = 600.0
+
+    # Logging
+    log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR"], _env("DESKBOT_LOG_LEVEL")
+    ] = "INFO"
+    log_format: Annotated[Literal["auto", "json", "text"], _env("DESKBOT_LOG_FORMAT")] = "auto"
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        _require_url(value.get_secret_value(), _PG_SCHEMES, "a postgresql:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        _require_url(value.get_secret_value(), _REDIS_SCHEMES, "a redis:// or rediss:// URL")
+        return value
+
+    @field_validator("openai_base_url", "slack_api_url")
+    @classmethod
+    def _check_http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        _require_url(value, {"http", "https"}, "an http:// or https:// URL")
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_data_dir(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator(
+        "db_connect_timeout",
+        "queue_visibility_timeout",
+        "rate_limit_window",
+        "dedup_ttl",
+        "db_pool_size",
+        "queue_max_attempts",
+        "worker_concurrency",
+        "rate_limit",
+    )
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than 0")
+        return value
+
+    @property
+    def embedded_database(self) -> bool:
+        """True when no ``DATABASE_URL`` is set and deskbot runs its own PostgreSQL."""
+        return self.database_url is None
+
+    @property
+    def llm_configured(self) -> bool:
+        """True when an OpenAI-compatible endpoint is configured."""
+        return self.openai_api_key is not None or self.openai_base_url is not None
+
+    def adapter_missing(self, adapter: Adapter) -> list[str]:
+        """Names of the variables the given adapter still needs."""
+        if adapter == "discord":
+            return [] if self.discord_token else ["DISCORD_TOKEN"]
+        missing = [] if self.slack_bot_token else ["SLACK_BOT_TOKEN"]
+        if not (self.slack_app_token or self.slack_signing_secret):
+            missing.append("SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP)")
+        return missing
+
+    def require_adapter(self, adapter: Adapter) -> None:
+        """Raise :class:`ConfigError` naming what the adapter lacks."""
+        missing = self.adapter_missing(adapter)
+        if missing:
+            raise ConfigError(f"{' and '.join(missing)}: required to start the {adapter} adapter")
+
+
+def _require_url(value: str, schemes: set[str], what: str) -> None:
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"must be {what} ({exc})") from None
+    if parts.scheme not in schemes:
+        shown = f"{parts.scheme}://" if parts.scheme else "no scheme"
+        raise ValueError(f"must be {what}, got {shown}")
+    if parts.scheme != "unix" and not parts.hostname and "host=" not in parts.query:
+        raise ValueError(f"must be {what} with a host")
+    if port == 0:
+        raise ValueError("port must be between 1 and 65535")
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment and ``.env``; one-line :class:`ConfigError` if invalid."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    fields = Settings.model_fields
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = str(error["loc"][0]) if error["loc"] else "settings"
+        field = fields.get(loc)
+        name = loc
+        if field is not None and isinstance(field.validation_alias, AliasChoices):
+            name = str(field.validation_alias.choices[0])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{name}: {message}")
+    return "; ".join(problems)

@@ -1,0 +1,121 @@
+"""Queue, dedup, rate limits and cache: in-process by default, Redis with ``REDIS_URL``.
+
+    state = await open_state(settings)
+    job = await state.queue.put("answer", {...})
+    ...
+    await state.close()
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+from bot.errors import SharedStateError
+from bot.settings import Settings, redact_url
+from bot.state.base import (
+    Cache,
+    DeadLetter,
+    Deduper,
+    Delivery,
+    Job,
+    JobQueue,
+    RateDecision,
+    RateLimiter,
+)
+from bot.state.memory import MemoryCache, MemoryDeduper, MemoryJobQueue, MemoryRateLimiter
+
+__all__ = [
+    "Cache",
+    "DeadLetter",
+    "Deduper",
+    "Delivery",
+    "Job",
+    "JobQueue",
+    "RateDecision",
+    "RateLimiter",
+    "SharedState",
+    "open_state",
+]
+
+
+@dataclass
+class SharedState:
+    """The four shared-state services, all from one backend."""
+
+    backend: Literal["memory", "redis"]
+    queue: JobQueue
+    deduper: Deduper
+    limiter: RateLimiter
+    cache: Cache
+    display_url: str = "in-process"
+    _client: object | None = None
+
+    async def close(self) -> None:
+        """Release the Redis connection pool, if any."""
+        await self.queue.close()
+        if self._client is not None:
+            await self._client.aclose()  # type: ignore[attr-defined]
+            self._client = None
+
+
+async def open_state(settings: Settings, *, consumer: str | None = None) -> SharedState:
+    """Build the shared state the settings ask for; checks Redis is reachable.
+
+    Raises:
+        SharedStateError: ``REDIS_URL`` is set but the server does not answer.
+    """
+    if settings.redis_url is None:
+        return SharedState(
+            backend="memory",
+            queue=MemoryJobQueue(
+                visibility_timeout=settings.queue_visibility_timeout,
+                max_attempts=settings.queue_max_attempts,
+            ),
+            deduper=MemoryDeduper(),
+            limiter=MemoryRateLimiter(limit=settings.rate_limit, window=settings.rate_limit_window),
+            cache=MemoryCache(),
+        )
+    return await _open_redis(settings, consumer=consumer)
+
+
+async def _open_redis(settings: Settings, *, consumer: str | None) -> SharedState:
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    from bot.state.redis import RedisCache, RedisDeduper, RedisJobQueue, RedisRateLimiter
+
+    assert settings.redis_url is not None
+    raw = settings.redis_url.get_secret_value()
+    url = raw.replace("valkey://", "redis://", 1).replace("valkeys://", "rediss://", 1)
+    client = Redis.from_url(url, socket_connect_timeout=settings.db_connect_timeout)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        await client.aclose()
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SharedStateError(f"REDIS_URL: cannot connect to {redact_url(raw)}: {reason}") from None
+    prefix = f"{settings.queue_name}:"
+    return SharedState(
+        backend="redis",
+        queue=RedisJobQueue(
+            client,
+            stream=settings.queue_name,
+            consumer=consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}",
+            visibility_timeout=settings.queue_visibility_timeout,
+            max_attempts=settings.queue_max_attempts,
+        ),
+        deduper=RedisDeduper(client, prefix=f"{prefix}dedup:"),
+        limiter=RedisRateLimiter(
+            client,
+            prefix=f"{prefix}rate:",
+            limit=settings.rate_limit,
+            window=settings.rate_limit_window,
+        ),
+        cache=RedisCache(client, prefix=f"{prefix}cache:"),
+        display_url=redact_url(raw),
+        _client=client,
+    )

@@ -1,0 +1,1 @@
+"""Alembic revisions for every package's tables (run through ``bot.migrate``)."""
