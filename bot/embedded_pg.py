@@ -72,11 +72,11 @@ class EmbeddedPostgres:
                 with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                     conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
 
-    def url(self, database: str = DATABASE_NAME) -> str:
-        """SQLAlchemy URL (``postgresql+psycopg://`` over the unix socket)."""
+    def url(self, database: str = DATABASE_NAME, *, driver: str | None = "psycopg") -> str:
+        """Connection URL over the unix socket: SQLAlchemy's form, or libpq's with ``driver=None``."""
         if self._server is None:
             raise EmbeddedPostgresError("embedded PostgreSQL has not been started")
-        return str(self._server.get_uri(database=database, driver="psycopg"))
+        return str(self._server.get_uri(database=database, driver=driver))
 
     def stop(self) -> None:
         """Detach; the server stops when the last process using it detaches."""

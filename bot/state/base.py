@@ -147,7 +147,7 @@ def gcra(tat: float | None, now: float, *, limit: int, window: float) -> tuple[f
     tat = max(tat or now, now)
     new_tat = tat + interval
     allow_at = new_tat - window
-    if now < allow_at:
+    if allow_at - now > 1e-9:  # tolerance: tat + w/l - w can round above now
         return None, RateDecision(False, 0, allow_at - now)
     remaining = int((now - allow_at) / interval + 1e-9)
     return new_tat, RateDecision(True, min(remaining, limit - 1), 0.0)

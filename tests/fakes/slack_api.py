@@ -1,0 +1,189 @@
+"""A fake Slack Web API: records every call and answers the methods deskbot uses.
+
+    slack = FakeSlackAPI(token="xoxb-test")
+    client = WebClient(token="xoxb-test", base_url=slack.api_url)
+
+Answers ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
+``conversations.replies``, ``files.info`` and ``views.open`` in Slack's shapes; serves file
+downloads at the ``url_private`` it hands out; ``fail_next`` makes the next call to a method
+fail (``ratelimited`` comes back as HTTP 429 with ``Retry-After``, as Slack sends it).
+A wrong token gets ``invalid_auth``; an unknown method ``unknown_method``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from tests.fakes.http import FakeHTTPServer, Recorded, Response
+
+__all__ = ["FakeSlackAPI", "SlackCall"]
+
+
+@dataclass
+class SlackCall:
+    """One Web API call: method name and its arguments (form or JSON, merged)."""
+
+    method: str
+    args: dict[str, Any]
+    token: str | None
+
+
+class FakeSlackAPI(FakeHTTPServer):
+    """A Slack workspace with one bot user, threads and files a test seeds."""
+
+    def __init__(self, *, token: str = "xoxb-test-token", team_id: str = "T0TEST") -> None:
+        super().__init__()
+        self.token = token
+        self.team_id = team_id
+        self.bot_user_id = "U0DESKBOT"
+        self.bot_id = "B0DESKBOT"
+        self.calls: list[SlackCall] = []
+        self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.files: dict[str, tuple[dict[str, Any], bytes]] = {}
+        self._failures: dict[str, tuple[str, float | None]] = {}
+        self._ts = itertools.count(1)
+        self._calls_lock = threading.Lock()
+
+    @property
+    def api_url(self) -> str:
+        """What to pass as ``base_url`` (or ``SLACK_API_URL``), with the trailing slash."""
+        return f"{self.url}/api/"
+
+    def seed_thread(self, channel: str, thread_ts: str, messages: list[dict[str, Any]]) -> None:
+        """Messages ``conversations.replies`` returns for this thread (parent first)."""
+        self.threads[(channel, thread_ts)] = messages
+
+    def add_file(self, file_id: str, name: str, content: bytes, **extra: Any) -> dict[str, Any]:
+        """A file ``files.info`` knows and whose ``url_private`` serves ``content``."""
+        info = {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "size": len(content),
+            "mimetype": extra.pop("mimetype", "application/octet-stream"),
+            "url_private": f"{self.url}/files/{file_id}/{name}",
+            "url_private_download": f"{self.url}/files/{file_id}/{name}?download=1",
+            **extra,
+        }
+        self.files[file_id] = (info, content)
+        return info
+
+    def fail_next(self, method: str, error: str, *, retry_after: float | None = None) -> None:
+        """Make the next call to ``method`` fail with ``error``."""
+        self._failures[method] = (error, retry_after)
+
+    def calls_to(self, method: str) -> list[SlackCall]:
+        """The calls made to one method, in order."""
+        with self._calls_lock:
+            return [c for c in self.calls if c.method == method]
+
+    def handle(self, request: Recorded) -> Response:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ") or None
+        if request.path.startswith("/files/"):
+            return self._download(request, token)
+        if not request.path.startswith("/api/"):
+            return Response(404, b"not found")
+        method = request.path.removeprefix("/api/")
+        args = self._args(request)
+        token = token or args.pop("token", None)
+        with self._calls_lock:
+            self.calls.append(SlackCall(method, args, token))
+        if token != self.token:
+            return Response.json({"ok": False, "error": "invalid_auth"})
+        if method in self._failures:
+            error, retry_after = self._failures.pop(method)
+            if error == "ratelimited":
+                return Response.json(
+                    {"ok": False, "error": error}, status=429, **{"Retry-After": str(retry_after or 1)}
+                )
+            return Response.json({"ok": False, "error": error})
+        answer = getattr(self, "_" + method.replace(".", "_"), None)
+        if answer is None:
+            return Response.json({"ok": False, "error": "unknown_method"})
+        try:
+            return Response.json({"ok": True, **answer(args)})
+        except _SlackError as exc:
+            return Response.json({"ok": False, "error": str(exc)})
+
+    @staticmethod
+    def _args(request: Recorded) -> dict[str, Any]:
+        args: dict[str, Any] = {k: v[-1] for k, v in request.query.items()}
+        content_type = request.headers.get("content-type", "")
+        if "json" in content_type:
+            args.update(request.json() or {})
+        elif request.body:
+            for key, value in request.form().items():
+                args[key] = _maybe_json(value)
+        return args
+
+    def _next_ts(self) -> str:
+        return f"1700000000.{next(self._ts):06d}"
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": "https://deskbot-test.slack.com/",
+            "team": "deskbot test",
+            "user": "deskbot",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        ts = self._next_ts()
+        message = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id,
+                   "text": args.get("text", ""), "ts": ts}
+        if "blocks" in args:
+            message["blocks"] = args["blocks"]
+        if "thread_ts" in args:
+            message["thread_ts"] = args["thread_ts"]
+        return {"channel": args.get("channel"), "ts": ts, "message": message}
+
+    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"channel": args.get("channel"), "ts": args.get("ts"), "text": args.get("text", "")}
+
+    def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return {"message_ts": self._next_ts()}
+
+    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        key = (str(args.get("channel")), str(args.get("ts")))
+        if key not in self.threads:
+            return {"messages": [], "has_more": False}
+        return {"messages": self.threads[key], "has_more": False}
+
+    def _files_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        entry = self.files.get(str(args.get("file")))
+        if entry is None:
+            raise _SlackError("file_not_found")
+        return {"file": entry[0]}
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args.get("view") or {}
+        return {"view": {"id": f"V{next(self._ts):08d}", **view}}
+
+    def _download(self, request: Recorded, token: str | None) -> Response:
+        if token != self.token:
+            return Response(403, b"forbidden")
+        file_id = request.path.split("/")[2]
+        entry = self.files.get(file_id)
+        if entry is None:
+            return Response(404, b"not found")
+        return Response(200, entry[1], {"Content-Type": entry[0]["mimetype"]})
+
+
+class _SlackError(Exception):
+    pass
+
+
+def _maybe_json(value: str) -> Any:
+    if value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
