@@ -69,7 +69,10 @@ class EmbeddedPostgres:
                 "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
             ).fetchone()
             if not exists:
-                with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                # Two processes starting together may both try; one wins, both are fine.
+                with contextlib.suppress(
+                    psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation
+                ):
                     conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
 
     def url(self, database: str = DATABASE_NAME, *, driver: str | None = "psycopg") -> str:

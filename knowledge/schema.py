@@ -25,6 +25,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    cast,
+    column,
     func,
     text,
 )
@@ -110,8 +112,9 @@ class Chunk(KnowledgeBase):
         Index("ix_chunks_lexical", "lexical", postgresql_using="gin"),
         Index(
             "ix_chunks_embedding_384",
-            text(f"(embedding::vector({LOCAL_EMBEDDING_DIM})) vector_cosine_ops"),
+            cast(column("embedding"), Vector(LOCAL_EMBEDDING_DIM)).label("embedding_384"),
             postgresql_using="hnsw",
+            postgresql_ops={"embedding_384": "vector_cosine_ops"},
             postgresql_where=text(f"embedding_dim = {LOCAL_EMBEDDING_DIM}"),
         ),
     )

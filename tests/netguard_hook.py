@@ -25,12 +25,14 @@ class RealNetworkCall(ConnectionRefusedError):
     """Raised instead of reaching a real host from a test."""
 
 
-def _is_local(host: Any) -> bool:
-    if host is None:
-        return True
+def _name(host: Any) -> str:
     if isinstance(host, bytes):
-        host = host.decode(errors="replace")
-    host = str(host).strip("[]").lower()
+        return host.decode(errors="replace")
+    return "" if host is None else str(host)
+
+
+def _is_local(host: str) -> bool:
+    host = host.strip("[]").lower()
     if host in _LOCAL_NAMES:
         return True
     try:
@@ -49,6 +51,7 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
         host = address[0]
     else:
         return
+    host = _name(host)
     if not _is_local(host):
         message = f"test tried to reach a real host: {host!r} ({event})"
         _violations.append(message)

@@ -87,7 +87,10 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_chunks_collection_id'), 'chunks', ['collection_id'], unique=False)
     op.create_index(op.f('ix_chunks_document_id'), 'chunks', ['document_id'], unique=False)
-    op.create_index('ix_chunks_embedding_384', 'chunks', [sa.literal_column('(embedding::vector(384)) vector_cosine_ops')], unique=False, postgresql_using='hnsw', postgresql_where=sa.text('embedding_dim = 384'))
+    op.execute(
+        "CREATE INDEX ix_chunks_embedding_384 ON chunks USING hnsw "
+        "((embedding::vector(384)) vector_cosine_ops) WHERE embedding_dim = 384"
+    )
     op.create_index('ix_chunks_lexical', 'chunks', ['lexical'], unique=False, postgresql_using='gin')
     op.create_table('audit_log',
     sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),

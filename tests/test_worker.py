@@ -1,0 +1,127 @@
+"""The worker on both queue backends: ack on success, retry on failure, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from redis.asyncio import Redis
+
+from bot.state import Job, JobQueue
+from bot.state.memory import MemoryJobQueue
+from bot.state.redis import RedisJobQueue
+from bot.worker import Handler, Worker
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def queue(request: pytest.FixtureRequest) -> AsyncIterator[JobQueue]:
+    if request.param == "memory":
+        yield MemoryJobQueue(visibility_timeout=5, max_attempts=3)
+        return
+    client = Redis.from_url(request.getfixturevalue("redis_url"))
+    yield RedisJobQueue(client, stream=f"w:{uuid.uuid4().hex[:6]}", consumer="w1",
+                        visibility_timeout=5, max_attempts=3)
+    await client.aclose()
+
+
+@asynccontextmanager
+async def running(worker: Worker) -> AsyncIterator[asyncio.Event]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def wait_until(predicate: object, timeout: float = 5) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_successful_jobs_are_acked_once(queue: JobQueue) -> None:
+    done: list[str] = []
+
+    async def handle(job: Job) -> None:
+        done.append(job.payload["q"])
+
+    worker = Worker(queue, {"answer": handle}, poll_timeout=0.1)
+    async with running(worker):
+        for q in ("a", "b", "c"):
+            await queue.put("answer", {"q": q})
+        await wait_until(lambda: len(done) == 3)
+    assert sorted(done) == ["a", "b", "c"]
+    assert await queue.get(timeout=0.2) is None
+    assert worker.processed == 3
+
+
+async def test_a_failing_job_is_retried_until_it_succeeds(queue: JobQueue) -> None:
+    attempts: list[int] = []
+
+    async def flaky(job: Job) -> None:
+        attempts.append(len(attempts) + 1)
+        if len(attempts) < 2:
+            raise RuntimeError("LLM unavailable")
+
+    worker = Worker(queue, {"answer": flaky}, poll_timeout=0.1)
+    async with running(worker):
+        await queue.put("answer", {})
+        await wait_until(lambda: worker.processed == 1)
+    assert attempts == [1, 2]
+    assert await queue.dead_letters() == []
+
+
+async def test_a_job_that_always_fails_ends_in_dead_letters(queue: JobQueue) -> None:
+    async def broken(job: Job) -> None:
+        raise ValueError("bad payload")
+
+    worker = Worker(queue, {"answer": broken}, poll_timeout=0.1)
+    async with running(worker):
+        job = await queue.put("answer", {})
+        await wait_until(lambda: worker.failed == 3)
+    dead = await queue.dead_letters()
+    assert [(d.job.id, d.attempts, d.error) for d in dead] == [
+        (job.id, 3, "ValueError: bad payload")
+    ]
+
+
+async def test_unknown_kind_is_dead_lettered_without_retries(queue: JobQueue) -> None:
+    worker = Worker(queue, {}, poll_timeout=0.1)
+    async with running(worker):
+        await queue.put("teleport", {})
+        await wait_until(lambda: worker.failed == 1)
+    dead = await queue.dead_letters()
+    assert [(d.job.kind, d.attempts) for d in dead] == [("teleport", 1)]
+    assert "no handler" in dead[0].error
+
+
+async def test_concurrency_is_bounded_and_stop_waits_for_running_jobs(queue: JobQueue) -> None:
+    active = 0
+    peak = 0
+    finished = 0
+
+    async def slow(job: Job) -> None:
+        nonlocal active, peak, finished
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.2)
+        active -= 1
+        finished += 1
+
+    handlers: dict[str, Handler] = {"answer": slow}
+    worker = Worker(queue, handlers, concurrency=2, poll_timeout=0.05)
+    for _ in range(5):
+        await queue.put("answer", {})
+    async with running(worker):
+        await wait_until(lambda: finished >= 1)
+    # Stopped: whatever had started has finished, nothing is half done.
+    assert active == 0
+    assert peak == 2
