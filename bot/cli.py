@@ -19,7 +19,7 @@ import click
 
 from bot.errors import ConfigError, DeskbotError
 from bot.logs import configure_logging
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, SlackMode, load_settings
 
 __all__ = ["cli", "main"]
 
@@ -56,7 +56,8 @@ def doctor(settings: Settings, as_json: bool) -> None:
         versions = report.versions
         click.echo(
             f"deskbot {versions['deskbot']} (Python {versions['python']}, "
-            f"PostgreSQL {versions.get('postgresql', '?')}, pgvector {versions.get('pgvector', '?')})"
+            f"PostgreSQL {versions.get('postgresql', '?')}, "
+            f"pgvector {versions.get('pgvector', '?')})"
         )
         marks = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
         for check in report.checks:
@@ -92,7 +93,7 @@ def db_upgrade(settings: Settings) -> None:
 def db_current(settings: Settings) -> None:
     """Print the schema revision of the database and the newest one available."""
 
-    async def go() -> tuple[str | None, str]:
+    async def go() -> tuple[str | None, str | None]:
         from bot.storage import open_database
 
         database = await open_database(settings, migrate=False)
@@ -159,18 +160,23 @@ async def _work(settings: Settings) -> None:
         await state.close()
 
 
-def _adapter_command(name: str, title: str) -> click.Command:
-    @click.command(name, help=f"Run the {title} adapter.")
-    @pass_settings
-    def command(settings: Settings) -> None:
-        settings.require_adapter(name)  # type: ignore[arg-type]
-        raise DeskbotError(f"the {title} adapter is not part of this release yet")
+@cli.command()
+@click.option("--socket", "mode", flag_value="socket", default=True, help="Socket Mode (default).")
+@click.option("--http", "mode", flag_value="http", help="Events API over HTTP.")
+@click.option("--port", type=click.IntRange(1, 65535), default=3000, show_default=True)
+@pass_settings
+def slack(settings: Settings, mode: SlackMode, port: int) -> None:
+    """Run the Slack adapter."""
+    settings.require_adapter("slack", mode)
+    raise DeskbotError("the Slack adapter is not part of this release yet")
 
-    return command
 
-
-cli.add_command(_adapter_command("slack", "Slack"))
-cli.add_command(_adapter_command("discord", "Discord"))
+@cli.command()
+@pass_settings
+def discord(settings: Settings) -> None:
+    """Run the Discord adapter."""
+    settings.require_adapter("discord")
+    raise DeskbotError("the Discord adapter is not part of this release yet")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

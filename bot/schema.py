@@ -31,6 +31,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from knowledge.dbtypes import CreatedAt, JsonDict, UuidPk, new_metadata
 
 __all__ = [
+    "RUN_STATUSES",
     "Appeal",
     "AuditLog",
     "BotBase",
@@ -38,7 +39,6 @@ __all__ = [
     "Message",
     "ModerationEvent",
     "ModerationPolicy",
-    "RUN_STATUSES",
     "Run",
     "RunStep",
     "Thread",

@@ -16,9 +16,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
 
-__all__ = ["Adapter", "Settings", "load_settings", "redact_url"]
+__all__ = ["Adapter", "Settings", "SlackMode", "load_settings", "redact_url"]
 
 Adapter = Literal["slack", "discord"]
+SlackMode = Literal["socket", "http"]
 
 _PG_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}
 _REDIS_SCHEMES = {"redis", "rediss", "unix", "valkey", "valkeys"}
@@ -42,6 +43,7 @@ class Settings(BaseSettings):
         extra="ignore",
         populate_by_name=True,
         hide_input_in_errors=True,
+        env_ignore_empty=True,
     )
 
     # Storage and shared state
@@ -135,20 +137,27 @@ class Settings(BaseSettings):
         """True when an OpenAI-compatible endpoint is configured."""
         return self.openai_api_key is not None or self.openai_base_url is not None
 
-    def adapter_missing(self, adapter: Adapter) -> list[str]:
-        """Names of the variables the given adapter still needs."""
+    def adapter_missing(self, adapter: Adapter, mode: SlackMode | None = None) -> list[str]:
+        """Names of the variables the adapter still needs (Slack: for ``mode``, or either)."""
         if adapter == "discord":
             return [] if self.discord_token else ["DISCORD_TOKEN"]
         missing = [] if self.slack_bot_token else ["SLACK_BOT_TOKEN"]
-        if not (self.slack_app_token or self.slack_signing_secret):
+        if mode == "socket" and not self.slack_app_token:
+            missing.append("SLACK_APP_TOKEN")
+        elif mode == "http" and not self.slack_signing_secret:
+            missing.append("SLACK_SIGNING_SECRET")
+        elif mode is None and not (self.slack_app_token or self.slack_signing_secret):
             missing.append("SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP)")
         return missing
 
-    def require_adapter(self, adapter: Adapter) -> None:
+    def require_adapter(self, adapter: Adapter, mode: SlackMode | None = None) -> None:
         """Raise :class:`ConfigError` naming what the adapter lacks."""
-        missing = self.adapter_missing(adapter)
+        missing = self.adapter_missing(adapter, mode)
         if missing:
-            raise ConfigError(f"{' and '.join(missing)}: required to start the {adapter} adapter")
+            how = f" in {mode} mode" if mode else ""
+            raise ConfigError(
+                f"{' and '.join(missing)}: required to start the {adapter} adapter{how}"
+            )
 
 
 def _require_url(value: str, schemes: set[str], what: str) -> None:

@@ -86,7 +86,7 @@ class Database:
 
 def normalize_url(url: str) -> str:
     """Any PostgreSQL URL as a SQLAlchemy URL for the psycopg 3 driver."""
-    scheme, sep, rest = url.partition("://")
+    _, sep, rest = url.partition("://")
     if not sep:
         raise StorageError("DATABASE_URL: not a URL")
     return f"postgresql+psycopg://{rest}"
@@ -150,7 +150,7 @@ def _where(db: Database) -> str:
     return f"{host}:{url.port or 5432}/{url.database or ''}"
 
 
-_CONNECT_PREFIX = re.compile(r'^(connection failed: |connection to server (at|on) .*? failed: )+')
+_CONNECT_PREFIX = re.compile(r"^(connection failed: |connection to server (at|on) .*? failed: )+")
 
 
 def _reason(exc: BaseException) -> str:

@@ -35,7 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from knowledge.dbtypes import CreatedAt, JsonDict, UuidPk, new_metadata
 
-__all__ = ["Chunk", "Collection", "Document", "KnowledgeBase", "LOCAL_EMBEDDING_DIM"]
+__all__ = ["LOCAL_EMBEDDING_DIM", "Chunk", "Collection", "Document", "KnowledgeBase"]
 
 # Both local embedders (MiniLM, multilingual-e5-small) produce 384-d vectors.
 LOCAL_EMBEDDING_DIM = 384
@@ -63,7 +63,9 @@ class Collection(KnowledgeBase):
     allowed_channels: Mapped[list[str]] = mapped_column(
         ARRAY(Text), server_default=text("'{}'::text[]")
     )
-    allowed_roles: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
+    allowed_roles: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=text("'{}'::text[]")
+    )
     embedding_model: Mapped[str] = mapped_column(String(200))
     embedding_dim: Mapped[int] = mapped_column(Integer)
     created_by: Mapped[str | None] = mapped_column(String(200))

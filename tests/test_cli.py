@@ -98,9 +98,15 @@ def test_env_file_is_read(run_cli: Run, tmp_path: Path) -> None:
 
 
 def test_adapter_without_its_token_is_exit_2(run_cli: Run) -> None:
-    slack = run_cli("slack")
+    slack = run_cli("slack", "--socket")
     assert slack.code == 2
-    assert _one_line_error(slack).startswith("deskbot: SLACK_BOT_TOKEN and SLACK_APP_TOKEN")
+    assert _one_line_error(slack) == (
+        "deskbot: SLACK_BOT_TOKEN and SLACK_APP_TOKEN: required to start the slack adapter "
+        "in socket mode"
+    )
+    http = run_cli("slack", "--http", env={"SLACK_BOT_TOKEN": "xoxb-1"})
+    assert http.code == 2
+    assert _one_line_error(http).startswith("deskbot: SLACK_SIGNING_SECRET: required")
     discord = run_cli("discord")
     assert discord.code == 2
     assert _one_line_error(discord) == (

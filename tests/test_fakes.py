@@ -14,15 +14,20 @@ from tests.netguard_hook import take_violations
 
 pytestmark = pytest.mark.integration
 
-TOOLS = [{
-    "type": "function",
-    "function": {
-        "name": "search_documents",
-        "description": "Search the company documents.",
-        "parameters": {"type": "object", "properties": {"query": {"type": "string"}},
-                       "required": ["query"]},
-    },
-}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "search_documents",
+            "description": "Search the company documents.",
+            "parameters": {
+                "type": "object",
+                "properties": {"query": {"type": "string"}},
+                "required": ["query"],
+            },
+        },
+    }
+]
 
 
 def client(server: ScriptedOpenAI, **kwargs: object) -> AsyncOpenAI:
@@ -51,7 +56,9 @@ async def test_openai_streamed_text(openai_server: ScriptedOpenAI) -> None:
     pieces: list[str] = []
     async with client(openai_server) as llm:
         stream = await llm.chat.completions.create(
-            model="gpt-test", messages=[{"role": "user", "content": "?"}], stream=True,
+            model="gpt-test",
+            messages=[{"role": "user", "content": "?"}],
+            stream=True,
             stream_options={"include_usage": True},
         )
         usage = None
@@ -70,7 +77,9 @@ async def test_openai_parallel_tool_calls(openai_server: ScriptedOpenAI) -> None
     )
     async with client(openai_server) as llm:
         reply = await llm.chat.completions.create(
-            model="gpt-test", messages=[{"role": "user", "content": "?"}], tools=TOOLS,  # type: ignore[arg-type]
+            model="gpt-test",
+            messages=[{"role": "user", "content": "?"}],
+            tools=TOOLS,  # type: ignore[arg-type]
         )
     choice = reply.choices[0]
     assert choice.finish_reason == "tool_calls"
@@ -88,7 +97,9 @@ async def test_openai_streamed_tool_call_arguments_reassemble(
     arguments = ""
     async with client(openai_server) as llm:
         stream = await llm.chat.completions.create(
-            model="gpt-test", messages=[{"role": "user", "content": "?"}], stream=True,
+            model="gpt-test",
+            messages=[{"role": "user", "content": "?"}],
+            stream=True,
         )
         async for chunk in stream:
             for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
@@ -125,27 +136,39 @@ async def test_slack_web_api_methods(slack_api: FakeSlackAPI) -> None:
     auth = await slack.auth_test()
     assert auth["user_id"] == slack_api.bot_user_id
     posted = await slack.chat_postMessage(channel="C1", thread_ts="1.0", text="Searching...")
-    await slack.chat_update(channel="C1", ts=posted["ts"], text="Done", blocks=[
-        {"type": "section", "text": {"type": "mrkdwn", "text": "*Done*"}}])
+    await slack.chat_update(
+        channel="C1",
+        ts=posted["ts"],
+        text="Done",
+        blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "*Done*"}}],
+    )
     await slack.chat_postEphemeral(channel="C1", user="U1", text="only admins may upload")
     slack_api.seed_thread("C1", "1.0", [{"user": "U1", "text": "parent", "ts": "1.0"}])
     replies = await slack.conversations_replies(channel="C1", ts="1.0")
     assert [m["text"] for m in replies["messages"]] == ["parent"]
     info = slack_api.add_file("F1", "policy.md", b"# Policy", mimetype="text/markdown")
     assert (await slack.files_info(file="F1"))["file"]["name"] == "policy.md"
-    view = await slack.views_open(trigger_id="t1", view={"type": "modal", "title": {
-        "type": "plain_text", "text": "Upload"}})
+    view = await slack.views_open(
+        trigger_id="t1", view={"type": "modal", "title": {"type": "plain_text", "text": "Upload"}}
+    )
     assert view["view"]["type"] == "modal"
     async with httpx.AsyncClient() as http:
         download = await http.get(
-            info["url_private"], headers={"Authorization": f"Bearer {slack_api.token}"})
+            info["url_private"], headers={"Authorization": f"Bearer {slack_api.token}"}
+        )
     assert download.content == b"# Policy"
     update = slack_api.calls_to("chat.update")[0]
     assert update.args["ts"] == posted["ts"]
     assert update.args["blocks"][0]["text"]["text"] == "*Done*"
     assert [c.method for c in slack_api.calls] == [
-        "auth.test", "chat.postMessage", "chat.update", "chat.postEphemeral",
-        "conversations.replies", "files.info", "views.open"]
+        "auth.test",
+        "chat.postMessage",
+        "chat.update",
+        "chat.postEphemeral",
+        "conversations.replies",
+        "files.info",
+        "views.open",
+    ]
 
 
 async def test_slack_errors_look_like_slacks(slack_api: FakeSlackAPI) -> None:

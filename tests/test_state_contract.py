@@ -34,8 +34,10 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
 
         def memory_queue(*, visibility_timeout: float = 30.0, max_attempts: int = 3) -> JobQueue:
             key = (visibility_timeout, max_attempts)
-            return queues.setdefault(key, MemoryJobQueue(
-                visibility_timeout=visibility_timeout, max_attempts=max_attempts))
+            return queues.setdefault(
+                key,
+                MemoryJobQueue(visibility_timeout=visibility_timeout, max_attempts=max_attempts),
+            )
 
         yield {
             "queue": memory_queue,
@@ -49,14 +51,20 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     stream = f"test:{uuid.uuid4().hex[:8]}"
 
     def redis_queue(*, visibility_timeout: float = 30.0, max_attempts: int = 3) -> JobQueue:
-        return RedisJobQueue(client, stream=stream, consumer=uuid.uuid4().hex[:8],
-                             visibility_timeout=visibility_timeout, max_attempts=max_attempts)
+        return RedisJobQueue(
+            client,
+            stream=stream,
+            consumer=uuid.uuid4().hex[:8],
+            visibility_timeout=visibility_timeout,
+            max_attempts=max_attempts,
+        )
 
     yield {
         "queue": redis_queue,
         "deduper": lambda: RedisDeduper(client, prefix=f"{stream}:d:"),
         "limiter": lambda limit, window: RedisRateLimiter(
-            client, prefix=f"{stream}:r:", limit=limit, window=window),
+            client, prefix=f"{stream}:r:", limit=limit, window=window
+        ),
         "cache": lambda: RedisCache(client, prefix=f"{stream}:c:"),
     }
     await client.aclose()

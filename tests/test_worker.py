@@ -24,8 +24,13 @@ async def queue(request: pytest.FixtureRequest) -> AsyncIterator[JobQueue]:
         yield MemoryJobQueue(visibility_timeout=5, max_attempts=3)
         return
     client = Redis.from_url(request.getfixturevalue("redis_url"))
-    yield RedisJobQueue(client, stream=f"w:{uuid.uuid4().hex[:6]}", consumer="w1",
-                        visibility_timeout=5, max_attempts=3)
+    yield RedisJobQueue(
+        client,
+        stream=f"w:{uuid.uuid4().hex[:6]}",
+        consumer="w1",
+        visibility_timeout=5,
+        max_attempts=3,
+    )
     await client.aclose()
 
 

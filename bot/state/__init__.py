@@ -1,9 +1,9 @@
 """Queue, dedup, rate limits and cache: in-process by default, Redis with ``REDIS_URL``.
 
-    state = await open_state(settings)
-    job = await state.queue.put("answer", {...})
-    ...
-    await state.close()
+state = await open_state(settings)
+job = await state.queue.put("answer", {...})
+...
+await state.close()
 """
 
 from __future__ import annotations
@@ -97,7 +97,9 @@ async def _open_redis(settings: Settings, *, consumer: str | None) -> SharedStat
     except (RedisError, OSError) as exc:
         await client.aclose()
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SharedStateError(f"REDIS_URL: cannot connect to {redact_url(raw)}: {reason}") from None
+        raise SharedStateError(
+            f"REDIS_URL: cannot connect to {redact_url(raw)}: {reason}"
+        ) from None
     prefix = f"{settings.queue_name}:"
     return SharedState(
         backend="redis",

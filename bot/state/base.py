@@ -136,7 +136,9 @@ class Cache(Protocol):
         ...
 
 
-def gcra(tat: float | None, now: float, *, limit: int, window: float) -> tuple[float | None, RateDecision]:
+def gcra(
+    tat: float | None, now: float, *, limit: int, window: float
+) -> tuple[float | None, RateDecision]:
     """One step of the generic cell rate algorithm.
 
     ``tat`` is the stored theoretical arrival time (None for a new key). Returns the new

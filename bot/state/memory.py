@@ -7,6 +7,7 @@ entries are pruned lazily on access, and the cache is bounded (least recently us
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import OrderedDict, deque
@@ -49,10 +50,8 @@ class MemoryJobQueue:
                 next_expiry = min(expiry for _, expiry in self._pending.values())
                 wait = min(wait, max(next_expiry - now, 0.0))
             self._wakeup.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), wait)
-            except TimeoutError:
-                pass
 
     def _take(self) -> Delivery | None:
         now = time.monotonic()

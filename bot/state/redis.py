@@ -88,7 +88,7 @@ class RedisJobQueue:
             remaining = deadline - time.monotonic()
             # Block in short slices so stale entries are noticed while waiting.
             block_ms = max(1, int(min(remaining, self.visibility_timeout, 1.0) * 1000))
-            reply = await self.client.xreadgroup(
+            reply: Any = await self.client.xreadgroup(
                 self.group, self.consumer, {self.stream: ">"}, count=1, block=block_ms
             )
             if reply:
@@ -102,7 +102,7 @@ class RedisJobQueue:
 
     async def _claim_stale(self) -> Delivery | None:
         while True:
-            reply = await self.client.xautoclaim(
+            reply: Any = await self.client.xautoclaim(
                 self.stream,
                 self.group,
                 self.consumer,
@@ -118,7 +118,9 @@ class RedisJobQueue:
             if delivery is not None:
                 return delivery
 
-    async def _start(self, entry_id: bytes, fields: Mapping[bytes, bytes] | None) -> Delivery | None:
+    async def _start(
+        self, entry_id: bytes, fields: Mapping[bytes, bytes] | None
+    ) -> Delivery | None:
         """Count the attempt; bury the job instead if it has used them all."""
         if not fields:  # the entry was deleted while pending
             await self.client.xack(self.stream, self.group, entry_id)
@@ -160,7 +162,7 @@ class RedisJobQueue:
         return True
 
     async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
-        entries = await self.client.xrevrange(self._dead_key, count=limit)
+        entries: Any = await self.client.xrevrange(self._dead_key, count=limit)
         return [
             DeadLetter(
                 job=_decode(fields),
@@ -233,7 +235,7 @@ class RedisCache:
         self.prefix = prefix
 
     async def get(self, key: str) -> bytes | None:
-        value = await self.client.get(f"{self.prefix}{key}")
+        value: Any = await self.client.get(f"{self.prefix}{key}")
         return bytes(value) if value is not None else None
 
     async def set(self, key: str, value: bytes, *, ttl: float) -> None:

@@ -132,7 +132,7 @@ class FakeHTTPServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return None
 
         return Handler

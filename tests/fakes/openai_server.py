@@ -49,8 +49,9 @@ class ScriptedOpenAI(FakeHTTPServer):
 
     def reply_text(self, text: str, *, prompt_tokens: int = 10, completion_tokens: int = 5) -> None:
         """Queue an assistant message with ``text``."""
-        self._script.append(_Reply(text=text, prompt_tokens=prompt_tokens,
-                                   completion_tokens=completion_tokens))
+        self._script.append(
+            _Reply(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+        )
 
     def reply_tool_calls(self, *calls: tuple[str, dict[str, Any]]) -> None:
         """Queue an assistant message that calls these tools (in parallel)."""
@@ -84,8 +85,9 @@ class ScriptedOpenAI(FakeHTTPServer):
             return _error(status, message, **headers)
         body = request.json()
         if body.get("stream"):
-            return self._stream(reply, include_usage=bool(
-                (body.get("stream_options") or {}).get("include_usage")))
+            return self._stream(
+                reply, include_usage=bool((body.get("stream_options") or {}).get("include_usage"))
+            )
         return Response.json(self._completion(reply))
 
     def _message(self, reply: _Reply) -> dict[str, Any]:
@@ -133,14 +135,28 @@ class ScriptedOpenAI(FakeHTTPServer):
         for index, call in enumerate(self._message(reply).get("tool_calls", [])):
             arguments = call["function"]["arguments"]
             half = len(arguments) // 2
-            deltas.append({"tool_calls": [{
-                "index": index, "id": call["id"], "type": "function",
-                "function": {"name": call["function"]["name"], "arguments": arguments[:half]},
-            }]})
-            deltas.append({"tool_calls": [{"index": index,
-                                           "function": {"arguments": arguments[half:]}}]})
-        events = [{**envelope, "choices": [{"index": 0, "delta": d, "finish_reason": None}]}
-                  for d in deltas]
+            deltas.append(
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": call["id"],
+                            "type": "function",
+                            "function": {
+                                "name": call["function"]["name"],
+                                "arguments": arguments[:half],
+                            },
+                        }
+                    ]
+                }
+            )
+            deltas.append(
+                {"tool_calls": [{"index": index, "function": {"arguments": arguments[half:]}}]}
+            )
+        events = [
+            {**envelope, "choices": [{"index": 0, "delta": d, "finish_reason": None}]}
+            for d in deltas
+        ]
         finish = "tool_calls" if reply.tool_calls else "stop"
         events.append({**envelope, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
         if include_usage:

@@ -98,7 +98,9 @@ class FakeSlackAPI(FakeHTTPServer):
             error, retry_after = self._failures.pop(method)
             if error == "ratelimited":
                 return Response.json(
-                    {"ok": False, "error": error}, status=429, **{"Retry-After": str(retry_after or 1)}
+                    {"ok": False, "error": error},
+                    status=429,
+                    **{"Retry-After": str(retry_after or 1)},
                 )
             return Response.json({"ok": False, "error": error})
         answer = getattr(self, "_" + method.replace(".", "_"), None)
@@ -134,10 +136,15 @@ class FakeSlackAPI(FakeHTTPServer):
             "is_enterprise_install": False,
         }
 
-    def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         ts = self._next_ts()
-        message = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id,
-                   "text": args.get("text", ""), "ts": ts}
+        message = {
+            "type": "message",
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "text": args.get("text", ""),
+            "ts": ts,
+        }
         if "blocks" in args:
             message["blocks"] = args["blocks"]
         if "thread_ts" in args:
@@ -147,7 +154,7 @@ class FakeSlackAPI(FakeHTTPServer):
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"channel": args.get("channel"), "ts": args.get("ts"), "text": args.get("text", "")}
 
-    def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"message_ts": self._next_ts()}
 
     def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,30 @@
+# One image for every role: `deskbot slack`, `deskbot discord`, `deskbot worker`, migrations.
+FROM python:3.11-slim AS base
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DESKBOT_LOG_FORMAT=json
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libmagic1 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 10001 deskbot
+
+WORKDIR /app
+# The CPU build of torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
+RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY tools ./tools
+COPY knowledge ./knowledge
+COPY finetune ./finetune
+COPY migrations ./migrations
+RUN pip install '.[ml]'
+
+USER deskbot
+VOLUME ["/data"]
+ENV DESKBOT_DATA_DIR=/data
+ENTRYPOINT []
+CMD ["deskbot", "doctor"]
