@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import subprocess
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -24,6 +25,11 @@ __all__ = ["EmbeddedPostgres", "embedded_postgres"]
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "deskbot"
+
+# Handles attached per data directory in this process: pgserver keeps one handle per
+# directory and process, so the server may only be released when the last user is done.
+_attached: dict[Path, int] = {}
+_attached_lock = threading.Lock()
 
 
 class EmbeddedPostgres:
@@ -46,7 +52,10 @@ class EmbeddedPostgres:
         began = time.perf_counter()
         try:
             self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-            self._server = get_server(self.pgdata, cleanup_mode="stop")
+            with _attached_lock:
+                self._server = get_server(self.pgdata, cleanup_mode="stop")
+                key = self._key()
+                _attached[key] = _attached.get(key, 0) + 1
         except RuntimeError as exc:  # version mismatch of an existing data directory
             raise EmbeddedPostgresError(f"DESKBOT_DATA_DIR: {self.pgdata}: {exc}") from None
         except (OSError, subprocess.SubprocessError) as exc:
@@ -83,9 +92,18 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         """Detach; the server stops when the last process using it detaches."""
-        if self._server is not None:
-            self._server.cleanup()
-            self._server = None
+        if self._server is None:
+            return
+        with _attached_lock:
+            key = self._key()
+            _attached[key] -= 1
+            if _attached[key] == 0:
+                del _attached[key]
+                self._server.cleanup()
+        self._server = None
+
+    def _key(self) -> Path:
+        return self.pgdata.expanduser().resolve()
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ redelivered by the queue after its visibility timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,11 +34,13 @@ class Worker:
         *,
         concurrency: int = 4,
         poll_timeout: float = 1.0,
+        backoff: float = 2.0,
     ) -> None:
         self.queue = queue
         self.handlers = dict(handlers)
         self.concurrency = concurrency
         self.poll_timeout = poll_timeout
+        self.backoff = backoff
         self.processed = 0
         self.failed = 0
 
@@ -51,7 +54,14 @@ class Worker:
             if stop.is_set():
                 slots.release()
                 break
-            delivery = await self.queue.get(timeout=self.poll_timeout)
+            try:
+                delivery = await self.queue.get(timeout=self.poll_timeout)
+            except Exception:  # Redis restarting, a network blip: wait and try again
+                slots.release()
+                log.warning("queue unavailable; retrying in %.0f s", self.backoff, exc_info=True)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.backoff)
+                continue
             if delivery is None:
                 slots.release()
                 continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -11,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
 
+from bot.embedded_pg import EmbeddedPostgres
 from bot.migrate import ALL_METADATA, head_revision
 from bot.settings import Settings
 from bot.storage import Database, open_database
@@ -186,3 +188,18 @@ async def test_concurrent_upgrades_of_an_empty_database_apply_once(
 async def test_upgrade_is_idempotent(database: Database) -> None:
     assert await database.upgrade() == head_revision()
     assert await database.upgrade() == head_revision()
+
+
+def test_embedded_server_stays_up_until_the_last_handle_in_a_process_stops(
+    tmp_path: Path,
+) -> None:
+    first, second = EmbeddedPostgres(tmp_path), EmbeddedPostgres(tmp_path)
+    first.start()
+    second.start()
+    pid_file = tmp_path / "pg" / "postmaster.pid"
+    first.stop()
+    assert pid_file.exists()
+    with psycopg.connect(second.url(driver=None)) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    second.stop()
+    assert not pid_file.exists()

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import pytest
 from redis.asyncio import Redis
 
-from bot.state import Job, JobQueue
+from bot.state import Delivery, Job, JobQueue
 from bot.state.memory import MemoryJobQueue
 from bot.state.redis import RedisJobQueue
 from bot.worker import Handler, Worker
@@ -130,3 +130,48 @@ async def test_concurrency_is_bounded_and_stop_waits_for_running_jobs(queue: Job
     # Stopped: whatever had started has finished, nothing is half done.
     assert active == 0
     assert peak == 2
+
+
+class _QueueThatDropsOut:
+    """A JobQueue whose backend is unreachable for the first ``outages`` reads."""
+
+    def __init__(self, inner: JobQueue, outages: int) -> None:
+        self.inner = inner
+        self.outages = outages
+
+    async def get(self, *, timeout: float = 1.0) -> Delivery | None:
+        if self.outages:
+            self.outages -= 1
+            raise ConnectionError("Error 111 connecting to redis:6379. Connection refused.")
+        return await self.inner.get(timeout=timeout)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+async def test_worker_outlives_a_queue_outage() -> None:
+    inner = MemoryJobQueue()
+    done: list[Job] = []
+
+    async def handle(job: Job) -> None:
+        done.append(job)
+
+    flaky = _QueueThatDropsOut(inner, outages=2)
+    worker = Worker(flaky, {"answer": handle}, poll_timeout=0.05, backoff=0.05)  # type: ignore[arg-type]
+    await inner.put("answer", {})
+    async with running(worker):
+        await wait_until(lambda: len(done) == 1)
+    assert flaky.outages == 0
+
+
+async def test_redis_queue_recovers_when_its_stream_is_deleted(redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    queue = RedisJobQueue(client, stream="w:gone", consumer="w1")
+    await queue.put("answer", {})
+    await client.flushall()
+    assert await queue.get(timeout=0.1) is None
+    job = await queue.put("answer", {"after": True})
+    got = await queue.get(timeout=1)
+    assert got is not None
+    assert got.job.id == job.id
+    await client.aclose()

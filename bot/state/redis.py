@@ -79,6 +79,16 @@ class RedisJobQueue:
         return job
 
     async def get(self, *, timeout: float = 1.0) -> Delivery | None:
+        try:
+            return await self._get(timeout)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # The stream was deleted under us (FLUSHALL, a new Redis): recreate and go on.
+            self._group_ready = False
+            return await self._get(timeout)
+
+    async def _get(self, timeout: float) -> Delivery | None:
         await self._ensure_group()
         deadline = time.monotonic() + timeout
         while True:
