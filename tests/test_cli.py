@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import redis
 
-from tests.conftest import CliResult, FreshDatabase
+from tests.conftest import REPO, CliResult, FreshDatabase
 
 pytestmark = pytest.mark.e2e
 
@@ -134,3 +140,43 @@ def test_usage_error_is_exit_2(run_cli: Run) -> None:
     result = run_cli("doctor", "--no-such-flag")
     assert result.code == 2
     assert "No such option" in result.stderr
+
+
+def test_worker_process_drains_the_redis_queue_and_stops_on_sigterm(
+    redis_url: str, fresh_database: FreshDatabase, tmp_path: Path
+) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": f"{REPO / 'tests' / 'netguard'}{os.pathsep}{REPO}",
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": fresh_database.url,
+        "DESKBOT_LOG_FORMAT": "json",
+    }
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).with_name("deskbot")), "worker"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    client = redis.Redis.from_url(redis_url)
+    try:
+        # A job of a kind this release has no handler for is dead-lettered, not retried.
+        client.xadd(
+            "deskbot:jobs", {"id": "j1", "kind": "teleport", "payload": "{}", "enqueued_at": "0"}
+        )
+        deadline = time.monotonic() + 30
+        while not client.xlen("deskbot:jobs:dead") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        dead = client.xrange("deskbot:jobs:dead")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=30)
+        client.close()
+    assert worker.returncode == 0, err
+    assert [fields[b"kind"] for _, fields in dead] == [b"teleport"]
+    logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(e["msg"] == "worker stopped" for e in logs)
+    assert any(e.get("job_id") == "j1" for e in logs)
