@@ -215,6 +215,11 @@ class TestRateLimiter:
         await asyncio.sleep(refused.retry_after + 0.05)
         assert (await limiter.hit("U1")).allowed
 
+    async def test_very_high_limits_work(self, backend: Backend) -> None:
+        # An interval below float resolution must not produce a zero expiry.
+        limiter: RateLimiter = backend["limiter"](10**9, 1)
+        assert all([(await limiter.hit("bulk")).allowed for _ in range(20)])
+
     async def test_keys_are_independent(self, backend: Backend) -> None:
         limiter: RateLimiter = backend["limiter"](1, 10)
         assert (await limiter.hit("U1")).allowed

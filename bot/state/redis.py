@@ -213,7 +213,7 @@ local allow_at = new_tat - window
 if allow_at - now > 1e-9 then
   return {0, 0, tostring(allow_at - now)}
 end
-redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000))
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.max(1, math.ceil((new_tat - now) * 1000)))
 local remaining = math.floor((now - allow_at) / interval + 1e-9)
 if remaining > limit - 1 then remaining = limit - 1 end
 return {1, remaining, '0'}
