@@ -16,7 +16,8 @@ __all__ = ["Check", "Report", "run_doctor"]
 
 Status = Literal["ok", "warn", "fail"]
 
-_LIBRARIES = ("openai", "slack-bolt", "discord.py", "sqlalchemy", "psycopg", "pgvector", "redis")
+# "pgvector" in the report is the server extension, not the Python package.
+_LIBRARIES = ("openai", "slack-bolt", "discord.py", "sqlalchemy", "psycopg", "redis")
 
 
 @dataclass

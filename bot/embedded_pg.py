@@ -14,13 +14,12 @@ import subprocess
 import threading
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from bot.errors import EmbeddedPostgresError
 
-__all__ = ["EmbeddedPostgres", "embedded_postgres"]
+__all__ = ["EmbeddedPostgres"]
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,11 @@ class EmbeddedPostgres:
                 f"{_one_line(exc)} (see {self.pgdata / 'log'})"
             ) from None
         self.start_seconds = time.perf_counter() - began
-        self._ensure_database()
+        try:
+            self._ensure_database()
+        except BaseException:
+            self.stop()
+            raise
         log.info(
             "embedded postgres ready",
             extra={"pgdata": str(self.pgdata), "seconds": round(self.start_seconds, 3)},
@@ -104,17 +107,6 @@ class EmbeddedPostgres:
 
     def _key(self) -> Path:
         return self.pgdata.expanduser().resolve()
-
-
-@contextlib.contextmanager
-def embedded_postgres(data_dir: Path) -> Iterator[EmbeddedPostgres]:
-    """Start (or attach to) the embedded server for the duration of the block."""
-    pg = EmbeddedPostgres(data_dir)
-    pg.start()
-    try:
-        yield pg
-    finally:
-        pg.stop()
 
 
 def _one_line(exc: BaseException) -> str:

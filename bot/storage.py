@@ -124,7 +124,7 @@ async def open_database(settings: Settings, *, migrate: bool | None = None) -> D
         display = redact_url(raw)
     db = Database(_engine(url, settings), display_url=display, embedded=embedded)
     try:
-        await _check_connection(db, name="DATABASE_URL" if embedded is None else "embedded")
+        await _check_connection(db, name="DATABASE_URL" if embedded is None else "DESKBOT_DATA_DIR")
         if migrate if migrate is not None else embedded is not None:
             await db.upgrade()
     except BaseException:
