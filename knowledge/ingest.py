@@ -1,0 +1,329 @@
+"""The ingest pipeline: load -> parse -> chunk -> analyze -> embed -> write, one file at a time.
+
+Each step has one job. Parsing runs in a child process (from a forkserver, so it starts in
+milliseconds and a parser that hangs or crashes is killed without harming this process);
+embedding runs in a thread. A file whose bytes are unchanged since its current version is
+skipped before parsing: nothing is embedded or written. A changed file becomes a new
+version; its chunks whose content did not change reuse their stored vectors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import multiprocessing
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from knowledge.analysis import analyze_many
+from knowledge.chunking import ChunkDraft, chunk_document, embedding_input
+from knowledge.documents import ParsedDocument
+from knowledge.embedders import Embedder
+from knowledge.errors import KnowledgeError, ParseError
+from knowledge.store import (
+    CollectionInfo,
+    KnowledgeStore,
+    NewChunk,
+    check_embedder,
+    content_hash,
+)
+
+__all__ = ["FileResult", "Ingestor", "Progress", "expand_paths"]
+
+Status = Literal["stored", "unchanged", "refused"]
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file."""
+
+    path: str
+    status: Status
+    chunks: int = 0
+    tables: int = 0
+    embedded: int = 0
+    version: int | None = None
+    document_id: str | None = None
+    reason: str | None = None
+    seconds: float = 0.0
+
+
+class Progress:
+    """Receives progress events; the CLI draws bars from them. The default ignores them."""
+
+    def file_started(self, path: str, index: int, total: int) -> None:
+        """A file is about to be processed."""
+
+    def chunks_total(self, path: str, total: int) -> None:
+        """How many chunks the file has to embed."""
+
+    def chunks_done(self, path: str, count: int) -> None:
+        """``count`` more chunks are embedded."""
+
+    def file_finished(self, result: FileResult) -> None:
+        """The file is stored, unchanged or refused."""
+
+
+def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files and every file under folders (recursively, sorted, hidden ones skipped)."""
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                relative = child.relative_to(path).parts
+                if child.is_file() and not any(part.startswith(".") for part in relative):
+                    yield child
+        else:
+            yield path
+
+
+class Ingestor:
+    """Puts files into a collection."""
+
+    def __init__(
+        self,
+        store: KnowledgeStore,
+        embedder: Embedder,
+        *,
+        max_bytes: int = 50 * 1024 * 1024,
+        parse_timeout: float = 120.0,
+        chunk_tokens: int = 350,
+        overlap_tokens: int = 40,
+        embed_batch: int = 32,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.max_bytes = max_bytes
+        self.parse_timeout = parse_timeout
+        self.chunk_tokens = chunk_tokens
+        self.overlap_tokens = overlap_tokens
+        self.embed_batch = embed_batch
+
+    async def ingest_paths(
+        self,
+        paths: Iterable[Path],
+        collection: CollectionInfo,
+        *,
+        uploaded_by: str | None = None,
+        progress: Progress | None = None,
+    ) -> list[FileResult]:
+        """Ingest every file; one refused file never stops the others."""
+        progress = progress or Progress()
+        files = list(expand_paths(paths))
+        results = []
+        for index, path in enumerate(files):
+            progress.file_started(str(path), index, len(files))
+            result = await self.ingest_file(
+                path, collection, uploaded_by=uploaded_by, progress=progress
+            )
+            progress.file_finished(result)
+            results.append(result)
+        return results
+
+    async def ingest_file(
+        self,
+        path: Path,
+        collection: CollectionInfo,
+        *,
+        source: str | None = None,
+        uploaded_by: str | None = None,
+        progress: Progress | None = None,
+    ) -> FileResult:
+        """Ingest one file; any problem with the file comes back as a refused result."""
+        began = time.perf_counter()
+        shown = str(path)
+        try:
+            data = await asyncio.to_thread(_read, path, self.max_bytes)
+            if source is None:
+                source = str(await asyncio.to_thread(path.resolve))
+            digest = hashlib.sha256(data).hexdigest()
+            current = await self.store.active_document(collection, source)
+            if current is not None and current.content_hash == digest:
+                return FileResult(
+                    shown,
+                    "unchanged",
+                    chunks=current.chunks,
+                    tables=current.tables,
+                    version=current.version,
+                    document_id=str(current.id),
+                    seconds=time.perf_counter() - began,
+                )
+            doc = await parse_in_child(path, max_bytes=self.max_bytes, timeout=self.parse_timeout)
+            result = await self.store_parsed(
+                doc,
+                collection,
+                source=source,
+                digest=digest,
+                size_bytes=len(data),
+                uploaded_by=uploaded_by,
+                progress=progress,
+                shown=shown,
+            )
+        except (ParseError, OSError) as exc:
+            reason = str(exc) if isinstance(exc, ParseError) else _os_reason(exc)
+            return FileResult(shown, "refused", reason=reason, seconds=time.perf_counter() - began)
+        return replace(result, seconds=time.perf_counter() - began)
+
+    async def store_parsed(
+        self,
+        doc: ParsedDocument,
+        collection: CollectionInfo,
+        *,
+        source: str,
+        digest: str,
+        size_bytes: int,
+        uploaded_by: str | None = None,
+        progress: Progress | None = None,
+        shown: str | None = None,
+    ) -> FileResult:
+        """Chunk, analyze, embed (reusing unchanged vectors) and write a parsed document."""
+        progress = progress or Progress()
+        shown = shown or source
+        check_embedder(collection, self.embedder)
+        drafts = chunk_document(
+            doc,
+            self.embedder.count_tokens,
+            max_tokens=self.chunk_tokens,
+            overlap_tokens=self.overlap_tokens,
+        )
+        if not drafts:
+            raise ParseError("no text to index")
+        current = await self.store.active_document(collection, source)
+        reusable = await self.store.vectors_by_content(current.id) if current else {}
+        chunks, embedded = await self._prepare(doc, drafts, reusable, progress, shown)
+        stored = await self.store.write_version(
+            collection,
+            source=source,
+            title=doc.title,
+            mime_type=doc.mime_type,
+            digest=digest,
+            size_bytes=size_bytes,
+            chunks=chunks,
+            uploaded_by=uploaded_by,
+            meta={"pages": doc.pages} if doc.pages else {},
+        )
+        return FileResult(
+            shown,
+            "stored",
+            chunks=stored.chunks,
+            tables=sum(1 for d in drafts if d.kind == "table" and d.meta.get("part", 1) == 1),
+            embedded=embedded,
+            version=stored.version,
+            document_id=str(stored.id),
+        )
+
+    async def _prepare(
+        self,
+        doc: ParsedDocument,
+        drafts: list[ChunkDraft],
+        reusable: dict[str, np.ndarray[Any, Any]],
+        progress: Progress,
+        shown: str,
+    ) -> tuple[list[NewChunk], int]:
+        hashes = [content_hash(d.kind, d.content) for d in drafts]
+        lexical = await asyncio.to_thread(analyze_many, [_lexical_input(d) for d in drafts])
+        vectors: list[np.ndarray[Any, Any] | None] = [reusable.get(h) for h in hashes]
+        todo = [i for i, v in enumerate(vectors) if v is None]
+        progress.chunks_total(shown, len(todo))
+        for start in range(0, len(todo), self.embed_batch):
+            batch = todo[start : start + self.embed_batch]
+            embedded = await self.embedder.embed_documents(
+                [embedding_input(doc.title, drafts[i].section, drafts[i].content) for i in batch]
+            )
+            for i, vector in zip(batch, embedded, strict=True):
+                vectors[i] = vector
+            progress.chunks_done(shown, len(batch))
+        chunks = [
+            NewChunk(draft=d, content_hash=h, lexical_terms=terms, embedding=v)
+            for d, h, terms, v in zip(drafts, hashes, lexical, vectors, strict=True)
+        ]
+        return chunks, len(todo)
+
+
+def _lexical_input(draft: ChunkDraft) -> str:
+    if draft.section and not draft.content.startswith(draft.section):
+        return f"{draft.section}\n{draft.content}"
+    return draft.content
+
+
+def _read(path: Path, max_bytes: int) -> bytes:
+    size = path.stat().st_size
+    if size == 0:
+        raise ParseError("empty file (0 bytes)")
+    if size > max_bytes:
+        raise ParseError(
+            f"over the size limit ({size / 1048576:.1f} MB > {max_bytes / 1048576:.1f} MB)"
+        )
+    return path.read_bytes()
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory"
+    return exc.strerror or type(exc).__name__
+
+
+# --- parsing in a child process ----------------------------------------------------------
+
+_context: Any = None
+
+
+def _mp_context() -> Any:
+    global _context
+    if _context is None:
+        _context = multiprocessing.get_context("forkserver")
+        _context.set_forkserver_preload(["knowledge.parsing"])
+    return _context
+
+
+def _parse_child(path: str, max_bytes: int, conn: Connection) -> None:
+    from knowledge.parsing import parse_file
+
+    try:
+        conn.send(("ok", parse_file(Path(path), max_bytes=max_bytes)))
+    except ParseError as exc:
+        conn.send(("refused", str(exc)))
+    except BaseException as exc:  # the parser's bug must not become the ingest's crash
+        conn.send(("refused", f"the parser failed ({type(exc).__name__})"))
+    finally:
+        conn.close()
+
+
+async def parse_in_child(path: Path, *, max_bytes: int, timeout: float) -> ParsedDocument:
+    """Parse ``path`` in a child process; a hang past ``timeout`` kills it.
+
+    Raises:
+        ParseError: The file was refused, the parser crashed, or it ran out of time.
+    """
+    ctx = _mp_context()
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_parse_child, args=(str(path), max_bytes, sender), daemon=True)
+    child.start()
+    sender.close()
+    try:
+        ready = await asyncio.to_thread(receiver.poll, timeout)
+        if not ready:
+            raise ParseError(f"parsing took longer than {timeout:g} s and was stopped")
+        try:
+            status, value = await asyncio.to_thread(receiver.recv)
+        except EOFError:
+            raise ParseError("the parser crashed") from None
+    finally:
+        if child.is_alive():
+            child.kill()
+        await asyncio.to_thread(child.join, 5)
+        receiver.close()
+    if status != "ok":
+        raise ParseError(str(value))
+    if not isinstance(value, ParsedDocument):
+        raise KnowledgeError("the parser returned something unexpected")
+    return value
