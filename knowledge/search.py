@@ -171,7 +171,13 @@ class Searcher:
         return await self._results(ranked, hits)
 
     async def candidates(
-        self, query: str, filters: Filters, *, mode: Mode, limit: int
+        self,
+        query: str,
+        filters: Filters,
+        *,
+        mode: Mode,
+        limit: int,
+        query_vector: np.ndarray[Any, Any] | None = None,
     ) -> dict[str, Hit]:
         """Chunk id -> the scores each retriever gave it (``None`` where it did not)."""
         hits: dict[str, Hit] = {}
@@ -179,7 +185,9 @@ class Searcher:
             for chunk, score in await self._lexical(query, filters, limit):
                 hits.setdefault(chunk, Hit()).lexical = score
         if mode in ("hybrid", "dense"):
-            for chunk, score in await self._dense(query, filters, limit):
+            if query_vector is None:
+                query_vector = await self.embedder.embed_query(query)
+            for chunk, score in await self._dense(query_vector, filters, limit):
                 hits.setdefault(chunk, Hit()).dense = score
         return hits
 
@@ -254,8 +262,9 @@ class Searcher:
             rows = await conn.execute(text(sql), params)
             return [(row[0], float(row[1])) for row in rows]
 
-    async def _dense(self, query: str, filters: Filters, limit: int) -> list[tuple[str, float]]:
-        vector = await self.embedder.embed_query(query)
+    async def _dense(
+        self, vector: np.ndarray[Any, Any], filters: Filters, limit: int
+    ) -> list[tuple[str, float]]:
         dim = int(self.embedder.dim)
         literal = _vector_literal(vector)
         sql = f"""

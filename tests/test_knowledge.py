@@ -273,6 +273,9 @@ class _OtherModel:
     async def embed_query(self, text: str) -> np.ndarray:
         return np.ones(8, dtype=np.float32) / np.sqrt(8)
 
+    async def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return await self.embed_documents(texts)
+
 
 async def test_another_models_collection_points_to_reindex(
     ingestor: Ingestor, store: KnowledgeStore, searcher: Searcher
