@@ -35,6 +35,56 @@ Fusion = Literal["weighted", "rrf"]
 
 _BM25_K1 = 1.2
 _BM25_B = 0.75
+# Terms in more than this share of the chunks still score, but do not select candidates:
+# their IDF is near zero and they would make BM25 score most of the collection.
+_COMMON_TERM_SHARE = 0.1
+
+_TERM_STATS = """
+    WITH stats AS (
+        SELECT greatest(sum(chunk_count), 1)::bigint AS n,
+               greatest(sum(lexical_terms)::float8 / greatest(sum(chunk_count), 1), 1) AS avgdl
+        FROM collections WHERE id = ANY(:collections)
+    )
+    SELECT t.term, stats.n, stats.avgdl, (
+        SELECT count(*) FROM chunks c
+        WHERE c.collection_id = ANY(:collections)
+          AND c.lexical @@ to_tsquery('simple', quote_literal(t.term))
+    ) AS df
+    FROM unnest(CAST(:terms AS text[])) AS t(term), stats
+"""
+
+_BM25 = f"""
+    WITH df AS (
+        SELECT * FROM unnest(CAST(:terms AS text[]), CAST(:dfs AS bigint[])) AS d(term, df)
+    ),
+    candidates AS (
+        SELECT c.id, c.lexical, c.lexical_len FROM chunks c
+        WHERE c.collection_id = ANY(:collections)
+          AND c.lexical @@ to_tsquery('simple', (
+                SELECT string_agg(quote_literal(s), ' | ')
+                FROM unnest(CAST(:selective AS text[])) AS s))
+          {{filters}}
+    )
+    SELECT cand.id, sum(
+        ln(1 + (:n - df.df + 0.5) / (df.df + 0.5))
+        * cardinality(u.positions) * ({_BM25_K1} + 1)
+        / (cardinality(u.positions)
+           + {_BM25_K1} * (1 - {_BM25_B} + {_BM25_B} * cand.lexical_len / :avgdl))
+    ) AS score
+    FROM candidates cand
+    CROSS JOIN LATERAL unnest(cand.lexical) AS u(lexeme, positions, weights)
+    JOIN df ON df.term = u.lexeme
+    GROUP BY cand.id
+    ORDER BY score DESC
+    LIMIT :limit
+"""
+
+
+def _selective_terms(df: dict[str, int], n: int) -> list[str]:
+    """Terms that pick candidates: present, and not in most chunks (else the rarest)."""
+    present = sorted((count, term) for term, count in df.items() if count > 0)
+    selective = [term for count, term in present if count <= max(_COMMON_TERM_SHARE * n, 50)]
+    return selective or [term for _, term in present[:2]]
 
 
 @dataclass(frozen=True)
@@ -220,46 +270,26 @@ class Searcher:
         terms = query_terms(query)
         if not terms:
             return []
-        sql = f"""
-            WITH terms AS (SELECT DISTINCT unnest(CAST(:terms AS text[])) AS term),
-            stats AS (
-                SELECT greatest(sum(chunk_count), 1) AS n,
-                       greatest(sum(lexical_terms)::float8 / greatest(sum(chunk_count), 1), 1)
-                           AS avgdl
-                FROM collections WHERE id = ANY(:collections)
-            ),
-            df AS (
-                SELECT t.term, (
-                    SELECT count(*) FROM chunks c
-                    WHERE c.collection_id = ANY(:collections)
-                      AND c.lexical @@ to_tsquery('simple', quote_literal(t.term))
-                ) AS df
-                FROM terms t
-            ),
-            candidates AS (
-                SELECT c.id, c.lexical, c.lexical_len FROM chunks c
-                WHERE c.collection_id = ANY(:collections)
-                  AND c.lexical @@ to_tsquery('simple',
-                        (SELECT string_agg(quote_literal(term), ' | ') FROM terms))
-                  {filters.sql("c")}
-            )
-            SELECT cand.id, sum(
-                ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5))
-                * cardinality(u.positions) * ({_BM25_K1} + 1)
-                / (cardinality(u.positions)
-                   + {_BM25_K1} * (1 - {_BM25_B} + {_BM25_B} * cand.lexical_len / stats.avgdl))
-            ) AS score
-            FROM candidates cand
-            CROSS JOIN stats
-            CROSS JOIN LATERAL unnest(cand.lexical) AS u(lexeme, positions, weights)
-            JOIN df ON df.term = u.lexeme
-            GROUP BY cand.id
-            ORDER BY score DESC
-            LIMIT :limit
-        """
-        params = {"terms": terms, "limit": limit, **filters.params()}
+        params = {"terms": terms, **filters.params()}
         async with self.store.engine.connect() as conn:
-            rows = await conn.execute(text(sql), params)
+            stats = (await conn.execute(text(_TERM_STATS), params)).all()
+            df = {row.term: row.df for row in stats}
+            n, avgdl = (stats[0].n, stats[0].avgdl) if stats else (1, 1.0)
+            selective = _selective_terms(df, n)
+            if not selective:
+                return []
+            rows = await conn.execute(
+                text(_BM25.format(filters=filters.sql("c"))),
+                {
+                    **params,
+                    "terms": list(df),
+                    "dfs": list(df.values()),
+                    "selective": selective,
+                    "n": n,
+                    "avgdl": avgdl,
+                    "limit": limit,
+                },
+            )
             return [(row[0], float(row[1])) for row in rows]
 
     async def _dense(
