@@ -114,3 +114,95 @@ def test_unknown_collection_and_document(run_cli: Run, fresh_database: FreshData
     assert "no document with id" in gone.stderr
     bad = run_cli("docs", "delete", "not-a-uuid", env=env)
     assert bad.code == 2
+
+
+def _write_corpus(folder: Path) -> None:
+    folder.mkdir()
+    (folder / "handbook.md").write_text(
+        "# 휴가\n\n연차 휴가는 입사 1년 후 15일이 주어집니다.\n\n"
+        "# Expenses\n\nExpenses are reimbursed monthly after manager approval.\n\n"
+        "| Item | Limit |\n| --- | --- |\n| Hotel | 150,000원 |\n| Meals | 40,000원 |\n"
+    )
+    (folder / "notes.txt").write_text("회사 노트북은 반드시 디스크를 암호화해야 합니다.\n")
+    (folder / "permits.csv").write_text('State,Permits\nAlabama,"71,137"\nAlaska,"1,979"\n')
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    (folder / "program.exe").write_bytes(b"MZ\x90\x00")
+    hidden = folder / ".git"
+    hidden.mkdir()
+    (hidden / "config").write_text("ignored")
+
+
+def test_ingest_search_show_delete(
+    run_cli: Run, fresh_database: FreshDatabase, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": fresh_database.url}
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus)
+
+    first = run_cli("ingest", str(corpus), "--collection", "handbook", "--json", env=env)
+    assert first.code == 1, first.stderr  # some files were refused
+    results = {Path(r["path"]).name: r for r in json.loads(first.stdout)}
+    assert set(results) == {
+        "handbook.md",
+        "notes.txt",
+        "permits.csv",
+        "empty.txt",
+        "latin1.txt",
+        "program.exe",
+    }
+    assert {name for name, r in results.items() if r["status"] == "stored"} == {
+        "handbook.md",
+        "notes.txt",
+        "permits.csv",
+    }
+    assert results["empty.txt"]["reason"] == "empty file (0 bytes)"
+    assert "UTF-8" in results["latin1.txt"]["reason"]
+    assert "unsupported file type .exe" in results["program.exe"]["reason"]
+    assert results["handbook.md"]["tables"] == 1
+    assert results["permits.csv"]["tables"] == 1
+
+    again = run_cli("ingest", str(corpus / "handbook.md"), "--collection", "handbook", env=env)
+    assert again.code == 0, again.stderr
+    assert "0 stored, 1 unchanged, 0 refused" in again.stdout
+
+    table_hit = run_cli("search", "Alabama permits", "--json", env=env)
+    found = json.loads(table_hit.stdout)
+    assert any("State: Alabama | Permits: 71,137" in r["content"] for r in found)
+    korean = json.loads(run_cli("search", "노트북 암호화", "--json", "-k", "1", env=env).stdout)
+    assert korean[0]["citation"]["title"] == "notes"
+
+    (corpus / "notes.txt").write_text(
+        "회사 노트북은 반드시 디스크를 암호화해야 합니다.\n\nVPN 필수.\n"
+    )
+    changed = run_cli("ingest", str(corpus / "notes.txt"), "-c", "handbook", "--json", env=env)
+    [notes] = json.loads(changed.stdout)
+    assert (notes["status"], notes["version"]) == ("stored", 2)
+
+    listed = json.loads(run_cli("docs", "list", "--json", env=env).stdout)
+    assert len(listed) == 3
+    doc_id = next(d["id"] for d in listed if d["title"] == "notes")
+    shown = json.loads(run_cli("docs", "show", doc_id, "--chunks", "--json", env=env).stdout)
+    assert shown["version"] == 2
+    assert "VPN" in " ".join(c["content"] for c in shown["chunks_list"])
+    deleted = run_cli("docs", "delete", doc_id, env=env)
+    assert deleted.code == 0
+    assert len(json.loads(run_cli("docs", "list", "--json", env=env).stdout)) == 2
+
+
+def test_a_parser_past_its_timeout_is_stopped(
+    run_cli: Run, fresh_database: FreshDatabase, tmp_path: Path
+) -> None:
+    doc = tmp_path / "slow.md"
+    doc.write_text("# Title\n\nSome text.\n")
+    result = run_cli(
+        "ingest",
+        str(doc),
+        "-c",
+        "c",
+        "--json",
+        env={"DATABASE_URL": fresh_database.url, "DESKBOT_PARSE_TIMEOUT": "0.001"},
+    )
+    assert result.code == 1
+    [refused] = json.loads(result.stdout)
+    assert refused["reason"] == "parsing took longer than 0.001 s and was stopped"

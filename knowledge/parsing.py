@@ -1,0 +1,314 @@
+"""Files to :class:`ParsedDocument`: PDF, DOCX, HTML, Markdown, text and CSV.
+
+:func:`parse_file` is synchronous and CPU-bound; the caller runs it in a worker process with
+a timeout. It returns a document or raises :class:`ParseError` whose message is one line a
+user understands (no path, no traceback).
+
+- PDF (:mod:`knowledge._pdf`): pypdf's layout-mode text for prose, pdfplumber for ruled
+  tables; table text is not repeated as prose.
+- DOCX: python-docx, in body order; ``Heading N``/``Title`` styles are headings.
+- HTML and Markdown rendered by markdown-it-py (:mod:`knowledge._markup`): one HTML walker.
+- TXT and CSV: UTF-8 (a BOM is fine; UTF-16 needs its BOM).
+
+unstructured's partitioners are not used: classifying a plain paragraph loads spaCy's
+``en_core_web_sm`` and, when it is missing, downloads and installs it into site-packages at
+run time, with no argument to turn that off; importing ``unstructured`` also sends a
+telemetry request unless ``DO_NOT_TRACK`` is set.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import re
+import warnings
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import docx
+from docx.opc.exceptions import PackageNotFoundError
+from docx.table import Table as DocxTable
+from docx.table import _Cell
+from docx.text.paragraph import Paragraph
+from markdown_it import MarkdownIt
+
+from knowledge._markup import decode_html, decode_text, html_blocks
+from knowledge._pdf import read_pdf
+from knowledge._tables import build_table, grid_blocks, table_block, text_block
+from knowledge.documents import Block, ParsedDocument
+from knowledge.errors import ParseError
+
+__all__ = ["SUPPORTED_SUFFIXES", "parse_file"]
+
+_MIME_TYPES = {
+    ".pdf": "application/pdf",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".txt": "text/plain",
+    ".csv": "text/csv",
+}
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_MIME_TYPES)
+
+_KIB = 1024
+_MIB = 1024 * 1024
+_JUNK_TITLES = re.compile(
+    r"^(untitled\b.*|title|(word |pdf )?document|slide \d+|microsoft word - .*"
+    r"|.*\.(docx?|pdf|html?|indd|xlsx?|pptx?|txt|md))$",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class _Parsed:
+    """What a format parser found: blocks (offsets and sections not set yet) and metadata."""
+
+    blocks: list[Block]
+    title: str | None = None
+    pages: int | None = None
+    empty_reason: str = "no text found in the document"
+
+
+def parse_file(path: Path, *, max_bytes: int = 50 * 1024 * 1024) -> ParsedDocument:
+    """Parse one file into blocks of headings, prose and tables, in reading order.
+
+    Args:
+        path: The file; its suffix (case-insensitive) picks the parser.
+        max_bytes: Files larger than this are refused before being read.
+
+    Returns:
+        The document; ``text`` is the blocks' texts joined by blank lines and each block's
+        ``char_start``/``char_end`` index its text there.
+
+    Raises:
+        ParseError: The file is unsupported, empty, too big, encrypted, corrupt or has no
+            text; the message says which in one line.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise ParseError(f"unsupported file type {suffix or '(no extension)'}")
+    _check_size(path, max_bytes)
+    parser = _PARSERS[suffix]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # parser libraries warn about every oddity
+            parsed = parser(path)
+    except ParseError:
+        raise
+    except MemoryError:
+        raise ParseError("too large to parse in memory") from None
+    except Exception as exc:
+        raise ParseError(f"cannot parse this {_LABELS[suffix]}: {_short(exc, path)}") from exc
+    return _assemble(path, suffix, parsed)
+
+
+def _check_size(path: Path, max_bytes: int) -> None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise ParseError("file not found") from None
+    except OSError as exc:
+        raise ParseError(f"cannot read the file ({exc.strerror or type(exc).__name__})") from None
+    if not path.is_file():
+        raise ParseError("not a regular file")
+    if stat.st_size == 0:
+        raise ParseError("empty file (0 bytes)")
+    if stat.st_size > max_bytes:
+        limit = f"{_size(stat.st_size)} > {_size(max_bytes)}"
+        raise ParseError(f"over the size limit ({limit})")
+
+
+def _size(count: int) -> str:
+    if count >= _MIB:
+        return f"{count / _MIB:.1f} MB"
+    if count >= _KIB:
+        return f"{count / _KIB:.1f} KB"
+    return f"{count} bytes"
+
+
+def _short(exc: BaseException, path: Path) -> str:
+    """``Type: first line of the message``, without the path, at most ~120 characters."""
+    message = str(exc).replace(str(path), "<file>").replace(path.name, "<file>")
+    line = message.strip().splitlines()[0] if message.strip() else ""
+    text = f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _assemble(path: Path, suffix: str, parsed: _Parsed) -> ParsedDocument:
+    """Number the blocks into one text, give each its section, and pick the title."""
+    blocks: list[Block] = []
+    section: str | None = None
+    position = 0
+    for block in parsed.blocks:
+        text = block.text.strip()
+        if not text:
+            continue
+        if block.kind == "heading":
+            section = text
+        start = position + 2 if blocks else 0
+        blocks.append(
+            replace(block, text=text, section=section, char_start=start, char_end=start + len(text))
+        )
+        position = start + len(text)
+    if not blocks:
+        raise ParseError(parsed.empty_reason)
+    first_heading = next((block.text for block in blocks if block.kind == "heading"), None)
+    return ParsedDocument(
+        source=path.name,
+        title=parsed.title or first_heading or path.stem,
+        mime_type=_MIME_TYPES[suffix],
+        text="\n\n".join(block.text for block in blocks),
+        blocks=blocks,
+        pages=parsed.pages,
+    )
+
+
+def _meaningful_title(value: object) -> str | None:
+    """A metadata title worth showing (not "Untitled", "Microsoft Word - x.doc", a file name)."""
+    if not isinstance(value, str):
+        return None
+    title = " ".join(value.split())
+    if len(title) < 3 or not any(char.isalpha() for char in title) or _JUNK_TITLES.match(title):
+        return None
+    return title
+
+
+# --- PDF, HTML and Markdown ------------------------------------------------------------
+
+
+def _parse_pdf(path: Path) -> _Parsed:
+    content = read_pdf(path)
+    empty = "no text layer (scanned or image-only PDF)"
+    title = _meaningful_title(content.title)
+    return _Parsed(blocks=content.blocks, title=title, pages=content.pages, empty_reason=empty)
+
+
+def _parse_html(path: Path) -> _Parsed:
+    blocks, title = html_blocks(decode_html(path.read_bytes()))
+    return _Parsed(blocks=blocks, title=_meaningful_title(title))
+
+
+def _parse_markdown(path: Path) -> _Parsed:
+    renderer = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    blocks, _ = html_blocks(renderer.render(decode_text(path.read_bytes())))
+    return _Parsed(blocks=blocks)  # the title is the first heading
+
+
+# --- DOCX -------------------------------------------------------------------------------
+
+
+def _parse_docx(path: Path) -> _Parsed:
+    with path.open("rb") as handle:
+        magic = handle.read(8)
+    if magic.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ParseError("old Word .doc format (save it as .docx)")
+    try:
+        document = docx.Document(str(path))
+    except PackageNotFoundError as exc:
+        raise ParseError("corrupt or truncated DOCX: not a Word package (zip)") from exc
+    except (zipfile.BadZipFile, zlib.error, KeyError) as exc:
+        raise ParseError(f"corrupt or truncated DOCX: {_short(exc, path)}") from exc
+    blocks: list[Block] = []
+    for item in document.iter_inner_content():
+        blocks.extend(_docx_item(item))
+    return _Parsed(blocks=blocks, title=_meaningful_title(document.core_properties.title))
+
+
+def _docx_item(item: Paragraph | DocxTable) -> Iterator[Block]:
+    if isinstance(item, Paragraph):
+        text = item.text.strip()
+        if text:
+            style = (item.style.name or "") if item.style is not None else ""
+            heading = style.lower().startswith(("heading", "title", "제목"))
+            if heading:
+                yield Block(kind="heading", text=" ".join(text.split()))
+            else:
+                yield text_block(text)
+    elif isinstance(item, DocxTable):
+        yield from _docx_table(item)
+
+
+def _docx_table(table: DocxTable) -> Iterator[Block]:
+    grid: list[list[str | None]] = []
+    first_row_spans = False
+    for row in table.rows:
+        cells = row.cells
+        if not grid:
+            first_row_spans = any(a._tc is b._tc for a, b in itertools.pairwise(cells))
+        values: list[str | None] = [_docx_cell_text(cell) for cell in cells]
+        grid.append([""] * row.grid_cols_before + values + [""] * row.grid_cols_after)
+    header_rows = 2 if first_row_spans and len(grid) > 2 else 1
+    yield from grid_blocks(grid, header_rows=header_rows, caption=None)
+
+
+def _docx_cell_text(cell: _Cell) -> str:
+    parts: list[str] = []
+    for item in cell.iter_inner_content():
+        if isinstance(item, Paragraph):
+            parts.append(item.text)
+        elif isinstance(item, DocxTable):
+            parts.extend(_docx_cell_text(inner) for row in item.rows for inner in row.cells)
+    return " ".join(part for part in parts if part.strip())
+
+
+# --- Plain text and CSV -----------------------------------------------------------------
+
+
+def _parse_txt(path: Path) -> _Parsed:
+    text = decode_text(path.read_bytes())
+    paragraphs = re.split(r"\n[ \t\f\v]*\n", text)
+    blocks = [
+        text_block("\n".join(line.rstrip() for line in paragraph.strip("\n").split("\n")))
+        for paragraph in paragraphs
+    ]
+    return _Parsed(blocks=blocks)
+
+
+def _parse_csv(path: Path) -> _Parsed:
+    text = decode_text(path.read_bytes())
+    try:
+        grid: list[list[str | None]] = [
+            list(row) for row in csv.reader(io.StringIO(text), delimiter=_csv_delimiter(text))
+        ]
+    except csv.Error as exc:
+        raise ParseError(f"malformed CSV: {exc}") from None
+    grid = [row for row in grid if any(cell and cell.strip() for cell in row)]
+    table = build_table(grid) if grid else None
+    return _Parsed(blocks=[table_block(table)] if table is not None else [])
+
+
+def _csv_delimiter(text: str) -> str:
+    """csv.Sniffer's guess among comma, semicolon and tab; else the header's commonest."""
+    try:
+        return csv.Sniffer().sniff(text[: 64 * _KIB], delimiters=",;\t").delimiter
+    except csv.Error:
+        header = text.split("\n", 1)[0]
+        return max(",;\t", key=header.count)
+
+
+_PARSERS: dict[str, Callable[[Path], _Parsed]] = {
+    ".pdf": _parse_pdf,
+    ".docx": _parse_docx,
+    ".html": _parse_html,
+    ".htm": _parse_html,
+    ".md": _parse_markdown,
+    ".markdown": _parse_markdown,
+    ".txt": _parse_txt,
+    ".csv": _parse_csv,
+}
+_LABELS = {
+    ".pdf": "PDF",
+    ".docx": "Word document",
+    ".html": "HTML page",
+    ".htm": "HTML page",
+    ".md": "Markdown file",
+    ".markdown": "Markdown file",
+    ".txt": "text file",
+    ".csv": "CSV file",
+}
