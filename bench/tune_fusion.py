@@ -34,7 +34,7 @@ async def main(fmt: str, path: Path, weights: list[float]) -> None:
         async with indexed(dataset, knowledge.store, knowledge.ingestor) as collection:
             indexed_at = time.perf_counter()
             searcher = Searcher(knowledge.store, knowledge.embedder, dense_floor=-1.0)
-            found = await gather_candidates(dataset, collection, searcher)
+            found = await gather_candidates(dataset, collection, searcher, depth=1000)
             queried_at = time.perf_counter()
         await database.close()
     print(
@@ -52,9 +52,9 @@ async def main(fmt: str, path: Path, weights: list[float]) -> None:
         variants.append((f"weighted {w:.2f}", tuned, "hybrid"))
     for label, s, how in variants:
         if how == "rrf":
-            run = rank_documents(found, lambda h, s=s: s.rank(h, "hybrid", "rrf"))
+            run = rank_documents(found, lambda h, s=s: s.rank(h, "hybrid", "rrf"), 1000)
         else:
-            run = rank_documents(found, lambda h, s=s, how=how: s.rank(h, how))  # type: ignore[arg-type]
+            run = rank_documents(found, lambda h, s=s, how=how: s.rank(h, how), 1000)  # type: ignore[arg-type]
         scores = evaluate(run, dataset.qrels)
         print(f"{label:<16}" + "".join(f"{scores[m]:>11.4f}" for m in METRICS))
 

@@ -180,8 +180,12 @@ class Ingestor:
         uploaded_by: str | None = None,
         progress: Progress | None = None,
         shown: str | None = None,
+        embed: bool = True,
     ) -> FileResult:
-        """Chunk, analyze, embed (reusing unchanged vectors) and write a parsed document."""
+        """Chunk, analyze, embed (reusing unchanged vectors) and write a parsed document.
+
+        ``embed=False`` stores chunks for lexical search only (a lexical-only evaluation).
+        """
         progress = progress or Progress()
         shown = shown or source
         check_embedder(collection, self.embedder)
@@ -195,7 +199,7 @@ class Ingestor:
             raise ParseError("no text to index")
         current = await self.store.active_document(collection, source)
         reusable = await self.store.vectors_by_content(current.id) if current else {}
-        chunks, embedded = await self._prepare(doc, drafts, reusable, progress, shown)
+        chunks, embedded = await self._prepare(doc, drafts, reusable, progress, shown, embed)
         stored = await self.store.write_version(
             collection,
             source=source,
@@ -224,11 +228,12 @@ class Ingestor:
         reusable: dict[str, np.ndarray[Any, Any]],
         progress: Progress,
         shown: str,
+        embed: bool,
     ) -> tuple[list[NewChunk], int]:
         hashes = [content_hash(d.kind, d.content) for d in drafts]
         lexical = await asyncio.to_thread(analyze_many, [_lexical_input(d) for d in drafts])
         vectors: list[np.ndarray[Any, Any] | None] = [reusable.get(h) for h in hashes]
-        todo = [i for i, v in enumerate(vectors) if v is None]
+        todo = [i for i, v in enumerate(vectors) if v is None] if embed else []
         progress.chunks_total(shown, len(todo))
         for start in range(0, len(todo), self.embed_batch):
             batch = todo[start : start + self.embed_batch]

@@ -48,12 +48,13 @@ async def run_retrieval_eval(
     ingestor: Ingestor,
     *,
     modes: Sequence[Mode] = ("hybrid", "dense", "lexical"),
-    depth: int = 100,
+    depth: int = 1000,
     on_progress: ProgressFn | None = None,
 ) -> dict[str, dict[str, float]]:
     """Metrics per mode (``{mode: {metric: value}}``) for ``dataset``."""
     report = on_progress or _quiet
-    async with indexed(dataset, store, ingestor, on_progress=report) as collection:
+    embed = any(mode != "lexical" for mode in modes)
+    async with indexed(dataset, store, ingestor, embed=embed, on_progress=report) as collection:
         fetch: Mode = modes[0] if len(modes) == 1 else "hybrid"
         found = await gather_candidates(
             dataset, collection, searcher, fetch=fetch, depth=depth, on_progress=report
@@ -73,6 +74,7 @@ async def indexed(
     store: KnowledgeStore,
     ingestor: Ingestor,
     *,
+    embed: bool = True,
     on_progress: ProgressFn = _quiet,
 ) -> AsyncIterator[CollectionInfo]:
     """A throwaway collection holding the dataset's documents, deleted on exit."""
@@ -89,6 +91,7 @@ async def indexed(
                     source=doc.id,
                     digest=hashlib.sha256(doc.text.encode()).hexdigest(),
                     size_bytes=len(doc.text.encode()),
+                    embed=embed,
                 )
             on_progress("indexing documents", done, total)
         yield collection

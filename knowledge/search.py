@@ -33,8 +33,6 @@ __all__ = ["Citation", "Filters", "Hit", "Mode", "Scope", "SearchResult", "Searc
 Mode = Literal["hybrid", "dense", "lexical"]
 Fusion = Literal["weighted", "rrf"]
 
-_BM25_K1 = 1.2
-_BM25_B = 0.75
 # Terms in more than this share of the chunks still score, but do not select candidates:
 # their IDF is near zero and they would make BM25 score most of the collection.
 _COMMON_TERM_SHARE = 0.1
@@ -53,7 +51,7 @@ _TERM_STATS = """
     FROM unnest(CAST(:terms AS text[])) AS t(term), stats
 """
 
-_BM25 = f"""
+_BM25 = """
     WITH df AS (
         SELECT * FROM unnest(CAST(:terms AS text[]), CAST(:dfs AS bigint[])) AS d(term, df)
     ),
@@ -63,13 +61,12 @@ _BM25 = f"""
           AND c.lexical @@ to_tsquery('simple', (
                 SELECT string_agg(quote_literal(s), ' | ')
                 FROM unnest(CAST(:selective AS text[])) AS s))
-          {{filters}}
+          {filters}
     )
     SELECT cand.id, sum(
         ln(1 + (:n - df.df + 0.5) / (df.df + 0.5))
-        * cardinality(u.positions) * ({_BM25_K1} + 1)
-        / (cardinality(u.positions)
-           + {_BM25_K1} * (1 - {_BM25_B} + {_BM25_B} * cand.lexical_len / :avgdl))
+        * cardinality(u.positions) * (:k1 + 1)
+        / (cardinality(u.positions) + :k1 * (1 - :b + :b * cand.lexical_len / :avgdl))
     ) AS score
     FROM candidates cand
     CROSS JOIN LATERAL unnest(cand.lexical) AS u(lexeme, positions, weights)
@@ -166,6 +163,8 @@ class Searcher:
         dense_floor: float = 0.80,
         ef_search: int = 100,
         candidate_pool: int = 50,
+        bm25_k1: float = 1.2,
+        bm25_b: float = 0.75,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -173,6 +172,8 @@ class Searcher:
         self.dense_floor = dense_floor
         self.ef_search = ef_search
         self.candidate_pool = candidate_pool
+        self.bm25_k1 = bm25_k1
+        self.bm25_b = bm25_b
 
     async def readable_collections(
         self, scope: Scope, names: Sequence[str] | None = None
@@ -287,6 +288,8 @@ class Searcher:
                     "selective": selective,
                     "n": n,
                     "avgdl": avgdl,
+                    "k1": self.bm25_k1,
+                    "b": self.bm25_b,
                     "limit": limit,
                 },
             )
