@@ -262,8 +262,8 @@ class Searcher:
         return sorted(scores.items(), key=lambda item: item[1], reverse=True)
 
     def _weighted(self, hits: dict[str, Hit]) -> dict[str, float]:
-        dense = _minmax({cid: h.dense for cid, h in hits.items() if h.dense is not None})
-        lexical = _minmax({cid: h.lexical for cid, h in hits.items() if h.lexical is not None})
+        dense = _normalize({cid: h.dense for cid, h in hits.items()}, self.candidate_pool)
+        lexical = _normalize({cid: h.lexical for cid, h in hits.items()}, self.candidate_pool)
         w = self.dense_weight
         return {cid: w * dense.get(cid, 0.0) + (1 - w) * lexical.get(cid, 0.0) for cid in hits}
 
@@ -398,14 +398,20 @@ def _vector_literal(vector: np.ndarray[Any, Any]) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in np.asarray(vector, dtype=np.float32)) + "]"
 
 
-def _minmax(scores: dict[str, float | None]) -> dict[str, float]:
+def _normalize(scores: dict[str, float | None], reference: int) -> dict[str, float]:
+    """Scale so the best is 1 and the ``reference``-th best is 0 (lower ones clamp at 0).
+
+    Anchoring at a fixed rank, not at the last candidate, keeps fused scores the same
+    however deep the candidate lists are fetched.
+    """
     values = {k: v for k, v in scores.items() if v is not None}
     if not values:
         return {}
-    low, high = min(values.values()), max(values.values())
+    ordered = sorted(values.values(), reverse=True)
+    high, low = ordered[0], ordered[min(reference, len(ordered)) - 1]
     if high - low < 1e-12:
         return dict.fromkeys(values, 1.0)
-    return {k: (v - low) / (high - low) for k, v in values.items()}
+    return {k: max(0.0, (v - low) / (high - low)) for k, v in values.items()}
 
 
 def _rrf(hits: dict[str, Hit], k: int = 60) -> dict[str, float]:
