@@ -16,6 +16,7 @@ from typing import Any
 
 from pdfplumber.page import Page as PlumberPage
 
+from knowledge.chunking import render_markdown_table
 from knowledge.documents import Block, Table
 
 __all__ = [
@@ -103,15 +104,8 @@ def _merge_headers(rows: list[list[str]], width: int) -> list[str]:
 
 def render_markdown(table: Table) -> str:
     """The table as a Markdown pipe table, its caption (if any) on the line above."""
-    lines = [_markdown_row(table.headers), _markdown_row(["---"] * len(table.headers))]
-    lines.extend(_markdown_row(row) for row in table.rows)
-    if table.caption:
-        lines.insert(0, table.caption)
-    return "\n".join(lines)
-
-
-def _markdown_row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+    markdown = render_markdown_table(table)
+    return f"{table.caption}\n{markdown}" if table.caption else markdown
 
 
 def text_block(text: str, *, page: int | None = None) -> Block:
