@@ -48,13 +48,19 @@ async def main(fmt: str, path: Path, weights: list[float]) -> None:
         ("rrf", searcher, "rrf"),
     ]
     for w in weights:
-        tuned = Searcher(knowledge.store, knowledge.embedder, dense_weight=w, dense_floor=-1.0)
+        tuned = Searcher(
+            knowledge.store,
+            knowledge.embedder,
+            dense_weight=w,
+            dense_weight_latin=w,
+            dense_floor=-1.0,
+        )
         variants.append((f"weighted {w:.2f}", tuned, "hybrid"))
     for label, s, how in variants:
         if how == "rrf":
-            run = rank_documents(found, lambda h, s=s: s.rank(h, "hybrid", "rrf"), 1000)
+            run = rank_documents(found, lambda h, q, s=s: s.rank(h, "hybrid", "rrf"), 1000)
         else:
-            run = rank_documents(found, lambda h, s=s, how=how: s.rank(h, how), 1000)  # type: ignore[arg-type]
+            run = rank_documents(found, lambda h, q, s=s, how=how: s.rank(h, how), 1000)  # type: ignore[arg-type]
         scores = evaluate(run, dataset.qrels)
         print(f"{label:<16}" + "".join(f"{scores[m]:>11.4f}" for m in METRICS))
 

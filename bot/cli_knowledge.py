@@ -313,6 +313,7 @@ def register(cli: click.Group, pass_settings: Callable[..., Any]) -> None:
                     k.store,
                     k.embedder,
                     dense_weight=settings.search_dense_weight,
+                    dense_weight_latin=settings.search_dense_weight_latin,
                     dense_floor=-1.0,  # rank everything: the metrics judge the ordering
                 )
                 return await run_retrieval_eval(

@@ -55,6 +55,7 @@ def make_knowledge(settings: Settings, database: Database) -> Knowledge:
             store,
             embedder,
             dense_weight=settings.search_dense_weight,
+            dense_weight_latin=settings.search_dense_weight_latin,
             dense_floor=settings.search_min_similarity,
         ),
         ingestor=Ingestor(

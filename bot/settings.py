@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     max_file_mb: Annotated[float, _env("DESKBOT_MAX_FILE_MB")] = 50.0
     parse_timeout: Annotated[float, _env("DESKBOT_PARSE_TIMEOUT")] = 120.0
     search_dense_weight: Annotated[float, _env("DESKBOT_SEARCH_DENSE_WEIGHT")] = 0.35
+    search_dense_weight_latin: Annotated[float, _env("DESKBOT_SEARCH_DENSE_WEIGHT_LATIN")] = 0.2
     search_min_similarity: Annotated[float, _env("DESKBOT_SEARCH_MIN_SIMILARITY")] = 0.80
 
     # Slack
@@ -151,7 +152,7 @@ class Settings(BaseSettings):
             raise ValueError("must be greater than 0")
         return value
 
-    @field_validator("search_dense_weight")
+    @field_validator("search_dense_weight", "search_dense_weight_latin")
     @classmethod
     def _weight(cls, value: float) -> float:
         if not 0 <= value <= 1:

@@ -39,6 +39,7 @@ class Candidates:
 
     hits: dict[str, dict[str, Hit]]
     owner: dict[str, str]
+    queries: dict[str, str]
 
 
 async def run_retrieval_eval(
@@ -61,7 +62,11 @@ async def run_retrieval_eval(
         )
     return {
         mode: evaluate(
-            rank_documents(found, lambda hits, m=mode: searcher.rank(hits, m), depth),  # type: ignore[misc]
+            rank_documents(
+                found,
+                lambda hits, query, m=mode: searcher.rank(hits, m, query=query),  # type: ignore[misc]
+                depth,
+            ),
             dataset.qrels,
         )
         for mode in modes
@@ -123,17 +128,22 @@ async def gather_candidates(
             query, filters, mode=fetch, limit=depth, query_vector=vector
         )
         on_progress("running queries", done, len(items))
-    return Candidates(hits, await _chunk_owners(searcher.store, collection))
+    return Candidates(hits, await _chunk_owners(searcher.store, collection), dict(items))
 
 
 def rank_documents(
     found: Candidates,
-    rank: Callable[[dict[str, Hit]], list[tuple[str, float]]],
+    rank: Callable[[dict[str, Hit], str], list[tuple[str, float]]],
     depth: int = 100,
 ) -> dict[str, list[str]]:
-    """Query id -> document ids, best first, each document at its best chunk's place."""
+    """Query id -> document ids, best first, each document at its best chunk's place.
+
+    ``rank`` gets a query's candidates and its text.
+    """
     return {
-        qid: list(dict.fromkeys(found.owner[cid] for cid, _ in rank(hits)))[:depth]
+        qid: list(dict.fromkeys(found.owner[cid] for cid, _ in rank(hits, found.queries[qid])))[
+            :depth
+        ]
         for qid, hits in found.hits.items()
     }
 

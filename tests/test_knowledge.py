@@ -317,3 +317,10 @@ async def test_delete_document_removes_its_chunks_and_statistics(
 async def test_empty_query_is_refused(searcher: Searcher) -> None:
     with pytest.raises(KnowledgeError, match="empty"):
         await searcher.search("   ", Scope.everything())
+
+
+def test_dense_weight_follows_the_query_script(store: KnowledgeStore) -> None:
+    searcher = Searcher(store, EMBEDDER, dense_weight=0.35, dense_weight_latin=0.2)
+    assert searcher.weight_for("how are expenses reimbursed?") == 0.2
+    assert searcher.weight_for("연차는 며칠이야?") == 0.35
+    assert searcher.weight_for("VPN 설정 방법") == 0.35
