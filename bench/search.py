@@ -40,16 +40,20 @@ def synthetic(n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[str], 
     clusters = max(100, n // 300)
     centres = rng.standard_normal((clusters, DIM)).astype(np.float32)
     labels = rng.integers(0, clusters, n)
-    vectors = centres[labels] + 0.6 * rng.standard_normal((n, DIM)).astype(np.float32)
+    # Topics, sub-topics within them, then a little noise: distances fall off gradually,
+    # as between real sentence embeddings, instead of every point in a cluster tying.
+    subtopics = 0.6 * rng.standard_normal((clusters, 30, DIM)).astype(np.float32)
+    sub = rng.integers(0, 30, n)
+    vectors = centres[labels] + subtopics[labels, sub]
+    vectors += 0.25 * rng.standard_normal((n, DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     ranks = np.arange(1, VOCAB + 1)
     zipf = (1 / ranks) / np.sum(1 / ranks)
     topical = rng.integers(1000, VOCAB, (clusters, 20))
-    texts = []
-    for label in labels:
-        common = rng.choice(VOCAB, 40, p=zipf)
-        topic = rng.choice(topical[label], 8)
-        texts.append(" ".join(f"w{w}" for w in np.concatenate([common, topic])))
+    common = rng.choice(VOCAB, (n, 40), p=zipf)
+    topic = topical[labels[:, None], rng.integers(0, 20, (n, 8))]
+    words = np.concatenate([common, topic], axis=1)
+    texts = [" ".join(f"w{w}" for w in row) for row in words]
     return vectors, texts, labels
 
 
@@ -86,7 +90,7 @@ def load(url: str, collection: uuid.UUID, vectors: np.ndarray, texts: list[str])
     return time.perf_counter() - began
 
 
-async def run(n: int, queries: int, seed: int) -> None:
+async def run(n: int, queries: int, seed: int, ef_search: int) -> None:
     rng = np.random.default_rng(seed)
     vectors, texts, _ = synthetic(n, rng)
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,13 +101,15 @@ async def run(n: int, queries: int, seed: int) -> None:
         url = database.engine.url.render_as_string(hide_password=False).replace("+psycopg", "")
         print(f"{n:,} chunks")
         await asyncio.to_thread(load, url, collection.id, vectors, texts)
-        searcher = Searcher(knowledge.store, knowledge.embedder, dense_floor=-1.0)
+        searcher = Searcher(
+            knowledge.store, knowledge.embedder, dense_floor=-1.0, ef_search=ef_search
+        )
         filters = Filters([collection.id], None, None, None)
         picks = rng.choice(n, queries, replace=False)
         latencies: dict[str, list[float]] = {"hybrid": [], "dense": [], "lexical": []}
         recalls = []
         for i, row in enumerate(picks):
-            qv = vectors[row] + 0.3 * rng.standard_normal(DIM).astype(np.float32)
+            qv = vectors[row] + 0.1 * rng.standard_normal(DIM).astype(np.float32)
             qv /= np.linalg.norm(qv)
             words = texts[row].split()
             # Two topical words and one common one, as people ask.
@@ -136,6 +142,7 @@ if __name__ == "__main__":
     parser.add_argument("--chunks", type=int, action="append", default=None)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--ef-search", type=int, default=100)
     args = parser.parse_args()
     for size in args.chunks or [100_000]:
-        asyncio.run(run(size, args.queries, args.seed))
+        asyncio.run(run(size, args.queries, args.seed, args.ef_search))

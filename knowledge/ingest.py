@@ -233,7 +233,11 @@ class Ingestor:
         hashes = [content_hash(d.kind, d.content) for d in drafts]
         lexical = await asyncio.to_thread(analyze_many, [_lexical_input(d) for d in drafts])
         vectors: list[np.ndarray[Any, Any] | None] = [reusable.get(h) for h in hashes]
-        todo = [i for i, v in enumerate(vectors) if v is None] if embed else []
+        # A table's Markdown chunk is for display, citation and lexical search; its rows
+        # chunks carry the same cells with their headers, and those are what get a vector.
+        todo = [i for i, v in enumerate(vectors) if v is None and drafts[i].kind != "table"]
+        # Batches of similar length: the model pads each batch to its longest text.
+        todo = sorted(todo, key=lambda i: len(drafts[i].content)) if embed else []
         progress.chunks_total(shown, len(todo))
         for start in range(0, len(todo), self.embed_batch):
             batch = todo[start : start + self.embed_batch]

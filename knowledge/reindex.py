@@ -34,7 +34,7 @@ async def reindex_collection(
             await conn.execute(
                 select(Chunk.id, Document.title, Chunk.section, Chunk.content)
                 .join(Document, Document.id == Chunk.document_id)
-                .where(Chunk.collection_id == collection.id)
+                .where(Chunk.collection_id == collection.id, Chunk.kind != "table")
             )
         ).all()
     done = 0

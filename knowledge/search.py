@@ -14,6 +14,7 @@ never selected.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from knowledge.analysis import query_terms
 from knowledge.embedders import Embedder
@@ -37,18 +39,20 @@ Fusion = Literal["weighted", "rrf"]
 # their IDF is near zero and they would make BM25 score most of the collection.
 _COMMON_TERM_SHARE = 0.1
 
-_TERM_STATS = """
-    WITH stats AS (
-        SELECT greatest(sum(chunk_count), 1)::bigint AS n,
-               greatest(sum(lexical_terms)::float8 / greatest(sum(chunk_count), 1), 1) AS avgdl
-        FROM collections WHERE id = ANY(:collections)
-    )
-    SELECT t.term, stats.n, stats.avgdl, (
+_COLLECTION_STATS = """
+    SELECT greatest(sum(chunk_count), 1)::bigint AS n,
+           greatest(sum(lexical_terms)::float8 / greatest(sum(chunk_count), 1), 1) AS avgdl,
+           max(updated_at)::text AS version
+    FROM collections WHERE id = ANY(:collections)
+"""
+
+_DOCUMENT_FREQUENCIES = """
+    SELECT t.term, (
         SELECT count(*) FROM chunks c
         WHERE c.collection_id = ANY(:collections)
           AND c.lexical @@ to_tsquery('simple', quote_literal(t.term))
     ) AS df
-    FROM unnest(CAST(:terms AS text[])) AS t(term), stats
+    FROM unnest(CAST(:terms AS text[])) AS t(term)
 """
 
 _BM25 = """
@@ -162,7 +166,7 @@ class Searcher:
         dense_weight: float = 0.35,
         dense_weight_latin: float = 0.2,
         dense_floor: float = 0.80,
-        ef_search: int = 100,
+        ef_search: int = 400,
         candidate_pool: int = 50,
         bm25_k1: float = 1.2,
         bm25_b: float = 0.75,
@@ -176,6 +180,7 @@ class Searcher:
         self.candidate_pool = candidate_pool
         self.bm25_k1 = bm25_k1
         self.bm25_b = bm25_b
+        self._df_cache: dict[tuple[tuple[tuple[str, ...], str], str], int] = {}
 
     async def readable_collections(
         self, scope: Scope, names: Sequence[str] | None = None
@@ -234,14 +239,23 @@ class Searcher:
     ) -> dict[str, Hit]:
         """Chunk id -> the scores each retriever gave it (``None`` where it did not)."""
         hits: dict[str, Hit] = {}
-        if mode in ("hybrid", "lexical"):
-            for chunk, score in await self._lexical(query, filters, limit):
-                hits.setdefault(chunk, Hit()).lexical = score
-        if mode in ("hybrid", "dense"):
-            if query_vector is None:
-                query_vector = await self.embedder.embed_query(query)
-            for chunk, score in await self._dense(query_vector, filters, limit):
-                hits.setdefault(chunk, Hit()).dense = score
+        lexical: list[tuple[str, float]] = []
+        dense: list[tuple[str, float]] = []
+        if mode != "lexical" and query_vector is None:
+            query_vector = await self.embedder.embed_query(query)
+        if mode == "hybrid":  # both retrievers at once, on two connections
+            lexical, dense = await asyncio.gather(
+                self._lexical(query, filters, limit),
+                self._dense(query_vector, filters, limit),  # type: ignore[arg-type]
+            )
+        elif mode == "lexical":
+            lexical = await self._lexical(query, filters, limit)
+        else:
+            dense = await self._dense(query_vector, filters, limit)  # type: ignore[arg-type]
+        for chunk, score in lexical:
+            hits.setdefault(chunk, Hit()).lexical = score
+        for chunk, score in dense:
+            hits.setdefault(chunk, Hit()).dense = score
         return hits
 
     def rank(
@@ -288,9 +302,9 @@ class Searcher:
             return []
         params = {"terms": terms, **filters.params()}
         async with self.store.engine.connect() as conn:
-            stats = (await conn.execute(text(_TERM_STATS), params)).all()
-            df = {row.term: row.df for row in stats}
-            n, avgdl = (stats[0].n, stats[0].avgdl) if stats else (1, 1.0)
+            stats = (await conn.execute(text(_COLLECTION_STATS), params)).one()
+            n, avgdl = stats.n, stats.avgdl
+            df = await self._document_frequencies(conn, terms, filters, stats.version)
             selective = _selective_terms(df, n)
             if not selective:
                 return []
@@ -309,6 +323,22 @@ class Searcher:
                 },
             )
             return [(row[0], float(row[1])) for row in rows]
+
+    async def _document_frequencies(
+        self, conn: AsyncConnection, terms: list[str], filters: Filters, version: str
+    ) -> dict[str, int]:
+        """Chunks containing each term, cached until any of the collections is written."""
+        scope = (tuple(sorted(map(str, filters.collections))), version)
+        missing = [t for t in terms if (scope, t) not in self._df_cache]
+        if missing:
+            rows = await conn.execute(
+                text(_DOCUMENT_FREQUENCIES), {**filters.params(), "terms": missing}
+            )
+            if len(self._df_cache) > 100_000:
+                self._df_cache.clear()
+            for row in rows:
+                self._df_cache[(scope, row.term)] = row.df
+        return {t: self._df_cache[(scope, t)] for t in terms}
 
     async def _dense(
         self, vector: np.ndarray[Any, Any], filters: Filters, limit: int
