@@ -189,11 +189,13 @@ class Ingestor:
         progress = progress or Progress()
         shown = shown or source
         check_embedder(collection, self.embedder)
+        # Never more than the model reads: MiniLM stops at 256 tokens, e5 at 512.
+        budget = min(self.chunk_tokens, self.embedder.max_tokens - 16)
         drafts = chunk_document(
             doc,
             self.embedder.count_tokens,
-            max_tokens=self.chunk_tokens,
-            overlap_tokens=self.overlap_tokens,
+            max_tokens=budget,
+            overlap_tokens=min(self.overlap_tokens, budget // 4),
         )
         if not drafts:
             raise ParseError("no text to index")
