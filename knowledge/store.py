@@ -245,7 +245,10 @@ class KnowledgeStore:
             select(
                 Chunk.document_id,
                 func.count().label("chunks"),
-                func.count().filter(Chunk.kind == "table").label("tables"),
+                # A long table is stored in parts; count it once.
+                func.count()
+                .filter(Chunk.kind == "table", Chunk.meta["part"].as_integer() == 1)
+                .label("tables"),
             )
             .group_by(Chunk.document_id)
             .subquery()
