@@ -10,6 +10,7 @@ version; its chunks whose content did not change reuse their stored vectors.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import multiprocessing
 import time
@@ -52,6 +53,18 @@ class FileResult:
     document_id: str | None = None
     reason: str | None = None
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """A file read and parsed, waiting to be embedded and written."""
+
+    shown: str
+    source: str
+    digest: str
+    size_bytes: int
+    doc: ParsedDocument
+    seconds: float
 
 
 class Progress:
@@ -112,17 +125,31 @@ class Ingestor:
         uploaded_by: str | None = None,
         progress: Progress | None = None,
     ) -> list[FileResult]:
-        """Ingest every file; one refused file never stops the others."""
+        """Ingest every file; one refused file never stops the others.
+
+        The next file is read and parsed (in its child process) while the current one is
+        embedded and written.
+        """
         progress = progress or Progress()
         files = list(expand_paths(paths))
-        results = []
-        for index, path in enumerate(files):
-            progress.file_started(str(path), index, len(files))
-            result = await self.ingest_file(
-                path, collection, uploaded_by=uploaded_by, progress=progress
-            )
-            progress.file_finished(result)
-            results.append(result)
+        results: list[FileResult] = []
+        loading = asyncio.create_task(self._load(files[0], collection)) if files else None
+        try:
+            for index, path in enumerate(files):
+                progress.file_started(str(path), index, len(files))
+                assert loading is not None
+                loaded = await loading
+                loading = None
+                if index + 1 < len(files):
+                    loading = asyncio.create_task(self._load(files[index + 1], collection))
+                result = await self._finish(loaded, collection, uploaded_by, progress)
+                progress.file_finished(result)
+                results.append(result)
+        finally:
+            if loading is not None:  # stopped early: do not leave a parser running
+                loading.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loading
         return results
 
     async def ingest_file(
@@ -135,6 +162,13 @@ class Ingestor:
         progress: Progress | None = None,
     ) -> FileResult:
         """Ingest one file; any problem with the file comes back as a refused result."""
+        loaded = await self._load(path, collection, source=source)
+        return await self._finish(loaded, collection, uploaded_by, progress or Progress())
+
+    async def _load(
+        self, path: Path, collection: CollectionInfo, *, source: str | None = None
+    ) -> _Loaded | FileResult:
+        """Read, hash and parse a file, or say why not (or that it is unchanged)."""
         began = time.perf_counter()
         shown = str(path)
         try:
@@ -154,20 +188,35 @@ class Ingestor:
                     seconds=time.perf_counter() - began,
                 )
             doc = await parse_in_child(path, max_bytes=self.max_bytes, timeout=self.parse_timeout)
-            result = await self.store_parsed(
-                doc,
-                collection,
-                source=source,
-                digest=digest,
-                size_bytes=len(data),
-                uploaded_by=uploaded_by,
-                progress=progress,
-                shown=shown,
-            )
         except (ParseError, OSError) as exc:
             reason = str(exc) if isinstance(exc, ParseError) else _os_reason(exc)
             return FileResult(shown, "refused", reason=reason, seconds=time.perf_counter() - began)
-        return replace(result, seconds=time.perf_counter() - began)
+        return _Loaded(shown, source, digest, len(data), doc, time.perf_counter() - began)
+
+    async def _finish(
+        self,
+        loaded: _Loaded | FileResult,
+        collection: CollectionInfo,
+        uploaded_by: str | None,
+        progress: Progress,
+    ) -> FileResult:
+        if isinstance(loaded, FileResult):
+            return loaded
+        began = time.perf_counter()
+        try:
+            result = await self.store_parsed(
+                loaded.doc,
+                collection,
+                source=loaded.source,
+                digest=loaded.digest,
+                size_bytes=loaded.size_bytes,
+                uploaded_by=uploaded_by,
+                progress=progress,
+                shown=loaded.shown,
+            )
+        except ParseError as exc:
+            result = FileResult(loaded.shown, "refused", reason=str(exc))
+        return replace(result, seconds=loaded.seconds + time.perf_counter() - began)
 
     async def store_parsed(
         self,
