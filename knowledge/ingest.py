@@ -10,7 +10,6 @@ version; its chunks whose content did not change reuse their stored vectors.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import multiprocessing
 import time
@@ -148,8 +147,7 @@ class Ingestor:
         finally:
             if loading is not None:  # stopped early: do not leave a parser running
                 loading.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await loading
+                await asyncio.gather(loading, return_exceptions=True)
         return results
 
     async def ingest_file(
