@@ -94,7 +94,10 @@ def _results_table(results: list[FileResult]) -> Table:
         )
     for r in results:
         note = r.reason or (f"version {r.version}" if r.version else "")
-        table.add_row(r.path, r.status, str(r.chunks), str(r.tables), str(r.embedded), note)
+        # The name fits the terminal; --json has the full path.
+        table.add_row(
+            Path(r.path).name, r.status, str(r.chunks), str(r.tables), str(r.embedded), note
+        )
     return table
 
 

@@ -454,7 +454,7 @@ async def _insert_chunks(
             "embedding_dim": None if chunk.embedding is None else collection.embedding_dim,
             "lexical_text": " ".join(chunk.lexical_terms),
             "lexical_len": len(chunk.lexical_terms),
-            "meta": chunk.draft.meta,
+            "metadata": chunk.draft.meta,
         }
         for ordinal, chunk in enumerate(chunks)
     ]

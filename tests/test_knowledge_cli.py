@@ -181,6 +181,8 @@ def test_ingest_search_show_delete(
 
     listed = json.loads(run_cli("docs", "list", "--json", env=env).stdout)
     assert len(listed) == 3
+    tables = {Path(d["source"]).name: d["tables"] for d in listed}
+    assert tables["handbook.md"] == 1  # chunk metadata (the table part) was stored
     doc_id = next(d["id"] for d in listed if d["title"] == "notes")
     shown = json.loads(run_cli("docs", "show", doc_id, "--chunks", "--json", env=env).stdout)
     assert shown["version"] == 2
