@@ -17,7 +17,7 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.embedded_pg import EmbeddedPostgres
 from bot.errors import StorageError
@@ -48,7 +48,6 @@ class Database:
         self.engine = engine
         self.display_url = display_url
         self.embedded = embedded
-        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     @property
     def is_embedded(self) -> bool:
