@@ -79,6 +79,27 @@ class Settings(BaseSettings):
     search_dense_weight_latin: Annotated[float, _env("DESKBOT_SEARCH_DENSE_WEIGHT_LATIN")] = 0.2
     search_min_similarity: Annotated[float, _env("DESKBOT_SEARCH_MIN_SIMILARITY")] = 0.80
 
+    # Agent
+    max_steps: Annotated[int, _env("DESKBOT_MAX_STEPS")] = 8
+    run_token_budget: Annotated[int, _env("DESKBOT_RUN_TOKEN_BUDGET")] = 60_000
+    run_deadline: Annotated[float, _env("DESKBOT_RUN_DEADLINE")] = 120.0
+    tool_timeout: Annotated[float, _env("DESKBOT_TOOL_TIMEOUT")] = 30.0
+    context_tokens: Annotated[int, _env("DESKBOT_CONTEXT_TOKENS")] = 16_000
+    llm_timeout: Annotated[float, _env("DESKBOT_LLM_TIMEOUT")] = 60.0
+    llm_max_retries: Annotated[int, _env("DESKBOT_LLM_MAX_RETRIES")] = 3
+    system_prompt_file: Annotated[Path | None, _env("DESKBOT_SYSTEM_PROMPT_FILE")] = None
+
+    # Tools
+    sql_url: Annotated[SecretStr | None, _env("DESKBOT_SQL_URL")] = None
+    sql_allowed_tables: Annotated[str, _env("DESKBOT_SQL_ALLOWED_TABLES")] = ""
+    sql_row_limit: Annotated[int, _env("DESKBOT_SQL_ROW_LIMIT")] = 200
+    sql_timeout: Annotated[float, _env("DESKBOT_SQL_TIMEOUT")] = 10.0
+    stock_provider: Annotated[
+        Literal["auto", "csv", "yfinance"], _env("DESKBOT_STOCK_PROVIDER")
+    ] = "auto"
+    stock_data_dir: Annotated[Path | None, _env("DESKBOT_STOCK_DATA_DIR")] = None
+    stock_cache_ttl: Annotated[float, _env("DESKBOT_STOCK_CACHE_TTL")] = 300.0
+
     # Slack
     slack_bot_token: Annotated[SecretStr | None, _env("SLACK_BOT_TOKEN")] = None
     slack_app_token: Annotated[SecretStr | None, _env("SLACK_APP_TOKEN")] = None
@@ -127,10 +148,17 @@ class Settings(BaseSettings):
         _require_url(value, {"http", "https"}, "an http:// or https:// URL")
         return value
 
-    @field_validator("data_dir")
+    @field_validator("llm_max_retries")
     @classmethod
-    def _expand_data_dir(cls, value: Path) -> Path:
-        return value.expanduser()
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must be 0 or more")
+        return value
+
+    @field_validator("data_dir", "stock_data_dir", "system_prompt_file")
+    @classmethod
+    def _expand_path(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
 
     @field_validator(
         "db_connect_timeout",
@@ -145,6 +173,15 @@ class Settings(BaseSettings):
         "chunk_tokens",
         "max_file_mb",
         "parse_timeout",
+        "max_steps",
+        "run_token_budget",
+        "run_deadline",
+        "tool_timeout",
+        "context_tokens",
+        "llm_timeout",
+        "sql_row_limit",
+        "sql_timeout",
+        "stock_cache_ttl",
     )
     @classmethod
     def _positive(cls, value: float) -> float:
@@ -176,6 +213,11 @@ class Settings(BaseSettings):
     def llm_configured(self) -> bool:
         """True when an OpenAI-compatible endpoint is configured."""
         return self.openai_api_key is not None or self.openai_base_url is not None
+
+    @property
+    def sql_allowed_table_list(self) -> list[str]:
+        """``DESKBOT_SQL_ALLOWED_TABLES`` split on commas; empty means every table."""
+        return [t.strip() for t in self.sql_allowed_tables.split(",") if t.strip()]
 
     def adapter_missing(self, adapter: Adapter, mode: SlackMode | None = None) -> list[str]:
         """Names of the variables the adapter still needs (Slack: for ``mode``, or either)."""
