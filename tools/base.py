@@ -9,9 +9,9 @@ Exceptions::
 
     ToolError            the model can fix it (bad argument, no rows): its message goes
                          back to the model as the tool result
-    ToolFailure          the run cannot go on (service down): the user is told why
+    FatalToolError          the run cannot go on (service down): the user is told why
 
-Any other exception from a tool is treated as a :class:`ToolFailure`.
+Any other exception from a tool is treated as a :class:`FatalToolError`.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from knowledge.search import Citation, Scope
 
 __all__ = [
     "CitationBook",
+    "FatalToolError",
     "Tool",
     "ToolContext",
     "ToolError",
-    "ToolFailure",
     "ToolOutput",
     "ToolRegistry",
     "tool",
@@ -43,7 +43,7 @@ class ToolError(Exception):
     """A failure the model can correct: the message is returned to it as the tool result."""
 
 
-class ToolFailure(Exception):
+class FatalToolError(Exception):
     """A failure that ends the run; the message is shown to the user."""
 
 
@@ -173,9 +173,7 @@ class Tool:
         return await self.function(**values)
 
 
-def tool(
-    *, name: str | None = None, timeout: float = 30.0
-) -> Callable[[ToolFunction], Tool]:
+def tool(*, name: str | None = None, timeout: float = 30.0) -> Callable[[ToolFunction], Tool]:
     """Decorator form of :meth:`Tool.from_function`."""
 
     def wrap(function: ToolFunction) -> Tool:
