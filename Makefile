@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/deskbot doctor
+	$(BIN)/deskbot demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

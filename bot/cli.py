@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
+from bot.cli_agent import register as register_agent
 from bot.cli_knowledge import register as register_knowledge
 from bot.errors import ConfigError, DeskbotError
 from bot.logs import configure_logging
@@ -182,6 +183,7 @@ def discord(settings: Settings) -> None:
 
 
 register_knowledge(cli, pass_settings)
+register_agent(cli, pass_settings)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -20,6 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from knowledge.tokens import tiktoken_encoding
+
 __all__ = [
     "Embedder",
     "MiniLMEmbedder",
@@ -180,7 +182,7 @@ class OpenAIEmbedder:
 
     def count_tokens(self, text: str) -> int:
         if self._encoding is None:
-            self._encoding = _tiktoken_encoding(self.model)
+            self._encoding = tiktoken_encoding(self.model) or False
         if self._encoding is False:
             # tiktoken fetches its BPE files on first use; offline, estimate (about 3 UTF-8
             # bytes per token over Korean and English text) rather than fail.
@@ -203,16 +205,3 @@ class OpenAIEmbedder:
 
     async def embed_queries(self, texts: Sequence[str]) -> Vectors:
         return await self.embed_documents(texts)
-
-
-def _tiktoken_encoding(model: str) -> Any:
-    """The model's tiktoken encoding, or False when its files cannot be loaded offline."""
-    try:
-        import tiktoken
-
-        try:
-            return tiktoken.encoding_for_model(model)
-        except KeyError:
-            return tiktoken.get_encoding("cl100k_base")
-    except Exception:  # no cached BPE file and no network
-        return False

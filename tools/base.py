@@ -116,7 +116,7 @@ class Tool:
         if not inspect.iscoroutinefunction(function):
             raise TypeError(f"tool {function.__name__!r} must be an async function")
         summary, arg_docs = _parse_docstring(inspect.getdoc(function) or "")
-        hints = get_type_hints(function)
+        hints = get_type_hints(function, include_extras=True)
         params = list(inspect.signature(function).parameters.values())
         takes_context = bool(params) and hints.get(params[0].name) is ToolContext
         fields: dict[str, Any] = {}

@@ -1,0 +1,134 @@
+"""Wiring for the agent: backend, tools and agent from settings, in one place.
+
+:func:`open_app` is what every entry point that answers questions uses (``ask``, ``chat``,
+the worker, the adapters): it opens the database and shared state, builds the knowledge
+services, the tool registry and the chat backend, and closes them all on exit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from bot.agent.backends import ChatBackend, OfflineBackend, OpenAIBackend
+from bot.agent.loop import Agent, Limits
+from bot.agent.prompts import load_system_prompt
+from bot.agent.store import ConversationStore
+from bot.knowledge import Knowledge, make_knowledge
+from bot.settings import Settings
+from bot.state import SharedState, open_state
+from bot.storage import Database, open_database
+from tools.base import Tool, ToolRegistry
+from tools.documents import make_document_tools
+
+__all__ = ["App", "make_backend", "make_limits", "make_tools", "open_app"]
+
+
+@dataclass
+class App:
+    """Everything needed to answer a question."""
+
+    settings: Settings
+    database: Database
+    state: SharedState
+    knowledge: Knowledge
+    tools: ToolRegistry
+    backend: ChatBackend
+    agent: Agent
+    conversations: ConversationStore
+
+
+def make_backend(settings: Settings) -> ChatBackend:
+    """The OpenAI-compatible backend when one is configured, else retrieval-only."""
+    if not settings.llm_configured:
+        return OfflineBackend()
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    return OpenAIBackend(
+        model=settings.model,
+        api_key=key,
+        base_url=settings.openai_base_url,
+        timeout=settings.llm_timeout,
+        max_retries=settings.llm_max_retries,
+    )
+
+
+def make_limits(settings: Settings) -> Limits:
+    """The run bounds from settings."""
+    return Limits(
+        max_steps=settings.max_steps,
+        token_budget=settings.run_token_budget,
+        deadline=settings.run_deadline,
+        tool_timeout=settings.tool_timeout,
+        context_tokens=settings.context_tokens,
+    )
+
+
+async def make_tools(
+    settings: Settings, knowledge: Knowledge, state: SharedState, stack: AsyncExitStack
+) -> ToolRegistry:
+    """Every tool the settings enable. A tool whose service is not configured is absent."""
+    registry = ToolRegistry(make_document_tools(knowledge.searcher))
+    if settings.sql_url is not None:
+        from tools.sql import SqlDatabase, make_sql_tools
+
+        sql = SqlDatabase(
+            settings.sql_url.get_secret_value(),
+            allowed_tables=settings.sql_allowed_table_list,
+            row_limit=settings.sql_row_limit,
+            timeout=settings.sql_timeout,
+        )
+        stack.callback(sql.close)
+        for item in make_sql_tools(sql):
+            registry.add(item)
+    for item in _stock_tools(settings, state):
+        registry.add(item)
+    return registry
+
+
+def _stock_tools(settings: Settings, state: SharedState) -> list[Tool]:
+    from tools.stocks import (
+        CachedQuoteProvider,
+        CsvQuoteProvider,
+        QuoteProvider,
+        YFinanceQuoteProvider,
+        make_stock_tools,
+    )
+
+    use_csv = settings.stock_provider == "csv" or (
+        settings.stock_provider == "auto" and settings.stock_data_dir is not None
+    )
+    provider: QuoteProvider
+    if use_csv:
+        if settings.stock_data_dir is None:
+            from bot.errors import ConfigError
+
+            raise ConfigError("DESKBOT_STOCK_DATA_DIR: required when DESKBOT_STOCK_PROVIDER=csv")
+        provider = CsvQuoteProvider(settings.stock_data_dir)
+    else:
+        provider = YFinanceQuoteProvider()
+    cached = CachedQuoteProvider(provider, state.cache, ttl=settings.stock_cache_ttl)
+    return list(make_stock_tools(cached))
+
+
+@asynccontextmanager
+async def open_app(settings: Settings) -> AsyncIterator[App]:
+    """Open every service the agent needs; close them on exit."""
+    async with AsyncExitStack() as stack:
+        database = await open_database(settings)
+        stack.push_async_callback(database.close)
+        state = await open_state(settings)
+        stack.push_async_callback(state.close)
+        knowledge = make_knowledge(settings, database)
+        tools = await make_tools(settings, knowledge, state, stack)
+        backend = make_backend(settings)
+        stack.push_async_callback(backend.close)
+        conversations = ConversationStore(database.engine)
+        agent = Agent(
+            backend,
+            tools,
+            conversations,
+            limits=make_limits(settings),
+            instructions=load_system_prompt(settings.system_prompt_file),
+        )
+        yield App(settings, database, state, knowledge, tools, backend, agent, conversations)

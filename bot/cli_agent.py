@@ -1,0 +1,198 @@
+"""Agent commands: ``ask``, ``chat``, ``demo`` and ``tools list|call``.
+
+``ask`` streams the answer to the terminal (or prints one JSON object with ``--json``) and
+exits 1 when the run ended without an answer (a bound was reached, the model failed).
+``tools call`` runs one tool directly and exits 1 with the tool's message if it refuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from bot.app import open_app
+from bot.errors import ConfigError
+from bot.settings import Settings
+from knowledge.search import Scope
+from tools.base import ToolContext, ToolError, ToolOutput
+
+__all__ = ["register"]
+
+DEMO_COLLECTION = "demo"
+
+
+def register(cli: click.Group, pass_settings: Callable[..., Any]) -> None:
+    """Add the agent commands to the ``deskbot`` group."""
+
+    @cli.command()
+    @click.argument("question")
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+    @click.option("--thread", help="Continue this conversation (any name you choose).")
+    @pass_settings
+    def ask(settings: Settings, question: str, as_json: bool, thread: str | None) -> None:
+        """Ask one question and print the answer with its sources."""
+        if not question.strip():
+            raise click.UsageError("QUESTION is empty")
+        code = asyncio.run(_ask(settings, question, as_json=as_json, thread=thread))
+        sys.exit(code)
+
+    @cli.command()
+    @pass_settings
+    def chat(settings: Settings) -> None:
+        """Chat in the terminal (history is kept; /new starts over)."""
+        from bot.terminal import TerminalChat
+
+        async def go() -> None:
+            async with open_app(settings) as app:
+                await TerminalChat(app).run()
+
+        asyncio.run(go())
+
+    @cli.command()
+    @click.option("--no-chat", is_flag=True, help="Prepare the demo data, then exit.")
+    @pass_settings
+    def demo(settings: Settings, no_chat: bool) -> None:
+        """Load the sample documents, database and stock prices, then open the chat."""
+        asyncio.run(_demo(settings, chat=not no_chat))
+
+    @cli.group()
+    def tools() -> None:
+        """The tools the agent may call."""
+
+    @tools.command("list")
+    @click.option("--json", "as_json", is_flag=True, help="Print the function schemas.")
+    @pass_settings
+    def tools_list(settings: Settings, as_json: bool) -> None:
+        """List the tools the current settings enable."""
+
+        async def go() -> list[dict[str, Any]]:
+            async with open_app(settings) as app:
+                return app.tools.schemas()
+
+        schemas = asyncio.run(go())
+        if as_json:
+            click.echo(json.dumps(schemas, ensure_ascii=False, indent=2))
+            return
+        for schema in schemas:
+            function = schema["function"]
+            summary = function["description"].split("\n")[0]
+            click.echo(f"{function['name']:<20} {summary}")
+
+    @tools.command("call")
+    @click.argument("name")
+    @click.option("--args", "arguments", default="{}", help="Arguments as a JSON object.")
+    @click.option("--user", help="Call as this user (default: the operator, who reads all).")
+    @click.option("--channel", help="Call from this channel.")
+    @pass_settings
+    def tools_call(
+        settings: Settings, name: str, arguments: str, user: str | None, channel: str | None
+    ) -> None:
+        """Run one tool and print its JSON result."""
+        try:
+            parsed = json.loads(arguments)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"not JSON: {exc.msg}", param_hint="--args") from None
+        context = (
+            ToolContext(
+                scope=Scope(channel_id=channel, user_id=user),
+                user_id=user,
+                channel_id=channel,
+            )
+            if user or channel
+            else ToolContext.operator()
+        )
+        sys.exit(asyncio.run(_call_tool(settings, name, parsed, context)))
+
+
+async def _ask(settings: Settings, question: str, *, as_json: bool, thread: str | None) -> int:
+    from bot.agent.store import ThreadKey
+    from bot.terminal import format_sources
+
+    console = Console()
+
+    async def on_text(chunk: str) -> None:
+        console.out(chunk, end="", highlight=False)
+
+    async with open_app(settings) as app:
+        key = ThreadKey("api", thread or f"ask-{_new_id()}")
+        answer = await app.agent.ask(
+            key, question, ToolContext.operator(), on_text=None if as_json else on_text
+        )
+    if as_json:
+        click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+    else:
+        if answer.status != "completed":
+            console.out(answer.text, highlight=False)
+        console.print()
+        for line in format_sources(answer):
+            console.print(line, highlight=False, style="dim")
+    return 0 if answer.status == "completed" else 1
+
+
+def _new_id() -> str:
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+async def _call_tool(settings: Settings, name: str, arguments: Any, context: ToolContext) -> int:
+    async with open_app(settings) as app:
+        tool = app.tools.get(name)
+        if tool is None:
+            known = ", ".join(app.tools.names())
+            raise ConfigError(f"no tool named {name!r} is enabled; enabled tools: {known}")
+        try:
+            output = await tool.call(context, arguments)
+        except ToolError as exc:
+            click.echo(f"deskbot: {name}: {exc}", err=True)
+            return 1
+    data = output.data if isinstance(output, ToolOutput) else output
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    return 0
+
+
+async def _demo(settings: Settings, *, chat: bool) -> None:
+    from bot.demo_data import (
+        DEMO_QUESTIONS,
+        write_demo_corpus,
+        write_demo_database,
+        write_demo_stocks,
+    )
+    from bot.terminal import TerminalChat
+
+    folder = settings.data_dir / "demo"
+    console = Console(stderr=not chat)
+    paths = write_demo_corpus(folder / "documents")
+    overrides: dict[str, Any] = {}
+    if settings.sql_url is None:
+        database = write_demo_database(folder / "company.db")
+        overrides["sql_url"] = f"sqlite:///{database}"
+    if settings.stock_data_dir is None and settings.stock_provider != "yfinance":
+        write_demo_stocks(folder / "stocks")
+        overrides["stock_data_dir"] = folder / "stocks"
+    demo_settings = settings.model_copy(update=overrides)
+    async with open_app(demo_settings) as app:
+        await _ingest_demo(app.knowledge, paths, console)
+        if chat:
+            await TerminalChat(app, examples=DEMO_QUESTIONS).run()
+
+
+async def _ingest_demo(knowledge: Any, paths: list[Path], console: Console) -> None:
+    info = await knowledge.store.ensure_collection(DEMO_COLLECTION, knowledge.embedder)
+    with console.status("Loading the sample documents (first run: about a minute) ..."):
+        results = await knowledge.ingestor.ingest_paths(paths, info)
+    stored = sum(r.status == "stored" for r in results)
+    refused = [r for r in results if r.status == "refused"]
+    console.print(
+        f"[dim]Sample documents: {len(results)} files in collection "
+        f"'{DEMO_COLLECTION}' ({stored} new, {len(refused)} refused).[/]"
+    )
+    for result in refused:
+        console.print(f"  refused {result.path}: {result.reason}", style="red")
