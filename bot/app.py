@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bot.agent.backends import ChatBackend, OfflineBackend, OpenAIBackend
 from bot.agent.loop import Agent, Limits
-from bot.agent.prompts import load_system_prompt
+from bot.agent.prompts import Prompts, load_prompts
 from bot.agent.store import ConversationStore
 from bot.knowledge import Knowledge, make_knowledge
 from bot.settings import Settings
@@ -37,6 +37,7 @@ class App:
     backend: ChatBackend
     agent: Agent
     conversations: ConversationStore
+    prompts: Prompts
 
 
 def make_backend(settings: Settings) -> ChatBackend:
@@ -124,11 +125,14 @@ async def open_app(settings: Settings) -> AsyncIterator[App]:
         backend = make_backend(settings)
         stack.push_async_callback(backend.close)
         conversations = ConversationStore(database.engine)
+        prompts = load_prompts(settings.system_prompt_file)
         agent = Agent(
             backend,
             tools,
             conversations,
             limits=make_limits(settings),
-            instructions=load_system_prompt(settings.system_prompt_file),
+            instructions=prompts.default,
         )
-        yield App(settings, database, state, knowledge, tools, backend, agent, conversations)
+        yield App(
+            settings, database, state, knowledge, tools, backend, agent, conversations, prompts
+        )

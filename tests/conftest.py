@@ -182,7 +182,9 @@ def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
     """Run the installed ``deskbot`` script in a clean environment (network guarded)."""
     script = Path(sys.executable).with_name("deskbot")
 
-    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> CliResult:
+    def run(
+        *args: str, env: dict[str, str] | None = None, timeout: float = 120, input: str = ""
+    ) -> CliResult:
         base = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": str(tmp_path / "home"),
@@ -196,6 +198,7 @@ def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
             cwd=tmp_path,
             capture_output=True,
             text=True,
+            input=input,
             timeout=timeout,
             check=False,
         )
