@@ -100,6 +100,15 @@ class Settings(BaseSettings):
     stock_data_dir: Annotated[Path | None, _env("DESKBOT_STOCK_DATA_DIR")] = None
     stock_cache_ttl: Annotated[float, _env("DESKBOT_STOCK_CACHE_TTL")] = 300.0
 
+    # Comment classifier
+    classifier_model: Annotated[Path | None, _env("DESKBOT_CLASSIFIER_MODEL")] = None
+    classifier_mode: Annotated[
+        Literal["local", "llm", "combined"], _env("DESKBOT_CLASSIFIER_MODE")
+    ] = "combined"
+    classifier_band_low: Annotated[float, _env("DESKBOT_CLASSIFIER_BAND_LOW")] = 0.45
+    classifier_band_high: Annotated[float, _env("DESKBOT_CLASSIFIER_BAND_HIGH")] = 0.75
+    classifier_max_chars: Annotated[int, _env("DESKBOT_CLASSIFIER_MAX_CHARS")] = 2000
+
     # Slack
     slack_bot_token: Annotated[SecretStr | None, _env("SLACK_BOT_TOKEN")] = None
     slack_app_token: Annotated[SecretStr | None, _env("SLACK_APP_TOKEN")] = None
@@ -155,7 +164,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 0 or more")
         return value
 
-    @field_validator("data_dir", "stock_data_dir", "system_prompt_file")
+    @field_validator("data_dir", "stock_data_dir", "system_prompt_file", "classifier_model")
     @classmethod
     def _expand_path(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
@@ -182,6 +191,7 @@ class Settings(BaseSettings):
         "sql_row_limit",
         "sql_timeout",
         "stock_cache_ttl",
+        "classifier_max_chars",
     )
     @classmethod
     def _positive(cls, value: float) -> float:
@@ -189,7 +199,12 @@ class Settings(BaseSettings):
             raise ValueError("must be greater than 0")
         return value
 
-    @field_validator("search_dense_weight", "search_dense_weight_latin")
+    @field_validator(
+        "search_dense_weight",
+        "search_dense_weight_latin",
+        "classifier_band_low",
+        "classifier_band_high",
+    )
     @classmethod
     def _weight(cls, value: float) -> float:
         if not 0 <= value <= 1:
@@ -213,6 +228,11 @@ class Settings(BaseSettings):
     def llm_configured(self) -> bool:
         """True when an OpenAI-compatible endpoint is configured."""
         return self.openai_api_key is not None or self.openai_base_url is not None
+
+    @property
+    def classifier_path(self) -> Path:
+        """Where the local classifier model is read from (and ``train`` writes by default)."""
+        return self.classifier_model or self.data_dir / "classifier"
 
     @property
     def sql_allowed_table_list(self) -> list[str]:

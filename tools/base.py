@@ -241,4 +241,5 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
                 args[current] = match.group(2).strip()
             elif current and stripped:
                 args[current] = f"{args[current]} {stripped}"
-    return "\n".join(description).strip(), args
+    paragraphs = "\n".join(description).strip().split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs), args
