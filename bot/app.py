@@ -7,6 +7,7 @@ services, the tool registry and the chat backend, and closes them all on exit.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -19,10 +20,12 @@ from bot.knowledge import Knowledge, make_knowledge
 from bot.settings import Settings
 from bot.state import SharedState, open_state
 from bot.storage import Database, open_database
-from tools.base import Tool, ToolRegistry
+from tools.base import FatalToolError, Tool, ToolRegistry
 from tools.documents import make_document_tools
 
 __all__ = ["App", "make_backend", "make_limits", "make_tools", "open_app"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -80,6 +83,10 @@ async def make_tools(
             timeout=settings.sql_timeout,
         )
         stack.push_async_callback(sql.close)
+        try:  # the schema goes into run_sql's description, so the model needs no extra call
+            await sql.describe()
+        except FatalToolError as exc:
+            log.warning("SQL database not described (run_sql will say why when used): %s", exc)
         for item in make_sql_tools(sql):
             registry.add(item)
     for item in _stock_tools(settings, state):
@@ -125,6 +132,7 @@ async def open_app(settings: Settings) -> AsyncIterator[App]:
         backend = make_backend(settings)
         stack.push_async_callback(backend.close)
         conversations = ConversationStore(database.engine)
+        stack.push_async_callback(conversations.drain)  # before the database closes
         prompts = load_prompts(settings.system_prompt_file)
         agent = Agent(
             backend,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import SecretStr
 from rich.console import Console
 
 from bot.app import open_app
@@ -173,7 +174,7 @@ async def _demo(settings: Settings, *, chat: bool) -> None:
     overrides: dict[str, Any] = {}
     if settings.sql_url is None:
         database = write_demo_database(folder / "company.db")
-        overrides["sql_url"] = f"sqlite:///{database}"
+        overrides["sql_url"] = SecretStr(f"sqlite:///{database}")
     if settings.stock_data_dir is None and settings.stock_provider != "yfinance":
         write_demo_stocks(folder / "stocks")
         overrides["stock_data_dir"] = folder / "stocks"

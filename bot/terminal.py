@@ -46,7 +46,7 @@ def format_sources(answer: Answer) -> list[str]:
         parts = [citation.title or citation.source]
         if citation.page:
             parts.append(f"p. {citation.page}")
-        if citation.section:
+        if citation.section and citation.section != citation.title:
             parts.append(citation.section)
         if citation.source and citation.source != citation.title:
             parts.append(citation.source)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
@@ -56,8 +56,10 @@ async def searcher(database: Database) -> Searcher:
 
 
 @pytest.fixture
-def store(database: Database) -> ConversationStore:
-    return ConversationStore(database.engine)
+async def store(database: Database) -> AsyncIterator[ConversationStore]:
+    conversations = ConversationStore(database.engine)
+    yield conversations
+    await conversations.drain()
 
 
 def openai_backend(server: ScriptedOpenAI, *, retries: int = 2) -> OpenAIBackend:

@@ -30,7 +30,7 @@ from bot.agent.backends import (
     Usage,
 )
 from bot.agent.prompts import SYSTEM_PROMPT
-from bot.agent.store import ConversationStore, ThreadKey
+from bot.agent.store import ConversationStore, RunRecord, ThreadKey
 from knowledge.search import Citation
 from tools.base import FatalToolError, ToolContext, ToolError, ToolOutput, ToolRegistry
 
@@ -122,8 +122,7 @@ class _RunEndedError(Exception):
 
 @dataclass
 class _Run:
-    id: uuid.UUID
-    thread_id: uuid.UUID
+    record: RunRecord
     question: str
     context: ToolContext
     deadline: float
@@ -177,15 +176,9 @@ class Agent:
     ) -> Answer:
         """Run the agent on ``question`` in ``thread`` and return its answer."""
         started = time.monotonic()
-        thread_id = (
-            thread
-            if isinstance(thread, uuid.UUID)
-            else await self.store.thread(thread, title=question[:80])
-        )
         prompt = instructions or self.instructions
-        history = await self.store.history(thread_id)
-        run_id = await self.store.start_run(
-            thread_id,
+        record, history = await self.store.begin_run(
+            thread,
             question=question,
             user_id=context.user_id,
             model=self.backend.model,
@@ -193,8 +186,7 @@ class Agent:
             external_id=external_id,
         )
         run = _Run(
-            id=run_id,
-            thread_id=thread_id,
+            record=record,
             question=question,
             context=context,
             deadline=started + self.limits.deadline,
@@ -217,7 +209,7 @@ class Agent:
                 return response.text
             assistant = ChatMessage("assistant", response.text, tool_calls=response.tool_calls)
             run.messages.append(assistant)
-            await self.store.add_message(run.thread_id, run.id, assistant)
+            run.record.message(assistant)
             results = await asyncio.gather(
                 *(self._tool_call(run, call, on_tool_call) for call in response.tool_calls),
                 return_exceptions=True,
@@ -228,7 +220,8 @@ class Agent:
                 message, record = result
                 run.records.append(record)
                 run.messages.append(message)
-                await self.store.add_message(run.thread_id, run.id, message)
+                run.record.message(message)
+            self.store.write(run.record)  # behind the next model call
         raise _RunEndedError(
             "failed",
             run.say(
@@ -264,10 +257,10 @@ class Agent:
             async with asyncio.timeout(remaining):
                 response = await self.backend.complete(run.messages, tools=schemas, on_text=on_text)
         except TimeoutError:
-            await self._model_step(run, ordinal, started, status="expired", error="deadline")
+            self._model_step(run, ordinal, started, status="expired", error="deadline")
             raise self._expired(run) from None
         except BackendError as exc:
-            await self._model_step(run, ordinal, started, status="failed", error=str(exc))
+            self._model_step(run, ordinal, started, status="failed", error=str(exc))
             raise _RunEndedError(
                 "failed",
                 run.say(
@@ -281,10 +274,10 @@ class Agent:
             usage = Usage(estimate, self.backend.count_tokens(response.text))
         run.prompt_tokens += usage.prompt_tokens
         run.completion_tokens += usage.completion_tokens
-        await self._model_step(run, ordinal, started, status="completed", usage=usage)
+        self._model_step(run, ordinal, started, status="completed", usage=usage)
         return response
 
-    async def _model_step(
+    def _model_step(
         self,
         run: _Run,
         ordinal: int,
@@ -294,8 +287,7 @@ class Agent:
         error: str | None = None,
         usage: Usage | None = None,
     ) -> None:
-        await self.store.add_step(
-            run.id,
+        run.record.step(
             ordinal,
             type="model_call",
             status=status,
@@ -333,12 +325,10 @@ class Agent:
             error = str(exc)
         except _RunEndedError as ended:
             error = ended.error
-            await self._tool_step(run, ordinal, call, arguments, started, None, error, "failed")
+            self._tool_step(run, ordinal, call, arguments, started, None, error, "failed")
             raise
         status = "failed" if error else "completed"
-        latency = await self._tool_step(
-            run, ordinal, call, arguments, started, result, error, status
-        )
+        latency = self._tool_step(run, ordinal, call, arguments, started, result, error, status)
         content = {"error": error} if error else result
         message = ChatMessage("tool", self._render(content), tool_call_id=call.id)
         return message, ToolCallRecord(call.name, arguments, error, latency)
@@ -375,7 +365,7 @@ class Agent:
             f"{name}: {reason}",
         )
 
-    async def _tool_step(
+    def _tool_step(
         self,
         run: _Run,
         ordinal: int,
@@ -387,8 +377,7 @@ class Agent:
         status: str,
     ) -> float:
         latency = (time.perf_counter() - started) * 1000
-        await self.store.add_step(
-            run.id,
+        run.record.step(
             ordinal,
             type="tool_call",
             status=status,
@@ -431,20 +420,18 @@ class Agent:
             "tool_calls": [{"name": r.name, "error": r.error} for r in records],
         }
         final = ChatMessage("assistant", text)
-        await self.store.add_message(
-            run.thread_id, run.id, final, final=status == "completed", meta={"status": status}
-        )
-        await self.store.finish_run(
-            run.id,
-            status=status,
-            prompt_tokens=run.prompt_tokens,
-            completion_tokens=run.completion_tokens,
-            error=error,
-            meta=meta,
-        )
+        run.record.message(final, final=status == "completed", meta={"status": status})
+        outcome = {
+            "status": status,
+            "error": error,
+            "prompt_tokens": run.prompt_tokens,
+            "completion_tokens": run.completion_tokens,
+            "metadata": meta,
+        }
+        self.store.write(run.record, outcome=outcome)  # stored behind the reply
         return Answer(
-            run_id=run.id,
-            thread_id=run.thread_id,
+            run_id=run.record.run_id,
+            thread_id=run.record.thread_id,
             status=status,
             text=text,
             citations=citations,

@@ -1,24 +1,30 @@
 """Threads, messages, runs and run steps in PostgreSQL.
 
-Every write is its own short transaction, so a crash mid-run leaves the steps so far and a
-run still marked ``in_progress`` (visible, and easy to expire), never a half-written step.
+Each write is one transaction, so a crash mid-run leaves whole steps and a run still marked
+``in_progress`` (visible, and expired by :meth:`ConversationStore.expire_stale_runs`), never
+a half-written step.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.agent.backends import ChatMessage, ToolCall
 from bot.schema import Message, Run, RunStep, Thread
 
-__all__ = ["ConversationStore", "StoredRun", "ThreadKey"]
+__all__ = ["ConversationStore", "RunRecord", "StoredRun", "ThreadKey"]
+
+log = logging.getLogger(__name__)
 
 _threads: Table = Thread.__table__  # type: ignore[assignment]
 _messages: Table = Message.__table__  # type: ignore[assignment]
@@ -54,14 +60,112 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# Starting a run: the thread, the run, the question and the history before it, in one
+# statement (the history subquery sees the snapshot from before the inserts).
+_BEGIN_TAIL = """
+, r AS (
+    INSERT INTO runs (thread_id, status, model, instructions, user_id, started_at)
+    SELECT id, 'in_progress', :model, :instructions, :user_id, now() FROM t
+    RETURNING id, thread_id
+), m AS (
+    INSERT INTO messages (thread_id, run_id, role, content, user_id, external_id, metadata)
+    SELECT thread_id, id, 'user', :question, :user_id, :external_id, '{"final": true}'
+    FROM r
+    RETURNING id
+)
+SELECT r.thread_id, r.id AS run_id, h.role, h.content
+FROM r CROSS JOIN (SELECT count(*) FROM m) AS written
+LEFT JOIN LATERAL (
+    SELECT role, content, created_at, id FROM messages
+    WHERE thread_id = r.thread_id AND role IN ('user', 'assistant') AND tool_calls IS NULL
+      AND (metadata ->> 'final')::boolean IS DISTINCT FROM false
+    ORDER BY created_at DESC, id DESC
+    LIMIT :history_limit
+) AS h ON true
+ORDER BY h.created_at DESC, h.id DESC
+"""
+_BEGIN_IN_KEY = text(
+    """
+WITH t AS (
+    INSERT INTO threads (platform, external_id, workspace_id, channel_id, title)
+    VALUES (:platform, :thread_external_id, :workspace_id, :channel_id, :title)
+    ON CONFLICT (platform, external_id) DO UPDATE SET updated_at = now()
+    RETURNING id
+)"""
+    + _BEGIN_TAIL
+)
+_BEGIN_IN_THREAD = text("WITH t AS (SELECT CAST(:thread_id AS uuid) AS id)" + _BEGIN_TAIL)
+
+
+@dataclass
+class RunRecord:
+    """Messages and steps of a run not yet written (see :meth:`ConversationStore.write`)."""
+
+    thread_id: uuid.UUID
+    run_id: uuid.UUID
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def message(
+        self, message: ChatMessage, *, final: bool = False, meta: dict[str, Any] | None = None
+    ) -> None:
+        """Buffer an assistant or tool message (``final``: the answer shown to the user)."""
+        self.messages.append(
+            {
+                "thread_id": self.thread_id,
+                "run_id": self.run_id,
+                "role": message.role,
+                "content": message.content,
+                "tool_call_id": message.tool_call_id,
+                "tool_calls": [_call_json(c) for c in message.tool_calls] or None,
+                "metadata": {"final": final, **(meta or {})},
+                "created_at": _now(),
+            }
+        )
+
+    def step(self, ordinal: int, **values: Any) -> None:
+        """Buffer one finished model call or tool call."""
+        row: dict[str, Any] = {
+            "tool_name": None,
+            "tool_call_id": None,
+            "arguments": None,
+            "result": None,
+            "error": None,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+        }
+        row.update(values, run_id=self.run_id, ordinal=ordinal, completed_at=_now())
+        self.steps.append(row)
+
+    def take(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The buffered rows, leaving the buffer empty."""
+        messages, steps = self.messages, self.steps
+        self.messages, self.steps = [], []
+        return messages, steps
+
+
 class ConversationStore:
-    """Reads and writes conversations on one engine."""
+    """Reads and writes conversations on one engine.
+
+    Starting a run is one transaction (thread, history, run, question), awaited. What a run
+    produces afterwards (steps, messages, its outcome) is written behind the reply, in order
+    per thread: the user does not wait for it, and the next run in the same thread, and
+    :meth:`get_run`, wait until it is stored. :meth:`drain` waits for every pending write.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # one statement needs no BEGIN/COMMIT round trips: it is atomic on its own
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._pending: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._thread_ids: dict[ThreadKey, uuid.UUID] = {}
 
     async def thread(self, key: ThreadKey, *, title: str = "") -> uuid.UUID:
         """The id of the thread at ``key``, created on first use."""
+        async with self.engine.begin() as conn:
+            return await self._thread(conn, key, title)
+
+    async def _thread(self, conn: AsyncConnection, key: ThreadKey, title: str) -> uuid.UUID:
         statement = (
             pg_insert(_threads)
             .values(
@@ -76,15 +180,26 @@ class ConversationStore:
             )
             .returning(_threads.c.id)
         )
-        async with self.engine.begin() as conn:
-            return uuid.UUID(str((await conn.execute(statement)).scalar_one()))
+        thread_id = uuid.UUID(str((await conn.execute(statement)).scalar_one()))
+        self._remember(key, thread_id)
+        return thread_id
+
+    def _remember(self, key: ThreadKey, thread_id: uuid.UUID) -> None:
+        if len(self._thread_ids) > 10_000:
+            self._thread_ids.clear()
+        self._thread_ids[key] = thread_id
 
     async def history(self, thread_id: uuid.UUID, *, limit: int = 50) -> list[ChatMessage]:
-        """The last ``limit`` questions and final answers of completed runs, oldest first.
+        """The last ``limit`` questions and final answers of the thread, oldest first."""
+        await self._settled(thread_id)
+        async with self.engine.connect() as conn:
+            return await self._history(conn, thread_id, limit)
 
-        Tool calls of earlier runs are left out: their answers already carry what they found,
-        and the raw results would crowd the context window.
-        """
+    async def _history(
+        self, conn: AsyncConnection, thread_id: uuid.UUID, limit: int
+    ) -> list[ChatMessage]:
+        # Tool calls of earlier runs are left out: their answers already carry what they
+        # found, and the raw results would crowd the context window.
         statement = (
             select(_messages.c.role, _messages.c.content)
             .where(
@@ -96,135 +211,107 @@ class ConversationStore:
             .order_by(_messages.c.created_at.desc(), _messages.c.id.desc())
             .limit(limit)
         )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(statement)).all()
+        rows = (await conn.execute(statement)).all()
         return [ChatMessage(role=row.role, content=row.content) for row in reversed(rows)]
 
-    async def start_run(
+    async def begin_run(
         self,
-        thread_id: uuid.UUID,
+        thread: ThreadKey | uuid.UUID,
         *,
         question: str,
         user_id: str | None,
         model: str,
         instructions: str,
         external_id: str | None = None,
-    ) -> uuid.UUID:
-        """Store the question and a run answering it, already ``in_progress``."""
-        async with self.engine.begin() as conn:
-            run_id = (
-                await conn.execute(
-                    insert(_runs)
-                    .values(
-                        thread_id=thread_id,
-                        status="in_progress",
-                        model=model,
-                        instructions=instructions,
-                        user_id=user_id,
-                        started_at=_now(),
-                    )
-                    .returning(_runs.c.id)
-                )
-            ).scalar_one()
-            await conn.execute(
-                insert(_messages).values(
-                    thread_id=thread_id,
-                    run_id=run_id,
-                    role="user",
-                    content=question,
-                    user_id=user_id,
-                    external_id=external_id,
-                    metadata={"final": True},
-                )
-            )
-        return uuid.UUID(str(run_id))
+        history_limit: int = 50,
+    ) -> tuple[RunRecord, list[ChatMessage]]:
+        """Store the question and a run answering it (``in_progress``); return the history.
 
-    async def add_message(
-        self,
-        thread_id: uuid.UUID,
-        run_id: uuid.UUID,
-        message: ChatMessage,
-        *,
-        final: bool = False,
-        meta: dict[str, Any] | None = None,
-    ) -> None:
-        """Store an assistant or tool message of a run (``final``: the answer shown)."""
+        One statement, so one round trip: the thread (created on first use), its history
+        before this question, the run and the question.
+        """
+        known = thread if isinstance(thread, uuid.UUID) else self._thread_ids.get(thread)
+        if known is not None:
+            await self._settled(known)
         values: dict[str, Any] = {
-            "thread_id": thread_id,
-            "run_id": run_id,
-            "role": message.role,
-            "content": message.content,
-            "tool_call_id": message.tool_call_id,
-            "metadata": {"final": final, **(meta or {})},
+            "question": question,
+            "user_id": user_id,
+            "model": model,
+            "instructions": instructions,
+            "external_id": external_id,
+            "history_limit": history_limit,
         }
-        if message.tool_calls:
-            values["tool_calls"] = [_call_json(c) for c in message.tool_calls]
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(_messages).values(**values))
-
-    async def add_step(
-        self,
-        run_id: uuid.UUID,
-        ordinal: int,
-        *,
-        type: str,
-        status: str,
-        latency_ms: float,
-        tool_name: str | None = None,
-        tool_call_id: str | None = None,
-        arguments: Any = None,
-        result: Any = None,
-        error: str | None = None,
-        prompt_tokens: int = 0,
-        completion_tokens: int = 0,
-    ) -> None:
-        """Store one finished model call or tool call."""
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(_steps).values(
-                    run_id=run_id,
-                    ordinal=ordinal,
-                    type=type,
-                    status=status,
-                    tool_name=tool_name,
-                    tool_call_id=tool_call_id,
-                    arguments=arguments,
-                    result=result,
-                    error=error,
-                    prompt_tokens=prompt_tokens,
-                    completion_tokens=completion_tokens,
-                    latency_ms=latency_ms,
-                    completed_at=_now(),
-                )
+        if isinstance(thread, uuid.UUID):
+            statement, values["thread_id"] = _BEGIN_IN_THREAD, thread
+        else:
+            statement = _BEGIN_IN_KEY
+            values.update(
+                platform=thread.platform,
+                thread_external_id=thread.external_id,
+                workspace_id=thread.workspace_id,
+                channel_id=thread.channel_id,
+                title=question[:80],
             )
+        async with self._autocommit.connect() as conn:
+            rows = (await conn.execute(statement, values)).all()
+        thread_id, run_id = uuid.UUID(str(rows[0].thread_id)), uuid.UUID(str(rows[0].run_id))
+        if not isinstance(thread, uuid.UUID):
+            self._remember(thread, thread_id)
+        history = [ChatMessage(role=r.role, content=r.content) for r in reversed(rows) if r.role]
+        return RunRecord(thread_id, run_id), history
 
-    async def finish_run(
+    def write(self, record: RunRecord, *, outcome: dict[str, Any] | None = None) -> None:
+        """Write what ``record`` buffered (and, with ``outcome``, close the run) behind the
+        caller, after any earlier pending write of the same thread."""
+        messages, steps = record.take()
+        before = self._pending.get(record.thread_id)
+        task = asyncio.create_task(
+            self._write(before, record.run_id, messages, steps, outcome),
+            name=f"deskbot-run-write-{record.run_id}",
+        )
+        self._pending[record.thread_id] = task
+        task.add_done_callback(lambda done: self._written(record.thread_id, done))
+
+    async def _write(
         self,
+        before: asyncio.Task[None] | None,
         run_id: uuid.UUID,
-        *,
-        status: str,
-        prompt_tokens: int,
-        completion_tokens: int,
-        error: str | None = None,
-        meta: dict[str, Any] | None = None,
+        messages: list[dict[str, Any]],
+        steps: list[dict[str, Any]],
+        outcome: dict[str, Any] | None,
     ) -> None:
-        """Close a run with its outcome and totals."""
+        if before is not None:
+            with contextlib.suppress(Exception):  # its failure was logged; keep order only
+                await asyncio.shield(before)
         async with self.engine.begin() as conn:
-            await conn.execute(
-                update(_runs)
-                .where(_runs.c.id == run_id)
-                .values(
-                    status=status,
-                    error=error,
-                    prompt_tokens=prompt_tokens,
-                    completion_tokens=completion_tokens,
-                    completed_at=_now(),
-                    metadata=meta or {},
+            if messages:
+                await conn.execute(insert(_messages), messages)
+            if steps:
+                await conn.execute(insert(_steps), steps)
+            if outcome is not None:
+                await conn.execute(
+                    update(_runs).where(_runs.c.id == run_id).values(completed_at=_now(), **outcome)
                 )
-            )
+
+    def _written(self, thread_id: uuid.UUID, task: asyncio.Task[None]) -> None:
+        if self._pending.get(thread_id) is task:
+            del self._pending[thread_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("could not store run steps: %s", task.exception())
+
+    async def _settled(self, thread_id: uuid.UUID) -> None:
+        task = self._pending.get(thread_id)
+        if task is not None:
+            await asyncio.wait([task])
+
+    async def drain(self) -> None:
+        """Wait until every pending write is stored (or has failed and been logged)."""
+        while self._pending:
+            await asyncio.wait(list(self._pending.values()))
 
     async def get_run(self, run_id: uuid.UUID) -> StoredRun | None:
         """A run and its steps in order."""
+        await self.drain()
         async with self.engine.connect() as conn:
             run = (await conn.execute(select(_runs).where(_runs.c.id == run_id))).first()
             if run is None:
