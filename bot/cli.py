@@ -144,34 +144,32 @@ def worker(settings: Settings) -> None:
 
 
 async def _work(settings: Settings) -> None:
+    from bot.app import open_app
     from bot.jobs import job_handlers
-    from bot.state import open_state
-    from bot.storage import open_database
     from bot.worker import Worker
 
-    state = await open_state(settings)
-    database = await open_database(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    try:
-        handlers = job_handlers(settings, database, state)
-        await Worker(state.queue, handlers, concurrency=settings.worker_concurrency).run(stop)
-    finally:
-        await database.close()
-        await state.close()
+    async with open_app(settings) as app:
+        handlers = job_handlers(app)
+        await Worker(app.state.queue, handlers, concurrency=settings.worker_concurrency).run(stop)
 
 
 @cli.command()
 @click.option("--socket", "mode", flag_value="socket", default=True, help="Socket Mode (default).")
 @click.option("--http", "mode", flag_value="http", help="Events API over HTTP.")
-@click.option("--port", type=click.IntRange(1, 65535), default=3000, show_default=True)
+@click.option(
+    "--port", type=click.IntRange(1, 65535), help="HTTP port (default: DESKBOT_SLACK_PORT, 3000)."
+)
 @pass_settings
-def slack(settings: Settings, mode: SlackMode, port: int) -> None:
+def slack(settings: Settings, mode: SlackMode, port: int | None) -> None:
     """Run the Slack adapter."""
     settings.require_adapter("slack", mode)
-    raise DeskbotError("the Slack adapter is not part of this release yet")
+    from bot.slack.server import run_slack
+
+    _run(run_slack(settings, mode, port or settings.slack_port))
 
 
 @cli.command()

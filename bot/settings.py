@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     slack_app_token: Annotated[SecretStr | None, _env("SLACK_APP_TOKEN")] = None
     slack_signing_secret: Annotated[SecretStr | None, _env("SLACK_SIGNING_SECRET")] = None
     slack_api_url: Annotated[str, _env("SLACK_API_URL")] = "https://slack.com/api/"
+    slack_admins: Annotated[str, _env("DESKBOT_SLACK_ADMINS")] = ""
+    slack_port: Annotated[int, _env("DESKBOT_SLACK_PORT")] = 3000
 
     # Discord
     discord_token: Annotated[SecretStr | None, _env("DISCORD_TOKEN")] = None
@@ -228,6 +230,11 @@ class Settings(BaseSettings):
     def llm_configured(self) -> bool:
         """True when an OpenAI-compatible endpoint is configured."""
         return self.openai_api_key is not None or self.openai_base_url is not None
+
+    @property
+    def slack_admin_ids(self) -> frozenset[str]:
+        """``DESKBOT_SLACK_ADMINS`` split on commas: user ids (U...) and user groups (S...)."""
+        return frozenset(a.strip() for a in self.slack_admins.split(",") if a.strip())
 
     @property
     def classifier_path(self) -> Path:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -76,9 +78,15 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    """One embedded server per session, with a template database at the newest schema."""
-    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pgdata"))
+def pg_server() -> Iterator[EmbeddedPostgres]:
+    """One embedded server per session, with a template database at the newest schema.
+
+    Its data lives outside pytest's temporary folders: pytest deletes old session folders
+    when a new session starts, which would pull the data out from under a session still
+    running beside it.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="deskbot-test-pg-"))
+    pg = EmbeddedPostgres(folder / "pgdata")
     pg.start()
     with psycopg.connect(pg.url("postgres", driver=None), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
@@ -92,6 +100,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPost
     asyncio.run(migrate())
     yield pg
     pg.stop()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass

@@ -173,8 +173,13 @@ class Agent:
         on_tool_call: ToolCallback | None = None,
         instructions: str | None = None,
         external_id: str | None = None,
+        earlier: Sequence[ChatMessage] = (),
     ) -> Answer:
-        """Run the agent on ``question`` in ``thread`` and return its answer."""
+        """Run the agent on ``question`` in ``thread`` and return its answer.
+
+        ``earlier``: messages of the platform conversation from before the bot took part
+        (a Slack thread it is called into), placed before the stored history.
+        """
         started = time.monotonic()
         prompt = instructions or self.instructions
         record, history = await self.store.begin_run(
@@ -190,7 +195,7 @@ class Agent:
             question=question,
             context=context,
             deadline=started + self.limits.deadline,
-            messages=self._fit(prompt, history, question),
+            messages=self._fit(prompt, [*earlier, *history], question),
         )
         try:
             text = await self._loop(run, on_text, on_tool_call)

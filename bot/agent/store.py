@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.agent.backends import ChatMessage, ToolCall
-from bot.schema import Message, Run, RunStep, Thread
+from bot.schema import Feedback, Message, Run, RunStep, Thread
 
 __all__ = ["ConversationStore", "RunRecord", "StoredRun", "ThreadKey"]
 
@@ -30,6 +30,7 @@ _threads: Table = Thread.__table__  # type: ignore[assignment]
 _messages: Table = Message.__table__  # type: ignore[assignment]
 _runs: Table = Run.__table__  # type: ignore[assignment]
 _steps: Table = RunStep.__table__  # type: ignore[assignment]
+_feedback: Table = Feedback.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,42 @@ class ConversationStore:
         if len(self._thread_ids) > 10_000:
             self._thread_ids.clear()
         self._thread_ids[key] = thread_id
+
+    async def has_thread(self, key: ThreadKey) -> bool:
+        """True if a conversation exists at ``key`` (the bot has taken part in it)."""
+        if key in self._thread_ids:
+            return True
+        statement = select(_threads.c.id).where(
+            _threads.c.platform == key.platform, _threads.c.external_id == key.external_id
+        )
+        async with self.engine.connect() as conn:
+            found = (await conn.execute(statement)).scalar_one_or_none()
+        if found is not None:
+            self._remember(key, uuid.UUID(str(found)))
+        return found is not None
+
+    async def record_feedback(self, run_id: uuid.UUID, user_id: str, value: int) -> bool:
+        """Store a user's thumbs-up (+1) or -down (-1) on a run; a second click replaces it.
+
+        Returns False if the run does not exist.
+        """
+        await self.drain()
+        statement = (
+            pg_insert(_feedback)
+            .values(run_id=run_id, user_id=user_id, value=value)
+            .on_conflict_do_update(
+                index_elements=["run_id", "user_id"],
+                set_={"value": value, "created_at": func.now()},
+            )
+        )
+        async with self.engine.begin() as conn:
+            exists = (
+                await conn.execute(select(_runs.c.id).where(_runs.c.id == run_id))
+            ).scalar_one_or_none()
+            if exists is None:
+                return False
+            await conn.execute(statement)
+        return True
 
     async def history(self, thread_id: uuid.UUID, *, limit: int = 50) -> list[ChatMessage]:
         """The last ``limit`` questions and final answers of the thread, oldest first."""

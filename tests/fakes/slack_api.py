@@ -4,8 +4,9 @@
     client = WebClient(token="xoxb-test", base_url=slack.api_url)
 
 Answers ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
-``conversations.replies``, ``files.info`` and ``views.open`` in Slack's shapes; serves file
-downloads at the ``url_private`` it hands out; ``fail_next`` makes the next call to a method
+``conversations.replies``, ``files.info``, ``views.open`` and ``usergroups.users.list`` in
+Slack's shapes; serves file downloads at the ``url_private`` it hands out; records what is
+posted to a slash command's ``response_url`` (method ``response_url``); ``fail_next`` makes the next call to a method
 fail (``ratelimited`` comes back as HTTP 429 with ``Retry-After``, as Slack sends it).
 A wrong token gets ``invalid_auth``; an unknown method ``unknown_method``.
 """
@@ -44,6 +45,7 @@ class FakeSlackAPI(FakeHTTPServer):
         self.calls: list[SlackCall] = []
         self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.files: dict[str, tuple[dict[str, Any], bytes]] = {}
+        self.usergroups: dict[str, list[str]] = {}
         self._failures: dict[str, tuple[str, float | None]] = {}
         self._ts = itertools.count(1)
         self._calls_lock = threading.Lock()
@@ -72,6 +74,10 @@ class FakeSlackAPI(FakeHTTPServer):
         self.files[file_id] = (info, content)
         return info
 
+    def response_url(self, name: str = "cmd") -> str:
+        """A ``response_url`` for a slash command payload; posts to it are recorded."""
+        return f"{self.url}/response/{name}"
+
     def fail_next(self, method: str, error: str, *, retry_after: float | None = None) -> None:
         """Make the next call to ``method`` fail with ``error``."""
         self._failures[method] = (error, retry_after)
@@ -85,6 +91,10 @@ class FakeSlackAPI(FakeHTTPServer):
         token = request.headers.get("authorization", "").removeprefix("Bearer ") or None
         if request.path.startswith("/files/"):
             return self._download(request, token)
+        if request.path.startswith("/response/"):  # a slash command's response_url
+            with self._calls_lock:
+                self.calls.append(SlackCall("response_url", request.json() or {}, None))
+            return Response(200, b"ok")
         if not request.path.startswith("/api/"):
             return Response(404, b"not found")
         method = request.path.removeprefix("/api/")
@@ -168,6 +178,12 @@ class FakeSlackAPI(FakeHTTPServer):
         if entry is None:
             raise _SlackError("file_not_found")
         return {"file": entry[0]}
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = str(args.get("usergroup"))
+        if group not in self.usergroups:
+            raise _SlackError("no_such_subteam")
+        return {"users": self.usergroups[group]}
 
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         view = args.get("view") or {}

@@ -1,0 +1,154 @@
+"""The ``answer`` job: run the agent on an incoming message and reply on its platform.
+
+Platform-neutral: the adapter supplies a :class:`Channel` for its platform, which knows how
+to show progress and the answer (:class:`Responder`) and how to read a conversation's
+earlier messages on the platform (for a thread the bot joins midway).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from bot.agent.backends import ChatMessage
+from bot.agent.loop import Answer
+from bot.agent.store import ThreadKey
+from bot.app import App
+from bot.messages import IncomingMessage, ReplyAddress
+from bot.state import Job
+from knowledge.search import Scope
+from tools.base import ToolContext
+
+__all__ = ["ANSWER_JOB", "AnswerService", "Channel", "Responder", "status_for_tool"]
+
+log = logging.getLogger(__name__)
+
+ANSWER_JOB = "answer"
+
+_TOOL_STATUS = {
+    "search_documents": ("Searching documents…", "문서를 찾는 중…"),
+    "run_sql": ("Querying the database…", "데이터베이스를 조회하는 중…"),
+    "describe_database": ("Reading the database schema…", "데이터베이스 구조를 읽는 중…"),
+    "get_stock_quote": ("Looking up the quote…", "시세를 확인하는 중…"),
+    "get_stock_history": ("Looking up prices…", "주가를 확인하는 중…"),
+    "classify_comment": ("Classifying the comment…", "댓글을 분류하는 중…"),
+}
+
+
+def status_for_tool(name: str, question: str) -> str:
+    """A short progress line for a tool call, in the language of the question."""
+    english, korean = _TOOL_STATUS.get(name, (f"Running {name}…", f"{name} 실행 중…"))
+    return korean if any("\uac00" <= ch <= "\ud7a3" for ch in question) else english
+
+
+class Responder(Protocol):
+    """Shows one answer's progress and result on a platform."""
+
+    async def start(self) -> None:
+        """Show that work has begun (a placeholder or typing status)."""
+        ...
+
+    async def status(self, text: str) -> None:
+        """Show what is happening now ("Searching documents…")."""
+        ...
+
+    async def stream(self, chunk: str) -> None:
+        """More of the answer's text; the responder decides how often to show it."""
+        ...
+
+    async def finish(self, answer: Answer) -> None:
+        """Show the final answer with its sources (and feedback controls)."""
+        ...
+
+    async def fail(self, message: str) -> None:
+        """Say that no answer could be produced, and why."""
+        ...
+
+
+class Channel(Protocol):
+    """A platform's side of answering: responders and earlier messages."""
+
+    def responder(self, address: ReplyAddress, question: str) -> Responder:
+        """A responder for one answer at ``address``."""
+        ...
+
+    async def earlier_messages(self, message: IncomingMessage) -> list[ChatMessage]:
+        """Messages before ``message`` in its platform conversation (for a first answer)."""
+        ...
+
+
+class AnswerService:
+    """Handles ``answer`` jobs with the app's agent and the platforms' channels."""
+
+    def __init__(self, app: App, channels: Mapping[str, Channel]) -> None:
+        self.app = app
+        self.channels = channels
+
+    async def __call__(self, job: Job) -> None:
+        """Answer the message in ``job`` (the worker's handler signature)."""
+        message = IncomingMessage.from_json(job.payload["message"])
+        await self.answer(message)
+
+    async def answer(self, message: IncomingMessage) -> Answer | None:
+        """Run the agent and reply; the user always hears back, even on failure."""
+        channel = self.channels[message.platform]
+        address = message.reply or ReplyAddress(message.platform, message.channel_id)
+        responder = channel.responder(address, message.text)
+        try:
+            await responder.start()
+            answer = await self._ask(channel, message, responder)
+            await responder.finish(answer)
+            return answer
+        except Exception as exc:  # the edge: tell the user, keep the worker alive
+            log.exception("answering %s failed", message.event_id)
+            await _say_failure(responder, message.text, exc)
+            return None
+
+    async def _ask(
+        self, channel: Channel, message: IncomingMessage, responder: Responder
+    ) -> Answer:
+        key = ThreadKey(
+            message.platform, message.thread_key, message.workspace_id, message.channel_id
+        )
+        stored = await self.app.conversations.history(
+            await self.app.conversations.thread(key, title=message.text[:80])
+        )
+        earlier = [] if stored else await channel.earlier_messages(message)
+        context = ToolContext(
+            scope=Scope(
+                channel_id=message.channel_id,
+                user_id=message.user_id,
+                roles=frozenset(message.roles),
+                private_conversation=message.private,
+            ),
+            user_id=message.user_id,
+            channel_id=message.channel_id,
+        )
+
+        async def on_tool_call(name: str, arguments: dict[str, Any]) -> None:
+            await responder.status(status_for_tool(name, message.text))
+
+        return await self.app.agent.ask(
+            key,
+            message.text,
+            context,
+            on_text=responder.stream,
+            on_tool_call=on_tool_call,
+            instructions=self.app.prompts.for_channel(message.channel_id),
+            external_id=message.event_id,
+            earlier=earlier,
+        )
+
+
+async def _say_failure(responder: Responder, question: str, exc: Exception) -> None:
+    korean = any("\uac00" <= ch <= "\ud7a3" for ch in question)
+    text = (
+        "답을 만드는 중에 문제가 생겼습니다. 잠시 후 다시 시도해 주세요."
+        if korean
+        else "Something went wrong while answering. Please try again in a moment."
+    )
+    try:
+        await responder.fail(text)
+    except Exception:
+        log.exception("could not tell the user about the failure (%s)", exc)

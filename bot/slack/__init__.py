@@ -1,0 +1,31 @@
+"""The Slack adapter (slack-bolt, async): events and commands in, answers out.
+
+Slack types stay in this package; the core sees :class:`~bot.messages.IncomingMessage`.
+"""
+
+from __future__ import annotations
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.settings import Settings
+from bot.slack.admin import SlackAdmin, SlackIngest
+from bot.slack.app import SlackAdapter
+from bot.slack.channel import SlackChannel, SlackResponder
+
+__all__ = [
+    "SlackAdapter",
+    "SlackAdmin",
+    "SlackChannel",
+    "SlackIngest",
+    "SlackResponder",
+    "slack_client",
+]
+
+
+def slack_client(settings: Settings) -> AsyncWebClient:
+    """The Web API client with the bot token, at ``SLACK_API_URL``."""
+    token = settings.slack_bot_token
+    return AsyncWebClient(
+        token=token.get_secret_value() if token else None,
+        base_url=settings.slack_api_url,
+    )

@@ -1,0 +1,186 @@
+"""The Slack adapter: bolt handlers that acknowledge at once and queue the work.
+
+Events (mentions, DMs, follow-ups in threads the bot answered in) become ``answer`` jobs;
+``/deskbot`` handles document administration; the feedback buttons and the upload modal
+are interactivity. Every handler acknowledges before doing anything slow: bolt answers the
+HTTP request (or the Socket Mode envelope) first and runs the listener afterwards, and the
+listener itself only claims the message (dedup), checks the rate limit and enqueues.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.agent.store import ConversationStore, ThreadKey
+from bot.answering import ANSWER_JOB
+from bot.messages import IncomingMessage, ReplyAddress
+from bot.settings import Settings
+from bot.slack.admin import SlackAdmin
+from bot.state import SharedState
+
+__all__ = ["SlackAdapter", "message_key"]
+
+log = logging.getLogger(__name__)
+
+_MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
+_IGNORED_SUBTYPES = {
+    "message_changed",
+    "message_deleted",
+    "message_replied",
+    "bot_message",
+    "channel_join",
+    "channel_leave",
+    "thread_broadcast",
+}
+
+
+def message_key(team: str | None, channel: str, ts: str) -> str:
+    """The id one Slack message has everywhere (retries and mention+message share it)."""
+    return f"slack:{team or '-'}:{channel}:{ts}"
+
+
+class SlackAdapter:
+    """Builds the bolt app and turns Slack events into jobs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        state: SharedState,
+        conversations: ConversationStore,
+        admin: SlackAdmin,
+        client: AsyncWebClient,
+    ) -> None:
+        self.settings = settings
+        self.state = state
+        self.conversations = conversations
+        self.admin = admin
+        self.client = client
+        secret = settings.slack_signing_secret
+        self.bolt = AsyncApp(
+            client=client,
+            signing_secret=secret.get_secret_value() if secret else "",
+            request_verification_enabled=secret is not None,
+            ignoring_self_events_enabled=True,
+            process_before_response=False,
+        )
+        self._register()
+
+    def _register(self) -> None:
+        bolt = self.bolt
+        bolt.event("app_mention")(self._on_mention)
+        bolt.event("message")(self._on_message)
+        bolt.command("/deskbot")(self.admin.on_command)
+        bolt.action(re.compile(r"^deskbot_feedback_(up|down)$"))(self._on_feedback)
+        bolt.action("deskbot_offer_ingest")(self.admin.on_offer_clicked)
+        bolt.view("deskbot_upload")(self.admin.on_upload_submitted)
+
+    # --- conversations ---------------------------------------------------------------
+
+    async def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        if event.get("bot_id") or event.get("subtype") in _IGNORED_SUBTYPES:
+            return
+        thread_ts = event.get("thread_ts") or event["ts"]
+        await self._enqueue(body, event, thread_ts=thread_ts, private=False)
+
+    async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        subtype = event.get("subtype")
+        if event.get("bot_id") or (subtype and subtype != "file_share"):
+            return
+        bot_user = body.get("authorizations", [{}])[0].get("user_id")
+        text = str(event.get("text", ""))
+        if event.get("channel_type") == "im":
+            if subtype == "file_share":
+                await self.admin.offer_shared_files(event)
+                if not text.strip():
+                    return
+            await self._enqueue(body, event, thread_ts=event.get("thread_ts"), private=True)
+            return
+        thread_ts = event.get("thread_ts")
+        if thread_ts is None or (bot_user and f"<@{bot_user}>" in text):
+            return  # top-level chatter, or a mention (the app_mention handler answers it)
+        key = ThreadKey("slack", _thread_key(body, event, thread_ts))
+        if await self.conversations.has_thread(key):  # a follow-up in a thread it answered
+            await self._enqueue(body, event, thread_ts=thread_ts, private=False)
+
+    async def _enqueue(
+        self,
+        body: dict[str, Any],
+        event: dict[str, Any],
+        *,
+        thread_ts: str | None,
+        private: bool,
+    ) -> None:
+        team = body.get("team_id")
+        channel = str(event["channel"])
+        key = message_key(team, channel, str(event["ts"]))
+        if not await self.state.deduper.claim(key, ttl=self.settings.dedup_ttl):
+            return  # a retry, or the message event twin of an app_mention
+        user = str(event.get("user", ""))
+        text = _MENTION.sub("", str(event.get("text", ""))).strip()
+        reply = ReplyAddress("slack", channel, thread_ts, team)
+        if not text:
+            await self._say(
+                reply, "Ask me a question after the mention. / 질문을 함께 적어 주세요."
+            )
+            return
+        decision = await self.state.limiter.hit(f"slack:{team}:{user}")
+        if not decision.allowed:
+            wait = max(1, round(decision.retry_after))
+            await self._say(
+                reply,
+                f"You are asking faster than I can answer; try again in {wait} s. "
+                f"/ 요청이 너무 잦습니다. {wait}초 뒤에 다시 시도해 주세요.",
+            )
+            return
+        message = IncomingMessage(
+            platform="slack",
+            workspace_id=team,
+            channel_id=channel,
+            user_id=user,
+            text=text,
+            thread_key=_thread_key(body, event, thread_ts),
+            event_id=key,
+            private=private,
+            roles=(user,),
+            reply=reply,
+        )
+        await self.state.queue.put(ANSWER_JOB, {"message": message.to_json()})
+
+    async def _say(self, reply: ReplyAddress, text: str) -> None:
+        await self.client.chat_postMessage(
+            channel=reply.channel_id, thread_ts=reply.thread_ts, text=text
+        )
+
+    # --- feedback --------------------------------------------------------------------
+
+    async def _on_feedback(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        value = 1 if action["action_id"].endswith("_up") else -1
+        user = body["user"]["id"]
+        try:
+            run_id = uuid.UUID(str(action.get("value")))
+        except ValueError:
+            return
+        await self.conversations.record_feedback(run_id, user, value)
+        channel = (body.get("channel") or body.get("container") or {}).get("id") or body.get(
+            "container", {}
+        ).get("channel_id")
+        if channel:
+            await self.client.chat_postEphemeral(
+                channel=channel,
+                user=user,
+                text="Thanks for the feedback. / 의견 고맙습니다.",
+            )
+
+
+def _thread_key(body: dict[str, Any], event: dict[str, Any], thread_ts: str | None) -> str:
+    """One deskbot thread per Slack thread; a DM without threads is one conversation."""
+    team = body.get("team_id") or "-"
+    base = f"{team}:{event['channel']}"
+    return f"{base}:{thread_ts}" if thread_ts else base

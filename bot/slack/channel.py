@@ -1,0 +1,166 @@
+"""Answering in Slack: a placeholder updated with progress, then the final message(s).
+
+The responder posts one placeholder in the thread, edits it with the status and the answer
+as it is written (at most once a second: Slack allows about one ``chat.update`` per second
+per channel), and finally replaces it with the formatted answer; an answer longer than one
+message continues in follow-up messages. Sources and the feedback buttons go last.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.agent.backends import ChatMessage
+from bot.agent.loop import Answer
+from bot.messages import IncomingMessage, ReplyAddress
+from bot.slack.format import SlackMessage, SourceLink, answer_messages, progress_message
+
+__all__ = ["SlackChannel", "SlackResponder", "source_links"]
+
+log = logging.getLogger(__name__)
+
+_HISTORY_LIMIT = 30
+
+
+def source_links(answer: Answer) -> list[SourceLink]:
+    """The answer's cited sources as Slack links (http sources link, files do not)."""
+    return [
+        SourceLink(
+            number=number,
+            title=citation.title or citation.source,
+            url=citation.source if citation.source.startswith(("http://", "https://")) else None,
+            page=citation.page,
+            section=citation.section if citation.section != citation.title else None,
+        )
+        for number, citation in answer.citations
+    ]
+
+
+class SlackResponder:
+    """One answer's messages in one Slack thread."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        address: ReplyAddress,
+        *,
+        thinking: str = "Thinking…",
+        min_interval: float = 1.0,
+    ) -> None:
+        self.client = client
+        self.address = address
+        self.min_interval = min_interval
+        self._status = thinking
+        self._text: list[str] = []
+        self._ts: str | None = None
+        self._shown_at = 0.0
+
+    async def start(self) -> None:
+        message = progress_message(self._status)
+        response = await self.client.chat_postMessage(
+            channel=self.address.channel_id,
+            thread_ts=self.address.thread_ts,
+            text=message.text,
+            blocks=message.blocks,
+        )
+        self._ts = str(response["ts"])
+        self._shown_at = time.monotonic()
+
+    async def status(self, text: str) -> None:
+        self._status = text
+        await self._refresh(force=True)
+
+    async def stream(self, chunk: str) -> None:
+        self._text.append(chunk)
+        await self._refresh(force=False)
+
+    async def _refresh(self, *, force: bool) -> None:
+        now = time.monotonic()
+        if self._ts is None or (not force and now - self._shown_at < self.min_interval):
+            return
+        self._shown_at = now
+        try:
+            await self._show(progress_message(self._status, "".join(self._text)))
+        except SlackApiError as exc:  # progress is best effort; the final message is not
+            log.warning("could not update progress: %s", exc.response.get("error"))
+
+    async def finish(self, answer: Answer) -> None:
+        run_id = str(answer.run_id) if answer.status == "completed" else None
+        messages = answer_messages(answer.text, source_links(answer), run_id=run_id)
+        await self._show(messages[0])
+        for message in messages[1:]:
+            await self._post(message)
+
+    async def fail(self, message: str) -> None:
+        await self._show(SlackMessage(text=message, blocks=[]))
+
+    async def _show(self, message: SlackMessage) -> None:
+        if self._ts is None:
+            await self._post(message)
+            return
+        await self.client.chat_update(
+            channel=self.address.channel_id,
+            ts=self._ts,
+            text=message.text,
+            blocks=message.blocks,
+        )
+
+    async def _post(self, message: SlackMessage) -> None:
+        await self.client.chat_postMessage(
+            channel=self.address.channel_id,
+            thread_ts=self.address.thread_ts,
+            text=message.text,
+            blocks=message.blocks,
+        )
+
+
+class SlackChannel:
+    """The Slack side of answering, for :class:`bot.answering.AnswerService`."""
+
+    def __init__(self, client: AsyncWebClient, *, bot_user_id: str | None = None) -> None:
+        self.client = client
+        self.bot_user_id = bot_user_id
+
+    def responder(self, address: ReplyAddress, question: str) -> SlackResponder:
+        korean = any("\uac00" <= ch <= "\ud7a3" for ch in question)
+        return SlackResponder(self.client, address, thinking="생각 중…" if korean else "Thinking…")
+
+    async def earlier_messages(self, message: IncomingMessage) -> list[ChatMessage]:
+        """The thread's messages before this one (``conversations.replies``), oldest first."""
+        reply = message.reply
+        if reply is None or reply.thread_ts is None:
+            return []
+        try:
+            response = await self.client.conversations_replies(
+                channel=reply.channel_id, ts=reply.thread_ts, limit=_HISTORY_LIMIT + 1
+            )
+        except SlackApiError as exc:
+            log.warning("could not read the thread: %s", exc.response.get("error"))
+            return []
+        bot = self.bot_user_id or await self._bot_user_id()
+        earlier = []
+        items: list[dict[str, Any]] = response.get("messages", [])
+        for item in items:
+            if item.get("ts") == message.event_id.rpartition(":")[2]:
+                break
+            earlier.append(_as_chat(item, bot))
+        return [m for m in earlier if m.content][-_HISTORY_LIMIT:]
+
+    async def _bot_user_id(self) -> str | None:
+        try:
+            self.bot_user_id = str((await self.client.auth_test())["user_id"])
+        except SlackApiError:
+            return None
+        return self.bot_user_id
+
+
+def _as_chat(item: dict[str, Any], bot_user_id: str | None) -> ChatMessage:
+    text = str(item.get("text", "")).strip()
+    if item.get("user") == bot_user_id or (item.get("bot_id") and bot_user_id is None):
+        return ChatMessage("assistant", text)
+    return ChatMessage("user", f"<@{item.get('user', 'someone')}>: {text}")

@@ -1,0 +1,99 @@
+"""Running the Slack adapter: HTTP (Events API) or Socket Mode, plus the embedded worker.
+
+HTTP mode serves ``POST /slack/events`` (events, interactivity and the slash command on one
+endpoint; bolt checks the signature and the 5-minute replay window) and ``GET /health``.
+Without ``REDIS_URL`` the adapter also runs the worker in its own process; with Redis it
+only enqueues and ``deskbot worker`` processes answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+
+from bot.app import App, open_app
+from bot.jobs import job_handlers
+from bot.settings import Settings, SlackMode
+from bot.slack import SlackAdapter, SlackAdmin, slack_client
+from bot.worker import Worker
+
+__all__ = ["http_app", "run_slack", "slack_adapter"]
+
+log = logging.getLogger(__name__)
+
+
+def slack_adapter(app: App) -> SlackAdapter:
+    """The bolt app and handlers on an open :class:`App`."""
+    client = slack_client(app.settings)
+    admin = SlackAdmin(app.settings, app.state, app.knowledge, client)
+    return SlackAdapter(app.settings, app.state, app.conversations, admin, client)
+
+
+def http_app(adapter: SlackAdapter) -> web.Application:
+    """The aiohttp application serving Slack's HTTP requests."""
+
+    async def events(request: web.Request) -> web.Response:
+        bolt_request = await to_bolt_request(request)
+        return await to_aiohttp_response(await adapter.bolt.async_dispatch(bolt_request))
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    application = web.Application()
+    application.router.add_post("/slack/events", events)
+    application.router.add_get("/health", health)
+    return application
+
+
+@contextlib.asynccontextmanager
+async def embedded_worker(app: App) -> AsyncIterator[None]:
+    """Run the worker in this process unless Redis shares the queue with other workers."""
+    if app.settings.redis_url is not None:
+        yield
+        return
+    stop = asyncio.Event()
+    worker = Worker(app.state.queue, job_handlers(app), concurrency=app.settings.worker_concurrency)
+    task = asyncio.create_task(worker.run(stop), name="deskbot-embedded-worker")
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+async def run_slack(settings: Settings, mode: SlackMode, port: int) -> None:
+    """Serve Slack until SIGINT/SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with open_app(settings) as app, embedded_worker(app):
+        adapter = slack_adapter(app)
+        if mode == "http":
+            runner = web.AppRunner(http_app(adapter))
+            await runner.setup()
+            await web.TCPSite(runner, port=port).start()
+            log.info("Slack HTTP endpoint on :%d/slack/events", port)
+            try:
+                await stop.wait()
+            finally:
+                await runner.cleanup()
+        else:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            token = settings.slack_app_token
+            handler = AsyncSocketModeHandler(
+                adapter.bolt, token.get_secret_value() if token else None
+            )
+            await handler.connect_async()  # type: ignore[no-untyped-call]
+            log.info("Slack Socket Mode connected")
+            try:
+                await stop.wait()
+            finally:
+                await handler.close_async()  # type: ignore[no-untyped-call]
