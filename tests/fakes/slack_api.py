@@ -6,8 +6,9 @@
 Answers ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
 ``conversations.replies``, ``files.info``, ``views.open`` and ``usergroups.users.list`` in
 Slack's shapes; serves file downloads at the ``url_private`` it hands out; records what is
-posted to a slash command's ``response_url`` (method ``response_url``); ``fail_next`` makes the next call to a method
-fail (``ratelimited`` comes back as HTTP 429 with ``Retry-After``, as Slack sends it).
+posted to a slash command's ``response_url`` (method ``response_url``); ``fail_next``
+makes the next call to a method fail (``ratelimited`` comes back as HTTP 429 with
+``Retry-After``, as Slack sends it).
 A wrong token gets ``invalid_auth``; an unknown method ``unknown_method``.
 """
 
