@@ -89,3 +89,22 @@ def test_example_env_file_parses_as_valid_settings(tmp_path: Path) -> None:
     assert settings.embedded_database
     assert settings.redis_url is None
     assert not settings.llm_configured
+
+
+def test_slack_manifest_matches_the_adapter() -> None:
+    manifest = yaml.safe_load((REPO / "slack-manifest.yml").read_text())
+    settings = manifest["settings"]
+    events = set(settings["event_subscriptions"]["bot_events"])
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    commands = [c["command"] for c in manifest["features"]["slash_commands"]]
+
+    assert {"app_mention", "message.im", "message.channels"} <= events
+    assert {"app_mentions:read", "chat:write", "im:history", "commands", "files:read"} <= scopes
+    assert commands == ["/deskbot"]
+    assert settings["interactivity"]["is_enabled"] is True
+    for url in (
+        settings["event_subscriptions"]["request_url"],
+        settings["interactivity"]["request_url"],
+        manifest["features"]["slash_commands"][0]["url"],
+    ):
+        assert url.endswith("/slack/events")  # the one endpoint deskbot slack --http serves
