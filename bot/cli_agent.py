@@ -187,7 +187,7 @@ async def _demo(settings: Settings, *, chat: bool) -> None:
 
 async def _ingest_demo(knowledge: Any, paths: list[Path], console: Console) -> None:
     info = await knowledge.store.ensure_collection(DEMO_COLLECTION, knowledge.embedder)
-    with console.status("Loading the sample documents (first run: about a minute) ..."):
+    with console.status("Loading the sample documents (first run: about 30 s) ..."):
         results = await knowledge.ingestor.ingest_paths(paths, info)
     stored = sum(r.status == "stored" for r in results)
     refused = [r for r in results if r.status == "refused"]

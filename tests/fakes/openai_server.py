@@ -1,6 +1,7 @@
 """A scripted OpenAI-compatible server: tests queue replies, then inspect the requests.
 
     server.reply_text("Hello")                               # a plain answer
+    server.reply_text("Hello", delay=2.0)                    # ... after 2 s (a slow model)
     server.reply_tool_calls(("search_documents", {"query": "vacation"}))
     server.reply_error(429, "slow down", retry_after=0)      # then the SDK retries
     client = AsyncOpenAI(base_url=server.base_url, api_key="test")
@@ -32,6 +33,7 @@ class _Reply:
     error: tuple[int, str, float | None] | None = None
     prompt_tokens: int = 10
     completion_tokens: int = 5
+    delay: float = 0.0
 
 
 class ScriptedOpenAI(FakeHTTPServer):
@@ -47,10 +49,22 @@ class ScriptedOpenAI(FakeHTTPServer):
         """What to pass as ``base_url`` (or ``OPENAI_BASE_URL``)."""
         return f"{self.url}/v1"
 
-    def reply_text(self, text: str, *, prompt_tokens: int = 10, completion_tokens: int = 5) -> None:
-        """Queue an assistant message with ``text``."""
+    def reply_text(
+        self,
+        text: str,
+        *,
+        prompt_tokens: int = 10,
+        completion_tokens: int = 5,
+        delay: float = 0.0,
+    ) -> None:
+        """Queue an assistant message with ``text``, sent ``delay`` seconds after the request."""
         self._script.append(
-            _Reply(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+            _Reply(
+                text=text,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                delay=delay,
+            )
         )
 
     def reply_tool_calls(self, *calls: tuple[str, dict[str, Any]]) -> None:
@@ -79,6 +93,8 @@ class ScriptedOpenAI(FakeHTTPServer):
             self.errors.append("chat completion requested with nothing scripted")
             return _error(500, "nothing scripted for this request")
         reply = self._script.popleft()
+        if reply.delay > 0:  # a slow model; each request has its own server thread
+            time.sleep(reply.delay)
         if reply.error is not None:
             status, message, retry_after = reply.error
             headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
