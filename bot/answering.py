@@ -15,6 +15,7 @@ from bot.agent.backends import ChatMessage
 from bot.agent.loop import Answer
 from bot.agent.store import ThreadKey
 from bot.app import App
+from bot.language import in_language_of
 from bot.messages import IncomingMessage, ReplyAddress
 from bot.state import Job
 from knowledge.search import Scope
@@ -39,7 +40,7 @@ _TOOL_STATUS = {
 def status_for_tool(name: str, question: str) -> str:
     """A short progress line for a tool call, in the language of the question."""
     english, korean = _TOOL_STATUS.get(name, (f"Running {name}…", f"{name} 실행 중…"))
-    return korean if any("\uac00" <= ch <= "\ud7a3" for ch in question) else english
+    return in_language_of(question, english, korean)
 
 
 class Responder(Protocol):
@@ -142,11 +143,10 @@ class AnswerService:
 
 
 async def _say_failure(responder: Responder, question: str, exc: Exception) -> None:
-    korean = any("\uac00" <= ch <= "\ud7a3" for ch in question)
-    text = (
-        "답을 만드는 중에 문제가 생겼습니다. 잠시 후 다시 시도해 주세요."
-        if korean
-        else "Something went wrong while answering. Please try again in a moment."
+    text = in_language_of(
+        question,
+        "Something went wrong while answering. Please try again in a moment.",
+        "답을 만드는 중에 문제가 생겼습니다. 잠시 후 다시 시도해 주세요.",
     )
     try:
         await responder.fail(text)

@@ -31,6 +31,7 @@ from bot.agent.backends import (
 )
 from bot.agent.prompts import SYSTEM_PROMPT
 from bot.agent.store import ConversationStore, RunRecord, ThreadKey
+from bot.language import in_language_of
 from knowledge.search import Citation
 from tools.base import FatalToolError, ToolContext, ToolError, ToolOutput, ToolRegistry
 
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 
 ToolCallback = Callable[[str, dict[str, Any]], Awaitable[None]]
 _CITE = re.compile(r"\[(\d{1,3})\]")
-_HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ class _Run:
 
     def say(self, english: str, korean: str) -> str:
         """A message to the user in the language of the question."""
-        return korean if _HANGUL.search(self.question) else english
+        return in_language_of(self.question, english, korean)
 
 
 class Agent:

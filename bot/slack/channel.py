@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.agent.backends import ChatMessage
 from bot.agent.loop import Answer
+from bot.language import in_language_of
 from bot.messages import IncomingMessage, ReplyAddress
 from bot.slack.format import SlackMessage, SourceLink, answer_messages, progress_message
 
@@ -127,8 +128,8 @@ class SlackChannel:
         self.bot_user_id = bot_user_id
 
     def responder(self, address: ReplyAddress, question: str) -> SlackResponder:
-        korean = any("\uac00" <= ch <= "\ud7a3" for ch in question)
-        return SlackResponder(self.client, address, thinking="생각 중…" if korean else "Thinking…")
+        thinking = in_language_of(question, "Thinking…", "생각 중…")
+        return SlackResponder(self.client, address, thinking=thinking)
 
     async def earlier_messages(self, message: IncomingMessage) -> list[ChatMessage]:
         """The thread's messages before this one (``conversations.replies``), oldest first."""
