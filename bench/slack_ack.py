@@ -3,7 +3,7 @@
     .venv/bin/python bench/slack_ack.py [--events 50] [--retries 1] [--rounds 3] [--delay 2]
         [--concurrency N] [--client process|inline] [--http aiohttp|httpx] [--json]
 
-The whole Slack stack runs in this process, as ``deskbot slack --mode http`` runs it without
+The whole Slack stack runs in this process, as ``deskbot slack --http`` runs it without
 Redis: the aiohttp endpoint (``http_app``) on a real TCP port on 127.0.0.1, bolt, the
 in-process queue and deduper, the embedded worker (``DESKBOT_WORKER_CONCURRENCY``, default 4,
 or ``--concurrency``) and the agent, on an embedded PostgreSQL in a temporary directory. The
