@@ -15,6 +15,7 @@ from bot.agent.backends import ChatMessage
 from bot.agent.loop import Answer
 from bot.agent.store import ThreadKey
 from bot.app import App
+from bot.errors import ConfigError
 from bot.language import in_language_of
 from bot.messages import IncomingMessage, ReplyAddress
 from bot.state import Job
@@ -93,7 +94,12 @@ class AnswerService:
 
     async def answer(self, message: IncomingMessage) -> Answer | None:
         """Run the agent and reply; the user always hears back, even on failure."""
-        channel = self.channels[message.platform]
+        channel = self.channels.get(message.platform)
+        if channel is None:  # dead-lettered by the worker, with this reason
+            raise ConfigError(
+                f"cannot answer a {message.platform} message: that adapter is not configured "
+                "in this worker (its token is missing)"
+            )
         address = message.reply or ReplyAddress(message.platform, message.channel_id)
         responder = channel.responder(address, message.text)
         try:
