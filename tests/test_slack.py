@@ -443,7 +443,16 @@ async def test_admin_by_user_group_can_delete_and_docs_lists(stack: Stack) -> No
         size_bytes=5,
     )
 
-    await stack.post(command("docs it", user="U1", slack=stack.slack), form=True)
+    hr = await knowledge.store.ensure_collection("hr", knowledge.embedder, visibility="private")
+    await knowledge.ingestor.store_parsed(
+        document_from_text("s.md", "Secret plan", "Secret."),
+        hr,
+        source="s.md",
+        digest="s",
+        size_bytes=7,
+    )
+
+    await stack.post(command("docs", user="U1", slack=stack.slack), form=True)
     listed = (await until(lambda: stack.slack.calls_to("response_url")))[0].args["text"]
     await stack.post(
         command(f"docs delete {stored.document_id}", user="U1", slack=stack.slack), form=True
@@ -455,6 +464,7 @@ async def test_admin_by_user_group_can_delete_and_docs_lists(stack: Stack) -> No
 
     replies = await until(lambda: (c := stack.slack.calls_to("response_url")) and len(c) == 3 and c)
     assert "*Alpha*" in listed
+    assert "Secret plan" not in listed  # a private collection, asked in a public channel
     assert "Only deskbot admins may delete documents" in replies[1].args["text"]
     assert "Deleted *Alpha*" in replies[2].args["text"]
     assert await knowledge.store.list_documents("it") == []

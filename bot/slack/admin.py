@@ -25,6 +25,7 @@ from bot.settings import Settings
 from bot.state import Job, SharedState
 from knowledge.errors import KnowledgeError
 from knowledge.ingest import FileResult
+from knowledge.search import Scope
 
 __all__ = ["INGEST_JOB", "SlackAdmin", "SlackIngest"]
 
@@ -84,7 +85,7 @@ class SlackAdmin:
         elif words[0] == "docs" and len(words) >= 2 and words[1] == "delete":
             await self._delete(user, words[2:], respond)
         elif words[0] == "docs":
-            await self._list(words[1] if len(words) > 1 else None, respond)
+            await self._list(body, words[1] if len(words) > 1 else None, respond)
         else:
             await respond(text=f"Unknown command `{words[0]}`.\n{HELP}", response_type="ephemeral")
 
@@ -101,12 +102,25 @@ class SlackAdmin:
             return
         await self.client.views_open(trigger_id=body["trigger_id"], view=upload_view())
 
-    async def _list(self, collection: str | None, respond: Any) -> None:
+    async def _list(self, body: dict[str, Any], collection: str | None, respond: Any) -> None:
+        """Documents of the collections the caller could search from where they ask."""
+        user, channel = str(body.get("user_id", "")), str(body.get("channel_id", ""))
+        scope = Scope(
+            channel_id=channel,
+            user_id=user,
+            roles=frozenset({user}),
+            private_conversation=channel.startswith("D"),
+            operator=await self.is_admin(user),
+        )
         try:
+            readable = {
+                c.name for c in await self.knowledge.store.list_collections() if scope.can_read(c)
+            }
             docs = await self.knowledge.store.list_documents(collection)
         except KnowledgeError as exc:
             await respond(text=str(exc), response_type="ephemeral")
             return
+        docs = [d for d in docs if d.collection in readable]
         if not docs:
             where = f" in `{collection}`" if collection else ""
             await respond(text=f"No documents{where}.", response_type="ephemeral")
