@@ -69,7 +69,12 @@ def make_limits(settings: Settings) -> Limits:
 
 
 async def make_tools(
-    settings: Settings, knowledge: Knowledge, state: SharedState, stack: AsyncExitStack
+    settings: Settings,
+    knowledge: Knowledge,
+    state: SharedState,
+    stack: AsyncExitStack,
+    *,
+    backend: ChatBackend | None = None,
 ) -> ToolRegistry:
     """Every tool the settings enable. A tool whose service is not configured is absent."""
     registry = ToolRegistry(make_document_tools(knowledge.searcher))
@@ -91,7 +96,20 @@ async def make_tools(
             registry.add(item)
     for item in _stock_tools(settings, state):
         registry.add(item)
+    for item in await _classifier_tools(settings, backend):
+        registry.add(item)
     return registry
+
+
+async def _classifier_tools(settings: Settings, backend: ChatBackend | None) -> list[Tool]:
+    """``classify_comment`` when a local model exists (or the LLM alone is asked for)."""
+    from bot.classify_llm import make_comment_classifier
+    from tools.classifier import make_classifier_tools
+
+    wanted_llm = settings.classifier_mode == "llm" and settings.llm_configured
+    if not (settings.classifier_path.exists() or wanted_llm):
+        return []  # no model trained yet: the tool is absent, not stubbed
+    return make_classifier_tools(await make_comment_classifier(settings, backend))
 
 
 def _stock_tools(settings: Settings, state: SharedState) -> list[Tool]:
@@ -128,9 +146,9 @@ async def open_app(settings: Settings) -> AsyncIterator[App]:
         state = await open_state(settings)
         stack.push_async_callback(state.close)
         knowledge = make_knowledge(settings, database)
-        tools = await make_tools(settings, knowledge, state, stack)
         backend = make_backend(settings)
         stack.push_async_callback(backend.close)
+        tools = await make_tools(settings, knowledge, state, stack, backend=backend)
         conversations = ConversationStore(database.engine)
         stack.push_async_callback(conversations.drain)  # before the database closes
         prompts = load_prompts(settings.system_prompt_file)

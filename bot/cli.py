@@ -18,11 +18,13 @@ from typing import Any, TypeVar
 import click
 
 from bot.cli_agent import register as register_agent
+from bot.cli_classifier import register as register_classifier
 from bot.cli_knowledge import register as register_knowledge
 from bot.errors import ConfigError, DeskbotError
 from bot.logs import configure_logging
 from bot.settings import Settings, SlackMode, load_settings
 from knowledge.errors import KnowledgeError
+from tools.classifier import ClassifierError
 
 __all__ = ["cli", "main"]
 
@@ -182,6 +184,7 @@ def discord(settings: Settings) -> None:
 
 register_knowledge(cli, pass_settings)
 register_agent(cli, pass_settings)
+register_classifier(cli, pass_settings)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -200,6 +203,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KnowledgeError as exc:  # a missing document, a refused query ...
         click.echo(f"deskbot: {exc}", err=True)
         code = 1
+    except ClassifierError as exc:  # bad training data, an unreadable model ...
+        click.echo(f"deskbot: {exc}", err=True)
+        code = exc.exit_code
     except KeyboardInterrupt:
         code = 130
     with contextlib.suppress(Exception):

