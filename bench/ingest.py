@@ -5,13 +5,18 @@
     /tmp/lcvenv/bin/pip install langchain-postgres==0.0.19 langchain-community \\
         langchain-text-splitters pypdf 'psycopg[binary]' transformers
     .venv/bin/python bench/ingest.py --reference-python /tmp/lcvenv/bin/python PDF_DIR...
+    .venv/bin/python bench/ingest.py --runtime onnx-int8 --reference-python ... PDF_DIR...
 
 langchain-postgres 0.0.19 pins the pgvector client below 0.4, which deskbot's environment
 does not allow, so the reference runs in its own virtualenv against the same embedded
-PostgreSQL. Both sides embed with all-MiniLM-L6-v2 (same files, same pooling). Reported:
+PostgreSQL. Both sides embed with all-MiniLM-L6-v2 (same files, same pooling); deskbot's
+side runs it on PyTorch (``--runtime torch``, as the reference does) or on ONNX Runtime with
+int8 weights (``--runtime onnx-int8``; exported once, outside the timing). Reported:
 - deskbot first ingest, and re-ingest of the unchanged files;
 - the reference's ingest (it has no change detection: a re-run costs the same);
-- pure embedding time of deskbot's chunks (the model alone, no parsing, no database);
+- pure embedding time of deskbot's chunks (the model alone, no parsing, no database, the
+  chunks length-sorted 32 at a time as the ingest does), on both runtimes, and the tokens
+  the model reads;
 and the ratios between them.
 """
 
@@ -29,23 +34,47 @@ from bot.knowledge import make_knowledge
 from bot.settings import Settings
 from bot.storage import open_database
 from knowledge.chunking import embedding_input
-from knowledge.ingest import expand_paths
+from knowledge.embedders import MiniLMEmbedder, MiniLMRuntime
+from knowledge.ingest import Ingestor, expand_paths
+
+RUNTIMES: tuple[MiniLMRuntime, ...] = ("torch", "onnx-int8")
 
 
-async def main(folders: list[Path], reference_python: str | None) -> None:
+async def main(
+    folders: list[Path],
+    reference_python: str | None,
+    runtime: MiniLMRuntime,
+    threads: int | None,
+) -> None:
     pdfs = [p for p in expand_paths(folders) if p.suffix.lower() == ".pdf"]
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), embedder="minilm")
         database = await open_database(settings)
         knowledge = make_knowledge(settings, database)
-        await knowledge.embedder.embed_documents(["warm-up"])  # load the model outside timing
-        collection = await knowledge.store.ensure_collection("bench", knowledge.embedder)
+        embedders = {
+            name: MiniLMEmbedder(runtime=name, cache_dir=Path(tmp) / "models", threads=threads)
+            for name in RUNTIMES
+        }
+        ready_s = {}
+        for name, embedder in embedders.items():  # load (and export) outside the timing
+            began = time.perf_counter()
+            await embedder.embed_documents(["warm-up"])
+            ready_s[name] = time.perf_counter() - began
+        ingestor = Ingestor(
+            knowledge.store,
+            embedders[runtime],
+            max_bytes=int(settings.max_file_mb * 1024 * 1024),
+            parse_timeout=settings.parse_timeout,
+            chunk_tokens=settings.chunk_tokens,
+            overlap_tokens=settings.chunk_overlap,
+        )
+        collection = await knowledge.store.ensure_collection("bench", ingestor.embedder)
 
         began = time.perf_counter()
-        first = await knowledge.ingestor.ingest_paths(pdfs, collection)
+        first = await ingestor.ingest_paths(pdfs, collection)
         first_s = time.perf_counter() - began
         began = time.perf_counter()
-        again = await knowledge.ingestor.ingest_paths(pdfs, collection)
+        again = await ingestor.ingest_paths(pdfs, collection)
         again_s = time.perf_counter() - began
 
         texts = []
@@ -53,9 +82,14 @@ async def main(folders: list[Path], reference_python: str | None) -> None:
             for chunk in await knowledge.store.document_chunks(doc.id):
                 if chunk.kind != "table":  # the chunks that get a vector
                     texts.append(embedding_input(doc.title, chunk.section, chunk.content))
-        began = time.perf_counter()
-        await knowledge.embedder.embed_documents(texts)
-        embed_s = time.perf_counter() - began
+        texts.sort(key=len)
+        tokens = sum(min(embedders["torch"].count_tokens(t), 256) for t in texts)
+        embed_s = {}
+        for name, embedder in embedders.items():
+            began = time.perf_counter()
+            for start in range(0, len(texts), 32):
+                await embedder.embed_documents(texts[start : start + 32])
+            embed_s[name] = time.perf_counter() - began
 
         reference: dict[str, float] = {}
         if reference_python:
@@ -90,9 +124,14 @@ async def main(folders: list[Path], reference_python: str | None) -> None:
         f"deskbot re-ingest        {again_s:8.2f} s  "
         f"({sum(r.status == 'unchanged' for r in again)} unchanged)"
     )
+    print(f"deskbot runtime: {runtime}; {len(texts)} chunks embedded, {tokens} tokens read")
+    for name in RUNTIMES:
+        print(
+            f"pure embedding, {name:9s} {embed_s[name]:8.1f} s  (loaded in {ready_s[name]:.1f} s)"
+            f"  -> first ingest / this = {first_s / embed_s[name]:.2f}x"
+        )
     print(
-        f"pure embedding (deskbot chunks) {embed_s:8.1f} s  -> first ingest / embedding = "
-        f"{first_s / embed_s:.2f}x"
+        f"embedding speed-up onnx-int8 over torch: {embed_s['torch'] / embed_s['onnx-int8']:.2f}x"
     )
     if reference:
         ref = reference["seconds"]
@@ -107,5 +146,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--reference-python", help="python of the LangChain virtualenv")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="torch", help="deskbot's MiniLM")
+    parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default: per core)")
     args = parser.parse_args()
-    asyncio.run(main(args.folders, args.reference_python))
+    asyncio.run(main(args.folders, args.reference_python, args.runtime, args.threads))
