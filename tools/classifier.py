@@ -3,9 +3,12 @@
 - :class:`Classification`: a label, a score per label (they sum to 1), which classifier decided.
 - :class:`CommentClassifier`: the Protocol every classifier meets; :func:`make_classifier_tools`
   turns any of them into the ``classify_comment`` tool.
-- :class:`LocalClassifier`: TF-IDF n-gram views, one logistic regression each, probabilities
-  averaged. CPU only, no network. :func:`train_classifier` fits it on a :class:`Dataset`
-  (:func:`read_dataset` reads CSV or TSV); it is stored as a directory holding
+- :class:`LocalClassifier`: TF-IDF n-gram views (Hangul letters, Kiwi morphemes, characters,
+  words) and logistic regression over them: by default NB-LR (features scaled by naive-Bayes
+  log-count ratios, one regression per label), or one regression per view with probabilities
+  averaged (see :data:`KINDS`, :data:`METHODS`). CPU only, no network.
+  :func:`train_classifier` fits it on a :class:`Dataset` (:func:`read_dataset` reads CSV or
+  TSV); it is stored as a directory holding
   ``manifest.json`` (labels, data sha256, versions, held-out metrics, kind and parameters)
   and ``model.joblib``.
 - :class:`CombinedClassifier`: the local model first, a second classifier (the language
@@ -53,6 +56,7 @@ __all__ = [
     "DEFAULT_KIND",
     "DEFAULT_LABELS",
     "KINDS",
+    "METHODS",
     "Classification",
     "ClassifierError",
     "ClassifierInputError",
@@ -73,16 +77,25 @@ __all__ = [
 ]
 
 DEFAULT_LABELS: tuple[str, ...] = ("hate", "offensive", "none")
-# Feature views per model kind. The default was chosen by 3-fold cross-validated macro-F1
-# on the Korean (BEEP!) and English (Davidson) training sets; see bench/classifier.py.
+# Feature views per model kind, and how each kind learns from them (METHODS): "nblr" is one
+# model over all views together, each feature scaled by its naive-Bayes log-count ratio, one
+# logistic regression per label (Wang & Manning 2012); "lr" is one logistic regression per
+# view, probabilities averaged. The default was chosen by 3-fold cross-validated macro-F1 on
+# the Korean (BEEP!) training set; see bench/classifier.py. ``jamo-morph-lr`` is the previous
+# default (the "lr" method on the same views).
 KINDS: dict[str, tuple[str, ...]] = {
     "char": ("char",),
     "char-word": ("char", "word"),
     "jamo": ("jamo",),
     "char-morph": ("char", "morph"),
     "jamo-morph": ("jamo", "morph"),
+    "jamo-morph-lr": ("jamo", "morph"),
     "char-jamo-morph": ("char", "jamo", "morph"),
 }
+Method = Literal["lr", "nblr"]
+METHODS: dict[str, Method] = {kind: "nblr" if kind == "jamo-morph" else "lr" for kind in KINDS}
+# The regularisation C each method is trained with unless told (chosen by cross-validation).
+DEFAULT_C: dict[str, float] = {"lr": 1.0, "nblr": 0.25}
 DEFAULT_KIND = "jamo-morph"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -314,19 +327,40 @@ def _vectorizer(view: str, min_df: int) -> Any:
 
 
 class _Views:
-    """One TF-IDF + logistic regression pipeline per view; probabilities averaged."""
+    """TF-IDF n-gram views and the classifier over them (see :data:`METHODS`).
 
-    def __init__(self, labels: Sequence[str], views: Sequence[str], c: float) -> None:
+    ``lr``: one TF-IDF + logistic regression pipeline per view, probabilities averaged.
+    ``nblr``: the views' TF-IDF features side by side, and per label a one-vs-rest logistic
+    regression over the features scaled by their log-count ratio (how much likelier a
+    feature is present in that label's comments than in the others'); the naive-Bayes
+    scaling is folded into the weights, and the labels' probabilities are normalised to 1.
+    """
+
+    method: Method = "lr"  # models saved before "nblr" existed are "lr"
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        views: Sequence[str],
+        c: float,
+        method: Method = "lr",
+    ) -> None:
         self.labels = tuple(labels)
         self.views = tuple(views)
         self.c = c
+        self.method = method
         self.pipelines: list[Any] = []
+        self.vectorizers: list[Any] = []
+        self.weights: np.ndarray = np.zeros((0, len(self.labels)), dtype=np.float32)
+        self.intercepts: np.ndarray = np.zeros(len(self.labels))
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> _Views:
+        min_df = 2 if len(texts) >= 1000 else 1  # rare n-grams are noise, unless data is scarce
+        if self.method == "nblr":
+            return self._fit_nblr(list(texts), list(labels), min_df)
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
 
-        min_df = 2 if len(texts) >= 1000 else 1  # rare n-grams are noise, unless data is scarce
         self.pipelines = [
             make_pipeline(
                 _vectorizer(view, min_df),
@@ -336,12 +370,48 @@ class _Views:
         ]
         return self
 
+    def _fit_nblr(self, texts: list[str], labels: list[str], min_df: int) -> _Views:
+        from scipy import sparse
+        from sklearn.linear_model import LogisticRegression
+
+        self.vectorizers = [_vectorizer(view, min_df) for view in self.views]
+        x = sparse.hstack([v.fit_transform(texts) for v in self.vectorizers]).tocsr()
+        present = (x > 0).astype(np.float32)
+        truth = np.array(labels)
+        weights, intercepts = [], []
+        for label in self.labels:
+            mine = truth == label
+            ratio = _log_count_ratio(present[mine], present[~mine])
+            model = LogisticRegression(C=self.c, class_weight="balanced", max_iter=2000)
+            model.fit(x @ sparse.diags(ratio), mine.astype(int))
+            weights.append(ratio * model.coef_[0])
+            intercepts.append(model.intercept_[0])
+        self.weights = np.stack(weights, axis=1).astype(np.float32)
+        self.intercepts = np.array(intercepts)
+        return self
+
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        if self.method == "nblr":
+            from scipy import sparse
+
+            x = sparse.hstack([v.transform(list(texts)) for v in self.vectorizers]).tocsr()
+            logits = np.asarray(x @ self.weights, dtype=np.float64) + self.intercepts
+            scores: np.ndarray = 1 / (1 + np.exp(-logits))
+            scores /= scores.sum(axis=1, keepdims=True)
+            return scores
         total = np.zeros((len(texts), len(self.labels)))
         for pipeline in self.pipelines:
             order = [list(pipeline.classes_).index(label) for label in self.labels]
             total += pipeline.predict_proba(list(texts))[:, order]
         return total / len(self.pipelines)
+
+
+def _log_count_ratio(mine: Any, others: Any, alpha: float = 1.0) -> np.ndarray:
+    """log(p / q): p, q the smoothed shares of each feature's presence in the two groups."""
+    p = np.asarray(mine.sum(axis=0), dtype=np.float64).ravel() + alpha
+    q = np.asarray(others.sum(axis=0), dtype=np.float64).ravel() + alpha
+    ratio: np.ndarray = np.log((p / p.sum()) / (q / q.sum())).astype(np.float32)
+    return ratio
 
 
 # --- Evaluation ------------------------------------------------------------------------
@@ -546,20 +616,23 @@ async def train_classifier(
     dataset: Dataset,
     *,
     kind: str = DEFAULT_KIND,
-    c: float = 1.0,
+    c: float | None = None,
     holdout: float = 0.1,
     seed: int = 0,
     max_chars: int = 2000,
 ) -> LocalClassifier:
     """Fit on all but a stratified ``holdout`` share, score that share, then refit on all.
 
-    The manifest's metrics are those of the first fit on the held-out rows.
+    ``c`` is the regularisation (smaller: stronger); ``None`` is the kind's method's
+    default (:data:`DEFAULT_C`). The manifest's metrics are those of the first fit on the
+    held-out rows.
     """
     if kind not in KINDS:
         raise ClassifierInputError(f"unknown model kind {kind!r}; choose {', '.join(KINDS)}")
     if not 0 < holdout < 1:
         raise ClassifierInputError(f"holdout must be between 0 and 1, got {holdout}")
     check_trainable(dataset)
+    c = DEFAULT_C[METHODS[kind]] if c is None else c
     return await asyncio.to_thread(_train, dataset, kind, c, holdout, seed, max_chars)
 
 
@@ -573,7 +646,7 @@ def _train(
     fit_x, test_x, fit_y, test_y = model_selection.train_test_split(
         texts, dataset.labels, test_size=size, stratify=dataset.labels, random_state=seed
     )
-    first = _fit(dataset.label_set, KINDS[kind], c, fit_x, fit_y)
+    first = _fit(dataset.label_set, kind, c, fit_x, fit_y)
     scores = first.predict_proba(test_x)
     predicted = [dataset.label_set[i] for i in scores.argmax(1)]
     metrics = score_predictions(dataset.label_set, test_y, predicted).to_dict()
@@ -581,7 +654,13 @@ def _train(
     manifest = Manifest(
         labels=list(dataset.label_set),
         kind=kind,
-        params={"views": list(KINDS[kind]), "C": c, "holdout": holdout, "seed": seed},
+        params={
+            "views": list(KINDS[kind]),
+            "method": METHODS[kind],
+            "C": c,
+            "holdout": holdout,
+            "seed": seed,
+        },
         data_sha256=dataset.sha256,
         data_rows=len(texts),
         metrics=metrics,
@@ -589,15 +668,13 @@ def _train(
         deskbot_version=_version("deskbot"),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    final = _fit(dataset.label_set, KINDS[kind], c, texts, dataset.labels)
+    final = _fit(dataset.label_set, kind, c, texts, dataset.labels)
     return LocalClassifier(final, manifest, max_chars=max_chars)
 
 
-def _fit(
-    labels: Sequence[str], views: Sequence[str], c: float, x: list[str], y: list[str]
-) -> _Views:
+def _fit(labels: Sequence[str], kind: str, c: float, x: list[str], y: list[str]) -> _Views:
     try:
-        return _Views(labels, views, c).fit(x, y)
+        return _Views(labels, KINDS[kind], c, METHODS[kind]).fit(x, y)
     except ValueError as exc:  # e.g. an empty vocabulary: nothing to learn from
         raise ClassifierInputError(f"cannot learn from this data: {exc}") from None
 
