@@ -118,10 +118,10 @@ class AnswerService:
         key = ThreadKey(
             message.platform, message.thread_key, message.workspace_id, message.channel_id
         )
-        stored = await self.app.conversations.history(
-            await self.app.conversations.thread(key, title=message.text[:80])
-        )
-        earlier = [] if stored else await channel.earlier_messages(message)
+        # The platform's earlier messages matter only the first time the bot takes part;
+        # after that the stored thread has the conversation (begin_run reads it).
+        known = await self.app.conversations.has_thread(key)
+        earlier = [] if known else await channel.earlier_messages(message)
         context = ToolContext(
             scope=Scope(
                 channel_id=message.channel_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,7 @@ async def _ask(settings: Settings, question: str, *, as_json: bool, thread: str 
         console.out(chunk, end="", highlight=False)
 
     async with open_app(settings) as app:
-        key = ThreadKey("api", thread or f"ask-{_new_id()}")
+        key = ThreadKey("api", thread or f"ask-{uuid.uuid4().hex}")
         answer = await app.agent.ask(
             key, question, ToolContext.operator(), on_text=None if as_json else on_text
         )
@@ -135,12 +136,6 @@ async def _ask(settings: Settings, question: str, *, as_json: bool, thread: str 
         for line in format_sources(answer):
             console.print(line, highlight=False, style="dim")
     return 0 if answer.status == "completed" else 1
-
-
-def _new_id() -> str:
-    import uuid
-
-    return uuid.uuid4().hex
 
 
 async def _call_tool(settings: Settings, name: str, arguments: Any, context: ToolContext) -> int:

@@ -167,7 +167,7 @@ class TerminalChat:
 
     async def _new(self, _: str) -> None:
         self.session = uuid.uuid4().hex
-        self._save_session()
+        self._save_session(self.session)
         self.console.print("[dim]New conversation.[/]")
 
     async def _sql(self, query: str) -> None:
@@ -250,10 +250,9 @@ class TerminalChat:
             value = ""
         if not value:
             value = uuid.uuid4().hex
-            self.session = value
-            self._save_session()
+            self._save_session(value)
         return value
 
-    def _save_session(self) -> None:
+    def _save_session(self, session: str) -> None:
         self.session_file.parent.mkdir(parents=True, exist_ok=True)
-        self.session_file.write_text(self.session + "\n")
+        self.session_file.write_text(session + "\n")
