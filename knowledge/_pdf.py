@@ -4,11 +4,19 @@ Each page's layout text is put in reading order (two-column regions unfolded, le
 first), split into paragraphs on blank lines, and its runs of spaces collapsed. Text that
 pdfplumber placed inside a table is dropped from the prose, and the table block takes the
 place of its first row.
+
+Cost: a page's text is extracted once, in layout mode, unless that is known to lose text
+(then plain mode decides). pdfplumber, which interprets every character of a page, is run
+only on pages whose content stream paints enough lines to hold a ruled table (a scan of
+the stream's operators, no interpretation).
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +66,10 @@ def read_pdf(path: Path) -> PdfContent:
             raise ParseError("corrupt or truncated PDF: no pages")
         blocks: list[Block] = []
         for number, page in enumerate(reader.pages, 1):
-            blocks.extend(_page_blocks(page, _plumber_page(plumber, number), number))
+            operators = _PageOperators.of(page)
+            ruled = plumber is not None and operators.may_have_ruled_table()
+            plumber_page = _plumber_page(plumber, number) if ruled else None
+            blocks.extend(_page_blocks(page, operators, plumber_page, number))
         title = reader.metadata.title if reader.metadata else None
     except PyPdfError as exc:
         raise ParseError(f"corrupt or truncated PDF: {_reason(exc)}") from exc
@@ -99,27 +110,133 @@ def _plumber_page(plumber: PlumberPDF | None, number: int) -> PlumberPage | None
         return None
 
 
-def _page_blocks(page: PageObject, plumber_page: PlumberPage | None, number: int) -> list[Block]:
+@dataclass(frozen=True)
+class _PageOperators:
+    """What a page's content stream (and the forms it draws) does, counted cheaply.
+
+    ``None`` counts mean the stream could not be read: every check then answers yes.
+    """
+
+    counts: Counter[bytes] | None
+    text_in_forms: bool
+
+    @classmethod
+    def of(cls, page: PageObject) -> _PageOperators:
+        """Scan the page's operators (a few milliseconds; nothing is interpreted)."""
+        try:
+            contents = page.get_contents()
+            if contents is None:
+                return cls(Counter(), text_in_forms=False)
+            own, forms = _operators(contents.get_data(), page.get("/Resources"), depth=0)
+        except Exception:
+            return cls(None, text_in_forms=True)
+        text_in_forms = any(forms[op] for op in _TEXT_OPERATORS)
+        return cls(own + forms, text_in_forms=text_in_forms)
+
+    def may_have_ruled_table(self) -> bool:
+        """Whether the page paints enough lines for pdfplumber to find a ruled table.
+
+        pdfplumber reads every object of a page (each character included) before it looks
+        for tables, which is most of the cost of parsing a PDF. Its line strategy needs two
+        rows and two columns: three rules of one direction and three of the other, or three
+        horizontal rules and one vertical (it is told where the missing outer sides are). A
+        page painting fewer than four segments cannot hold one (a rectangle counts two: it
+        gives two of each direction).
+        """
+        if self.counts is None:
+            return True
+        painted = sum(self.counts[op] for op in _PAINT_OPERATORS)
+        segments = sum(self.counts[op] for op in _SEGMENT_OPERATORS)
+        return painted > 0 and segments + 2 * self.counts[b"re"] >= 4
+
+
+# Strings are blanked before tokenizing, so that text cannot pass for an operator; what is
+# left can over-count (inline image data), which costs time, never a table or text.
+_PDF_STRING = re.compile(rb"\((?:\\.|[^\\)])*\)|<[0-9A-Fa-f\s]*>")
+_PDF_TOKEN = re.compile(rb"/[^\s()<>\[\]{}/%]*|[^\s()<>\[\]{}/%]+")
+_PAINT_OPERATORS = (b"S", b"s", b"f", b"F", b"f*", b"B", b"B*", b"b", b"b*")
+_SEGMENT_OPERATORS = (b"l", b"c", b"v", b"y", b"h")
+_TEXT_OPERATORS = (b"Tj", b"TJ", b"'", b'"')
+_MAX_FORM_DEPTH = 8
+
+
+def _operators(data: bytes, resources: Any, *, depth: int) -> tuple[Counter[bytes], Counter[bytes]]:
+    """Token counts of a content stream, and those of the forms it draws (recursively)."""
+    tokens = _PDF_TOKEN.findall(_PDF_STRING.sub(b" ", data))
+    own = Counter(tokens)
+    forms: Counter[bytes] = Counter()
+    if not own[b"Do"] or depth >= _MAX_FORM_DEPTH or resources is None:
+        return own, forms
+    xobjects = resources.get_object().get("/XObject")
+    xobjects = xobjects.get_object() if xobjects is not None else {}
+    drawn = {name for name, op in itertools.pairwise(tokens) if op == b"Do" and name[:1] == b"/"}
+    for name in drawn:
+        form = xobjects.get(name.decode("latin-1"))
+        form = form.get_object() if form is not None else None
+        if form is not None and form.get("/Subtype") == "/Form":
+            inner = form.get("/Resources", resources)
+            counts, deeper = _operators(form.get_data(), inner, depth=depth + 1)
+            forms.update(counts)
+            forms.update(deeper)
+    return own, forms
+
+
+def _page_blocks(
+    page: PageObject, operators: _PageOperators, plumber_page: PlumberPage | None, number: int
+) -> list[Block]:
     tables: list[PdfTable] = []
     outside = ""
     if plumber_page is not None:
         tables, outside = _pdf_tables(plumber_page, number)
         plumber_page.close()
-    return _PageProse(tables, _squeeze(outside), number).blocks(_page_text(page))
+    return _PageProse(tables, _squeeze(outside), number).blocks(_page_text(page, operators))
 
 
-def _page_text(page: PageObject) -> str:
+def _page_text(page: PageObject, operators: _PageOperators) -> str:
     """Layout-mode text, unless layout mode lost text that plain mode finds.
 
     Layout mode drops rotated text (whole pages of it, when a page is drawn with a rotated
-    matrix) and gives up on some fonts.
+    matrix) and gives up on some fonts, and pypdf logs a warning for both; it also skips
+    text drawn inside forms (XObjects), silently. A page with none of these is extracted
+    once; only the others are compared with plain mode (and with layout mode keeping
+    rotated text).
     """
+    with _PypdfWarnings() as warned:
+        text = _extract(page, {"extraction_mode": "layout"})
+    if not warned.count and not operators.text_in_forms and text.strip():
+        return text
     plain = _extract(page, {})
     for options in ({}, {"layout_mode_strip_rotated": False}):
-        text = _extract(page, {"extraction_mode": "layout", **options})
+        if options:
+            text = _extract(page, {"extraction_mode": "layout", **options})
         if len(_squeeze(text)) >= 0.9 * len(_squeeze(plain)):
             return text
     return plain
+
+
+class _PypdfWarnings(logging.Handler):
+    """Counts the warnings pypdf logs inside a ``with`` block.
+
+    When pypdf's logger would drop warnings (logging disabled, a higher level), every
+    extraction counts as warned, so the caller falls back to comparing with plain mode.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+        self._logger = logging.getLogger("pypdf")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+    def __enter__(self) -> _PypdfWarnings:
+        if not self._logger.isEnabledFor(logging.WARNING):
+            self.count = 1
+        self._logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self)
 
 
 def _extract(page: PageObject, options: dict[str, Any]) -> str:

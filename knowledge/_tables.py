@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pdfplumber.page import Page as PlumberPage
+from pdfplumber.table import Table as PlumberTable
+from pdfplumber.utils.text import extract_text as pdfplumber_text
 
 from knowledge.chunking import render_markdown_table
 from knowledge.documents import Block, Table
@@ -227,7 +229,7 @@ def find_pdf_tables(page: PlumberPage, page_number: int) -> list[PdfTable]:
     settings: dict[str, Any] = {"explicit_vertical_lines": _side_rules(page)}
     found: list[PdfTable] = []
     for candidate in page.find_tables(settings):
-        rows = [row for row in candidate.extract() if any(cell and cell.strip() for cell in row)]
+        rows = [row for row in _cell_texts(candidate) if any(cell and cell.strip() for cell in row)]
         if len(rows) < 2 or max((len(row) for row in rows), default=0) < 2:
             continue
         caption = _caption_above(page, candidate.bbox)
@@ -237,6 +239,37 @@ def find_pdf_tables(page: PlumberPage, page_number: int) -> list[PdfTable]:
         if table is not None and table.rows:
             found.append(PdfTable(bbox=candidate.bbox, table=table))
     return sorted(found, key=lambda item: (item.bbox[1], item.bbox[0]))
+
+
+def _cell_texts(table: PlumberTable) -> list[list[str | None]]:
+    """``table.extract()``, the same cell texts, without testing every character of the page
+    against every row (pdfplumber's way; most of a table's cost on a text-heavy page).
+
+    A character belongs to the cell holding its centre (pdfplumber's rule, half-open boxes);
+    the characters are narrowed to the table's box once, then to each row's.
+    """
+    inside = _chars_in(table.page.chars, table.bbox)
+    grid: list[list[str | None]] = []
+    for row in table.rows:
+        row_chars = _chars_in(inside, row.bbox)
+        grid.append(
+            [None if cell is None else _text_of(_chars_in(row_chars, cell)) for cell in row.cells]
+        )
+    return grid
+
+
+def _chars_in(chars: list[dict[str, Any]], bbox: tuple[float, float, float, float]) -> list[Any]:
+    x0, top, x1, bottom = bbox
+    return [
+        char
+        for char in chars
+        if x0 <= (char["x0"] + char["x1"]) / 2 < x1
+        and top <= (char["top"] + char["bottom"]) / 2 < bottom
+    ]
+
+
+def _text_of(chars: list[dict[str, Any]]) -> str:
+    return pdfplumber_text(chars) if chars else ""
 
 
 def _pdf_header_rows(rows: list[list[str | None]]) -> int:

@@ -26,16 +26,28 @@ _HANGUL_WORD = re.compile(r"[가-힣]+")
 _LATIN_OR_NUMBER = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:'[a-z]+)?|[0-9]+(?:\.[0-9]+)?")
 _KEEP_TAGS = frozenset({"NNG", "NNP", "NR", "XR", "VV", "VA", "SH"})
 
-# The classic SMART/Lucene English stop list, short on purpose: content words stay.
+# English function words: the Lucene/SMART core plus the adverbs, conjunctions, pronouns and
+# quantifiers of the Glasgow IR list. Its content words ("system", "interest", "fire", "bill",
+# numbers, "due", "next", "back") stay searchable: a company's questions are about them.
 _STOP_WORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers herself him himself his how i if in into is it
-    its itself just me more most my myself no nor not now of off on once only or other our ours
-    ourselves out over own same she should so some such than that the their theirs them
-    themselves then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your yours yourself yourselves
-    s t don shall may might must also""".split()  # noqa: SIM905 - reads best as text
+    """a about above across after afterwards again against all almost alone along already also
+    although always am among amongst an and another any anyhow anyone anything anyway anywhere
+    are around as at be became because become becomes becoming been before beforehand behind
+    being below beside besides between beyond both but by can cannot could did do does doing
+    don down during each either else elsewhere enough etc even ever every everyone everything
+    everywhere except few for from further had has have having he hence her here hereafter
+    hereby herein hereupon hers herself him himself his how however i if in indeed into is it
+    its itself just latter latterly many may me meanwhile might more moreover most mostly much
+    must my myself namely neither nevertheless no nobody none noone nor not nothing now nowhere
+    of off often on once only onto or other others otherwise our ours ourselves out over own
+    perhaps rather s same seem seemed seeming seems several shall she should since so some
+    somehow someone something sometime sometimes somewhere still such t than that the their
+    theirs them themselves then thence there thereafter thereby therefore therein thereupon
+    these they this those though through throughout thru thus to together too toward towards
+    under until up upon very via was we were what whatever when whence whenever where
+    whereafter whereas whereby wherein whereupon wherever whether which while whither who
+    whoever whole whom whose why will with within without would yet you your yours yourself
+    yourselves""".split()  # noqa: SIM905 - reads best as text
 )
 
 _kiwi: Any = None

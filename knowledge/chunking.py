@@ -8,7 +8,8 @@ offsets are a citation.
 Tables give two kinds of chunk: the table as Markdown (``table``, for display and citation;
 split by rows with the header repeated when it is too long) and the rows serialized with
 their headers, ``Header: value | Header: value`` one row per line, grouped under the budget
-and never cut in half (``table_rows``), each group led by the table's caption and page.
+(``table_rows``; a row is cut at spaces only where it alone is over the budget), each group
+led by the table's caption and page.
 """
 
 from __future__ import annotations
@@ -73,37 +74,56 @@ def chunk_document(
     *,
     max_tokens: int = 350,
     overlap_tokens: int = 40,
+    with_heading: bool = False,
 ) -> list[ChunkDraft]:
-    """Cut a parsed document into chunks, in reading order."""
+    """Cut a parsed document into chunks, in reading order.
+
+    Args:
+        doc: The parsed document.
+        count_tokens: The embedder's token count (special tokens included).
+        max_tokens: Tokens per chunk, special tokens not counted.
+        overlap_tokens: Trailing sentences a prose chunk repeats from the previous one.
+        with_heading: ``max_tokens`` covers the chunk's :func:`embedding_input` (document
+            title and section, then the content): set it to the model's input length so
+            that no chunk's tail goes unread. Otherwise it covers the content alone.
+    """
     counter = _Counter(count_tokens)
+    budgets: dict[str | None, int] = {}
+
+    def budget(section: str | None) -> int:
+        if section not in budgets:
+            heading = counter(_heading(doc.title, section)) + 1 if with_heading else 0
+            budgets[section] = max(max_tokens - heading, max_tokens // 2)
+        return budgets[section]
+
     chunks: list[ChunkDraft] = []
     pending: list[Block] = []
     for block in doc.blocks:
         if block.kind == "table" and block.table is not None:
-            chunks += _prose(doc, pending, counter, max_tokens, overlap_tokens)
+            chunks += _prose(doc, pending, counter, budget, overlap_tokens)
             pending = []
-            chunks += _table_chunks(block, block.table, counter, max_tokens)
+            chunks += _table_chunks(block, block.table, counter, budget(block.section))
         elif block.kind == "heading":
-            chunks += _prose(doc, pending, counter, max_tokens, overlap_tokens)
+            chunks += _prose(doc, pending, counter, budget, overlap_tokens)
             pending = [block]
         else:
             pending.append(block)
-    chunks += _prose(doc, pending, counter, max_tokens, overlap_tokens)
+    chunks += _prose(doc, pending, counter, budget, overlap_tokens)
     return chunks
 
 
-def _sentences(doc: ParsedDocument, block: Block, counter: _Counter) -> Iterator[_Span]:
+def _sentences(doc: ParsedDocument, block: Block, counter: _Counter, limit: int) -> Iterator[_Span]:
     for match in _SENTENCE.finditer(block.text):
         text = match.group().rstrip()
         if not text:
             continue
         start = block.char_start + match.start()
         end = start + len(text)
-        yield from _fit(doc, _Span(start, end, counter(text), block.page), counter)
+        yield from _fit(doc, _Span(start, end, counter(text), block.page), counter, limit)
 
 
-def _fit(doc: ParsedDocument, span: _Span, counter: _Counter, limit: int = 480) -> Iterator[_Span]:
-    """A sentence longer than the model reads is cut at word boundaries."""
+def _fit(doc: ParsedDocument, span: _Span, counter: _Counter, limit: int) -> Iterator[_Span]:
+    """A sentence longer than a chunk's budget is cut at word boundaries."""
     if span.tokens <= limit:
         yield span
         return
@@ -123,13 +143,14 @@ def _prose(
     doc: ParsedDocument,
     blocks: list[Block],
     counter: _Counter,
-    max_tokens: int,
+    budget: Callable[[str | None], int],
     overlap_tokens: int,
 ) -> list[ChunkDraft]:
     if not blocks:
         return []
     section = blocks[0].text if blocks[0].kind == "heading" else blocks[0].section
-    spans = [span for block in blocks for span in _sentences(doc, block, counter)]
+    max_tokens = budget(section)
+    spans = [span for block in blocks for span in _sentences(doc, block, counter, max_tokens)]
     chunks: list[ChunkDraft] = []
     current: list[_Span] = []
     index = 0
@@ -259,17 +280,33 @@ def _table_chunks(
         if table.caption:
             text = f"{table.caption}\n\n{text}"
         chunks.append(draft("table", text, part=part, parts=len(markdown_groups)))
+    budget = max_tokens - counter(label)
     lines = [serialize_row(table.headers, row) for row in table.rows]
-    lines = [line for line in lines if line]
+    lines = [piece for line in lines if line for piece in _split_words(line, counter, budget)]
     if not lines:
         return chunks
-    for rows in _group_rows(lines, counter, max_tokens - counter(label)):
+    # Counts of separate lines add up only roughly: one token of slack per line.
+    for rows in _group_rows(lines, lambda line: counter(line) + 1, budget):
         chunks.append(draft("table_rows", "\n".join([label, *rows]), rows=len(rows)))
     return chunks
 
 
+def _split_words(line: str, counter: _Counter, budget: int) -> list[str]:
+    """The line, cut in halves at spaces until each piece fits ``budget``.
+
+    A row of prose in a layout table can be longer than the model reads; its tail would
+    get no vector.
+    """
+    words = line.split(" ")
+    if len(words) < 2 or counter(line) <= budget:
+        return [line]
+    half = len(words) // 2
+    first, second = " ".join(words[:half]), " ".join(words[half:])
+    return _split_words(first, counter, budget) + _split_words(second, counter, budget)
+
+
 def _group_rows(rows: list[Any], cost: Callable[[Any], int], budget: int) -> list[list[Any]]:
-    """Consecutive rows packed under ``budget``; a row is never split."""
+    """Consecutive rows packed under ``budget``; a row is never split here."""
     groups: list[list[Any]] = []
     current: list[Any] = []
     used = 0
@@ -287,5 +324,9 @@ def _group_rows(rows: list[Any], cost: Callable[[Any], int], budget: int) -> lis
 
 def embedding_input(title: str, section: str | None, content: str) -> str:
     """What is embedded for a chunk: its content led by the document title and section."""
-    heading = " — ".join(dict.fromkeys(part for part in (title, section) if part))
+    heading = _heading(title, section)
     return f"{heading}\n{content}" if heading else content
+
+
+def _heading(title: str, section: str | None) -> str:
+    return " — ".join(dict.fromkeys(part for part in (title, section) if part))

@@ -39,6 +39,7 @@ from markdown_it import MarkdownIt
 from knowledge._markup import decode_html, decode_text, html_blocks
 from knowledge._pdf import read_pdf
 from knowledge._tables import build_table, grid_blocks, table_block, text_block
+from knowledge._xlsx import read_xlsx
 from knowledge.documents import Block, ParsedDocument
 from knowledge.errors import ParseError
 
@@ -53,6 +54,7 @@ _MIME_TYPES = {
     ".markdown": "text/markdown",
     ".txt": "text/plain",
     ".csv": "text/csv",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_MIME_TYPES)
 
@@ -283,6 +285,11 @@ def _parse_csv(path: Path) -> _Parsed:
     return _Parsed(blocks=[table_block(table)] if table is not None else [])
 
 
+def _parse_xlsx(path: Path) -> _Parsed:
+    blocks, title = read_xlsx(path)
+    return _Parsed(blocks=blocks, title=_meaningful_title(title))
+
+
 def _csv_delimiter(text: str) -> str:
     """csv.Sniffer's guess among comma, semicolon and tab; else the header's commonest."""
     try:
@@ -301,6 +308,7 @@ _PARSERS: dict[str, Callable[[Path], _Parsed]] = {
     ".markdown": _parse_markdown,
     ".txt": _parse_txt,
     ".csv": _parse_csv,
+    ".xlsx": _parse_xlsx,
 }
 _LABELS = {
     ".pdf": "PDF",
@@ -311,4 +319,5 @@ _LABELS = {
     ".markdown": "Markdown file",
     ".txt": "text file",
     ".csv": "CSV file",
+    ".xlsx": "Excel workbook",
 }

@@ -6,6 +6,9 @@ and per collection, and each dimension gets its own partial HNSW index over
 ``embedding::vector(d)`` (migration 0001 creates the one for 384-d, the local models').
 ``chunks.lexical`` is a generated ``tsvector`` over ``lexical_text``, which the ingest
 pipeline fills with normalized terms (Korean morphemes, English stems).
+``term_statistics`` holds BM25's document frequencies: per collection and lexeme of
+``chunks.lexical``, how many chunks contain it (exact after every write and delete), with
+bounds on its term frequency and chunk length for pruning.
 """
 
 from __future__ import annotations
@@ -36,7 +39,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from knowledge.dbtypes import CreatedAt, JsonDict, UuidPk, new_metadata
 
-__all__ = ["LOCAL_EMBEDDING_DIM", "Chunk", "Collection", "Document", "KnowledgeBase"]
+__all__ = [
+    "LOCAL_EMBEDDING_DIM",
+    "Chunk",
+    "Collection",
+    "Document",
+    "KnowledgeBase",
+    "TermStatistic",
+]
 
 # Both local embedders (MiniLM, multilingual-e5-small) produce 384-d vectors.
 LOCAL_EMBEDDING_DIM = 384
@@ -153,3 +163,19 @@ class Chunk(KnowledgeBase):
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+class TermStatistic(KnowledgeBase):
+    """How many chunks of a collection contain a lexeme (BM25's document frequency)."""
+
+    __tablename__ = "term_statistics"
+
+    collection_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    term: Mapped[str] = mapped_column(Text, primary_key=True)
+    df: Mapped[int] = mapped_column(BigInteger)
+    # Upper bounds for BM25's pruning: the most times the term occurs in one chunk, and the
+    # shortest chunk holding it. Writes widen them; deletes leave them (still bounds).
+    max_tf: Mapped[int] = mapped_column(Integer)
+    min_len: Mapped[int] = mapped_column(Integer)

@@ -2,7 +2,8 @@
 
 A new version of a document is written in one transaction: the new document row and all
 its chunks go in, the previous version is marked superseded and its chunks deleted, and
-the collection's BM25 statistics are updated. Readers see the old version or the new one,
+the collection's BM25 statistics (chunk and term counts, and each term's document
+frequency in ``term_statistics``) are updated. Readers see the old version or the new one,
 never a mix.
 """
 
@@ -16,14 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from knowledge.chunking import ChunkDraft
 from knowledge.embedders import Embedder
 from knowledge.errors import EmbeddingMismatchError, KnowledgeError, NotFoundError
-from knowledge.schema import Chunk, Collection, Document
+from knowledge.schema import Chunk, Collection, Document, TermStatistic
 
 __all__ = [
     "ChunkRecord",
@@ -329,19 +331,9 @@ class KnowledgeStore:
                     )
                 )
             ).first()
-            removed: list[int] = []
             if previous is not None:
                 await conn.execute(
                     update(Document).where(Document.id == previous.id).values(status="superseded")
-                )
-                removed = list(
-                    (
-                        await conn.execute(
-                            delete(Chunk)
-                            .where(Chunk.document_id == previous.id)
-                            .returning(Chunk.lexical_len)
-                        )
-                    ).scalars()
                 )
             await conn.execute(
                 insert(Document).values(
@@ -358,6 +350,19 @@ class KnowledgeStore:
                 )
             )
             await _insert_chunks(conn, collection, document_id, chunks)
+            replaced = [previous.id] if previous is not None else []
+            await _adjust_term_statistics(conn, collection.id, [document_id], replaced)
+            removed: list[int] = []
+            if previous is not None:
+                removed = list(
+                    (
+                        await conn.execute(
+                            delete(Chunk)
+                            .where(Chunk.document_id == previous.id)
+                            .returning(Chunk.lexical_len)
+                        )
+                    ).scalars()
+                )
             added = [len(chunk.lexical_terms) for chunk in chunks]
             await _adjust_statistics(
                 conn, collection.id, len(added) - len(removed), sum(added) - sum(removed)
@@ -373,6 +378,9 @@ class KnowledgeStore:
             ).scalar_one()
             versions = select(Document.id).where(
                 Document.collection_id == collection_id, Document.source == doc.source
+            )
+            await _adjust_term_statistics(
+                conn, collection_id, [], list((await conn.execute(versions)).scalars())
             )
             removed = list(
                 (
@@ -475,3 +483,59 @@ async def _adjust_statistics(
             updated_at=func.now(),
         )
     )
+
+
+# Document frequencies move by the lexemes of the chunks added minus those removed, each
+# counted once per chunk (what ``lexical @@ term`` would count); the added chunks can only
+# raise a term's largest frequency and lower its shortest chunk length (removals leave
+# both: they stay bounds). The rows are upserted in term order, so writers touching
+# overlapping terms lock them in the same order and cannot deadlock; a term whose count
+# reaches zero is deleted.
+_TERM_DELTA = """
+    WITH occurrences AS (
+        SELECT u.lexeme AS term, cardinality(u.positions) AS tf, c.lexical_len AS len,
+               c.document_id = ANY(:added) AS added
+        FROM chunks c CROSS JOIN LATERAL unnest(c.lexical) AS u
+        WHERE c.document_id = ANY(:added) OR c.document_id = ANY(:removed)
+    ), delta AS (
+        SELECT term, sum(CASE WHEN added THEN 1 ELSE -1 END) AS df,
+               coalesce(max(tf) FILTER (WHERE added), 0) AS max_tf,
+               coalesce(min(len) FILTER (WHERE added), 2147483647) AS min_len
+        FROM occurrences GROUP BY term
+    )
+    INSERT INTO term_statistics AS s (collection_id, term, df, max_tf, min_len)
+    SELECT :collection, term, df, max_tf, min_len FROM delta ORDER BY term
+    ON CONFLICT (collection_id, term) DO UPDATE
+    SET df = s.df + excluded.df,
+        max_tf = greatest(s.max_tf, excluded.max_tf),
+        min_len = least(s.min_len, excluded.min_len)
+    RETURNING s.term, s.df
+"""
+
+
+async def _adjust_term_statistics(
+    conn: AsyncConnection,
+    collection_id: uuid.UUID,
+    added: list[uuid.UUID],
+    removed: list[uuid.UUID],
+) -> None:
+    """Move document frequencies by ``added`` documents' chunks minus ``removed`` ones'.
+
+    Runs while both sets of chunks are still in the table, in the writer's transaction.
+    """
+    if not added and not removed:
+        return
+    rows = await conn.execute(
+        text(_TERM_DELTA).bindparams(
+            bindparam("added", type_=ARRAY(UUID(as_uuid=True))),
+            bindparam("removed", type_=ARRAY(UUID(as_uuid=True))),
+        ),
+        {"collection": collection_id, "added": added, "removed": removed},
+    )
+    gone = sorted(row.term for row in rows if row.df <= 0)
+    if gone:
+        await conn.execute(
+            delete(TermStatistic).where(
+                TermStatistic.collection_id == collection_id, TermStatistic.term.in_(gone)
+            )
+        )
