@@ -389,50 +389,108 @@ def _mp_context() -> Any:
     global _context
     if _context is None:
         _context = multiprocessing.get_context("forkserver")
-        _context.set_forkserver_preload(["knowledge.parsing"])
+        # Workers run ``_serve_parses`` from this module: preload it with its imports.
+        _context.set_forkserver_preload(["knowledge.ingest"])
     return _context
 
 
-def _parse_child(path: str, max_bytes: int, conn: Connection) -> None:
+# Files are parsed in worker processes kept between files: a fresh process per file cost
+# 0.2-0.5 s more than the parse itself (pypdf, pdfminer and their fonts warm up in each new
+# process), which was most of a re-ingest. A worker is retired after _WORKER_FILES files,
+# and killed when it overruns its timeout, crashes or its caller goes away.
+_WORKER_FILES = 25
+_idle_workers: list[_ParseWorker] = []
+
+
+class _OverranError(Exception):
+    """The worker did not answer within the timeout."""
+
+
+class _ParseWorker:
+    """One child process that parses the files it is sent, one at a time."""
+
+    def __init__(self) -> None:
+        ctx = _mp_context()
+        self.conn, child_end = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(target=_serve_parses, args=(child_end,), daemon=True)
+        self.process.start()
+        child_end.close()
+        self.files = 0
+
+    def parse(self, path: str, max_bytes: int, timeout: float) -> tuple[str, Any]:
+        """``("ok", ParsedDocument)`` or ``("refused", reason)``; blocks.
+
+        Raises:
+            _OverranError: No answer within ``timeout``.
+            EOFError, OSError: The worker died.
+        """
+        self.files += 1
+        self.conn.send((path, max_bytes))
+        if not self.conn.poll(timeout):
+            raise _OverranError
+        reply: tuple[str, Any] = self.conn.recv()
+        return reply
+
+    def close(self, *, kill: bool) -> None:
+        if kill or not self.process.is_alive():
+            self.process.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except OSError:
+                self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+def _serve_parses(conn: Connection) -> None:
     from knowledge.parsing import parse_file
 
     # pypdf and pdfminer log every oddity of a file as a warning; with no handler, Python
     # would print them on the user's terminal. What matters reaches the result table.
     logging.getLogger().addHandler(logging.NullHandler())
-    try:
-        conn.send(("ok", parse_file(Path(path), max_bytes=max_bytes)))
-    except ParseError as exc:
-        conn.send(("refused", str(exc)))
-    except BaseException as exc:  # the parser's bug must not become the ingest's crash
-        conn.send(("refused", f"the parser failed ({type(exc).__name__})"))
-    finally:
-        conn.close()
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:
+            return
+        if request is None:
+            return
+        path, max_bytes = request
+        try:
+            conn.send(("ok", parse_file(Path(path), max_bytes=max_bytes)))
+        except ParseError as exc:
+            conn.send(("refused", str(exc)))
+        except Exception as exc:  # the parser's bug must not become the ingest's crash
+            conn.send(("refused", f"the parser failed ({type(exc).__name__})"))
 
 
 async def parse_in_child(path: Path, *, max_bytes: int, timeout: float) -> ParsedDocument:
-    """Parse ``path`` in a child process; a hang past ``timeout`` kills it.
+    """Parse ``path`` in a worker process; a hang past ``timeout`` kills the worker.
 
     Raises:
         ParseError: The file was refused, the parser crashed, or it ran out of time.
     """
-    ctx = _mp_context()
-    receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_parse_child, args=(str(path), max_bytes, sender), daemon=True)
-    child.start()
-    sender.close()
+    while _idle_workers:
+        worker = _idle_workers.pop()
+        if worker.process.is_alive():
+            break
+        await asyncio.to_thread(worker.close, kill=True)
+    else:
+        worker = await asyncio.to_thread(_ParseWorker)
+    healthy = False
     try:
-        ready = await asyncio.to_thread(receiver.poll, timeout)
-        if not ready:
-            raise ParseError(f"parsing took longer than {timeout:g} s and was stopped")
-        try:
-            status, value = await asyncio.to_thread(receiver.recv)
-        except EOFError:
-            raise ParseError("the parser crashed") from None
+        status, value = await asyncio.to_thread(worker.parse, str(path), max_bytes, timeout)
+        healthy = True
+    except _OverranError:
+        raise ParseError(f"parsing took longer than {timeout:g} s and was stopped") from None
+    except (EOFError, OSError):
+        raise ParseError("the parser crashed") from None
     finally:
-        if child.is_alive():
-            child.kill()
-        await asyncio.to_thread(child.join, 5)
-        receiver.close()
+        if healthy and worker.files < _WORKER_FILES:
+            _idle_workers.append(worker)
+        else:  # overran, crashed, retired, or the caller was cancelled mid-parse
+            await asyncio.to_thread(worker.close, kill=not healthy)
     if status != "ok":
         raise ParseError(str(value))
     if not isinstance(value, ParsedDocument):

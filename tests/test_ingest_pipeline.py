@@ -134,3 +134,25 @@ async def test_no_stored_chunk_is_longer_than_the_model_reads(database: Database
     for chunk in await store.document_chunks(stored.id):
         model_input = embedding_input(stored.title, chunk.section, chunk.content)
         assert EMBEDDER.count_tokens(model_input) <= EMBEDDER.max_tokens
+
+
+async def test_a_worker_that_overran_is_replaced_and_the_next_files_parse(tmp_path: Path) -> None:
+    from knowledge.errors import ParseError
+    from knowledge.ingest import parse_in_child
+
+    note = tmp_path / "note.md"
+    note.write_text("# 공지\n\n회의는 3층 301호로 옮겼습니다.\n")
+    long = tmp_path / "long.md"  # far more than a millisecond of parsing, even when warm
+    long.write_text(
+        "".join(f"## Part {i}\n\nParagraph {i} of the manual.\n\n" for i in range(5000))
+    )
+    with pytest.raises(ParseError, match=r"longer than 0\.001 s"):
+        await parse_in_child(long, max_bytes=1 << 22, timeout=0.001)
+    for _ in range(3):  # a fresh worker, then the same one again
+        parsed = await parse_in_child(note, max_bytes=1 << 20, timeout=60)
+        assert [block.text for block in parsed.blocks] == ["공지", "회의는 3층 301호로 옮겼습니다."]
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.7\n1 0 obj <<")
+    with pytest.raises(ParseError, match="corrupt"):  # refused by the parser: worker kept
+        await parse_in_child(broken, max_bytes=1 << 20, timeout=60)
+    assert (await parse_in_child(note, max_bytes=1 << 20, timeout=60)).blocks
