@@ -594,8 +594,8 @@ def _normalize(scores: dict[str, float | None], reference: int) -> dict[str, flo
 
     Anchoring at a fixed rank, not at the last candidate, keeps the top of a fused list the
     same however deep the candidate lists are fetched. Scores below the anchor go negative
-    rather than clamping at 0, so the tail keeps its order (clamping cost 0.03 MAP at depth
-    1000 on Vaswani).
+    rather than clamping at 0, so the tail keeps its order (with the missing-score rule in
+    ``Searcher._weighted``: Vaswani hybrid MAP at depth 1000 from 0.295 to 0.306).
     """
     values = {k: v for k, v in scores.items() if v is not None}
     if not values:
