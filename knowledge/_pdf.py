@@ -17,7 +17,7 @@ import itertools
 import logging
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,17 @@ from pdfplumber.pdf import PDF as PlumberPDF  # noqa: N811
 from pypdf import PageObject, PasswordType, PdfReader
 from pypdf.errors import PyPdfError
 
-from knowledge._tables import PdfTable, find_pdf_tables, table_block, text_block
+from knowledge._tables import (
+    PdfTable,
+    find_pdf_tables,
+    render_markdown,
+    table_block,
+    text_block,
+)
 from knowledge.documents import Block, Table
 from knowledge.errors import ParseError
 
-__all__ = ["PdfContent", "read_pdf"]
+__all__ = ["PdfContent", "continue_tables", "read_pdf"]
 
 _SEGMENT_GAP = re.compile(r"\s{3,}")
 # Layout text: blanks between two columns, and lines with text on both sides to call it so.
@@ -70,6 +76,7 @@ def read_pdf(path: Path) -> PdfContent:
             ruled = plumber is not None and operators.may_have_ruled_table()
             plumber_page = _plumber_page(plumber, number) if ruled else None
             blocks.extend(_page_blocks(page, operators, plumber_page, number))
+        blocks = continue_tables(blocks)
         title = reader.metadata.title if reader.metadata else None
     except PyPdfError as exc:
         raise ParseError(f"corrupt or truncated PDF: {_reason(exc)}") from exc
@@ -77,6 +84,57 @@ def read_pdf(path: Path) -> PdfContent:
         _close(plumber)
     title = title if isinstance(title, str) else None
     return PdfContent(blocks=blocks, title=title, pages=len(reader.pages))
+
+
+def continue_tables(blocks: list[Block]) -> list[Block]:
+    """Blocks where a table carried over from the previous page reads with that table's
+    headers and caption.
+
+    A long table printed over several pages repeats its header row on the first page only;
+    pdfplumber sees one table per page and takes each page's first data row for headers, so
+    every row after page 1 would read "07/17/2015: 08/03/2015 | Boeing Company: Safeway".
+    A page's first table continues the previous page's last table when both have the same
+    columns and its "header" row is shaped like the previous table's rows, not like its
+    headers: digits in the same columns as the last row, and not in the same columns as
+    the headers. A repeated header row is a header (nothing to do); all-text tables stay
+    as found (nothing tells a carried-over row from a header there).
+    """
+    out = list(blocks)
+    previous: Table | None = None
+    for index, block in enumerate(out):
+        table = block.table
+        if block.kind != "table" or table is None or table.page is None:
+            continue
+        # The previous table is on the previous page: this is the first table of its page.
+        if previous is not None and _continues(previous, table):
+            table = replace(
+                previous, rows=[_cells_of_header(table.headers), *table.rows], page=table.page
+            )
+            out[index] = replace(block, table=table, text=render_markdown(table))
+        previous = table
+    return out
+
+
+def _continues(before: Table, after: Table) -> bool:
+    if after.page != (before.page or 0) + 1 or not before.rows:
+        return False
+    if len(after.headers) != len(before.headers) or after.headers == before.headers:
+        return False
+    shape = _digit_shape(_cells_of_header(after.headers))
+    return (
+        any(shape)
+        and shape == _digit_shape(before.rows[-1])
+        and shape != _digit_shape(before.headers)
+    )
+
+
+def _cells_of_header(headers: list[str]) -> list[str]:
+    """Header cells as the row they were read from: a named-for-position ``Column N`` was empty."""
+    return ["" if cell == f"Column {n}" else cell for n, cell in enumerate(headers, 1)]
+
+
+def _digit_shape(cells: list[str]) -> tuple[bool, ...]:
+    return tuple(any(char.isdigit() for char in cell) for cell in cells)
 
 
 def _reason(exc: Exception) -> str:

@@ -1,0 +1,125 @@
+"""A table printed over several pages keeps its headers and caption on every page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from knowledge._pdf import continue_tables
+from knowledge._tables import table_block, text_block
+from knowledge.chunking import serialize_row
+from knowledge.documents import Block, Table
+from knowledge.parsing import parse_file
+from tests.test_parsing import grid, make_pdf, text
+
+pytestmark = pytest.mark.unit
+
+HEADERS = ["Notice Date", "Company", "City", "Employees"]
+PAGE_1 = [
+    ["06/22/2015", "Maxim Integrated", "San Jose", "150"],
+    ["06/30/2015", "McGraw-Hill", "Monterey", "137"],
+]
+PAGE_2 = [
+    ["07/17/2015", "Boeing Company", "Long Beach", "113"],
+    ["07/21/2015", "Safeway", "Oakland", "63"],
+]
+WIDTHS = [90.0, 120.0, 90.0, 70.0]
+
+
+def _tables(blocks: list[Block]) -> list[Table]:
+    return [block.table for block in blocks if block.table is not None]
+
+
+def test_a_table_carried_over_to_the_next_page_reads_with_the_first_pages_headers(
+    tmp_path: Path,
+) -> None:
+    pdf = tmp_path / "warn.pdf"
+    pdf.write_bytes(
+        make_pdf(
+            [
+                [
+                    text(72, 768, "Table 4: WARN notices"),
+                    *grid(72, 760, WIDTHS, [HEADERS, *PAGE_1]),
+                ],
+                grid(72, 780, WIDTHS, PAGE_2),
+            ]
+        )
+    )
+    first, second = _tables(parse_file(pdf).blocks)
+    assert first.headers == HEADERS and first.rows == PAGE_1
+    assert second.page == 2
+    assert second.headers == HEADERS
+    assert second.rows == PAGE_2  # the first row is data, not the headers
+    assert second.caption == first.caption == "Table 4: WARN notices"
+    row = serialize_row(second.headers, second.rows[0])
+    assert (
+        row
+        == "Notice Date: 07/17/2015 | Company: Boeing Company | City: Long Beach | Employees: 113"
+    )
+
+
+def _block(table: Table) -> Block:
+    return table_block(table)
+
+
+FIRST = Table(headers=HEADERS, rows=PAGE_1, caption="WARN notices", page=1)
+
+
+def _next(rows: list[list[str]], *, page: int = 2) -> Table:
+    return Table(headers=rows[0], rows=rows[1:], page=page)
+
+
+def test_the_carried_over_table_is_rendered_again_with_its_headers() -> None:
+    blocks = continue_tables(
+        [_block(FIRST), text_block("Page 1 of 2", page=1), _block(_next(PAGE_2))]
+    )
+    assert blocks[1].text == "Page 1 of 2"
+    assert blocks[2].text.startswith("WARN notices\n| Notice Date | Company | City | Employees |")
+    assert "| 07/17/2015 | Boeing Company |" in blocks[2].text
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        # A repeated header row is a header.
+        (FIRST, Table(headers=HEADERS, rows=PAGE_2, page=2)),
+        # Not the next page.
+        (FIRST, _next(PAGE_2, page=3)),
+        # Other columns.
+        (FIRST, Table(headers=["Date", "Company"], rows=[["07/21/2015", "Safeway"]], page=2)),
+        # Headers with digits where the rows have them ("2023 | 2024"): nothing to tell them apart.
+        (
+            Table(headers=["Region", "2023", "2024"], rows=[["Seoul", "1,200", "1,350"]], page=1),
+            Table(headers=["Busan", "850", "910"], rows=[["Daegu", "430", "470"]], page=2),
+        ),
+        # All text: a new table's headers and a carried-over row look alike.
+        (
+            Table(headers=["Term", "Meaning"], rows=[["VPN", "private network"]], page=1),
+            Table(headers=["Benefit", "Rule"], rows=[["Travel", "economy class"]], page=2),
+        ),
+    ],
+)
+def test_a_new_table_on_the_next_page_keeps_its_own_headers(before: Table, after: Table) -> None:
+    assert _tables(continue_tables([_block(before), _block(after)])) == [before, after]
+
+
+def test_only_the_first_table_of_a_page_can_continue_the_previous_page() -> None:
+    other = Table(headers=["Code", "Name", "Town", "Staff"], rows=[["A1", "x", "y", "1"]], page=2)
+    carried = _next(PAGE_2)
+    tables = _tables(continue_tables([_block(FIRST), _block(other), _block(carried)]))
+    assert tables == [FIRST, other, carried]
+
+
+def test_a_table_over_three_pages_reads_with_the_headers_on_each() -> None:
+    third = _next(
+        [
+            ["08/03/2015", "Owens-Brockway", "Oakland", "202"],
+            ["08/20/2015", "XOMA", "Berkeley", "39"],
+        ],
+        page=3,
+    )
+    tables = _tables(continue_tables([_block(FIRST), _block(_next(PAGE_2)), _block(third)]))
+    assert [t.headers for t in tables] == [HEADERS] * 3
+    assert [len(t.rows) for t in tables] == [2, 2, 2]
+    assert [t.page for t in tables] == [1, 2, 3]
