@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -92,13 +93,33 @@ def _results_table(results: list[FileResult]) -> Table:
         table.add_column(
             column, justify="right" if column in ("chunks", "tables", "embedded") else "left"
         )
+    unsupported = [r for r in results if (r.reason or "").startswith(_UNSUPPORTED)]
+    folded = len(unsupported) > _MAX_UNSUPPORTED_ROWS
     for r in results:
+        if folded and r in unsupported:
+            continue
         note = r.reason or (f"version {r.version}" if r.version else "")
         # The name fits the terminal; --json has the full path.
         table.add_row(
             Path(r.path).name, r.status, str(r.chunks), str(r.tables), str(r.embedded), note
         )
+    if folded:
+        # A folder of images and binaries would otherwise bury the files that matter.
+        kinds = Counter(Path(r.path).suffix.lower() or "(no extension)" for r in unsupported)
+        listed = ", ".join(f"{kind} {count:,}" for kind, count in kinds.most_common())
+        table.add_row(
+            f"{len(unsupported):,} other files",
+            "refused",
+            "0",
+            "0",
+            "0",
+            f"unsupported file types: {listed} (--json lists each)",
+        )
     return table
+
+
+_UNSUPPORTED = "unsupported file type"
+_MAX_UNSUPPORTED_ROWS = 5
 
 
 def register(cli: click.Group, pass_settings: Callable[..., Any]) -> None:

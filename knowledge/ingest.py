@@ -406,6 +406,10 @@ class _OverranError(Exception):
     """The worker did not answer within the timeout."""
 
 
+class _NotStartedError(Exception):
+    """The worker exited before it could serve a file."""
+
+
 class _ParseWorker:
     """One child process that parses the files it is sent, one at a time."""
 
@@ -416,14 +420,24 @@ class _ParseWorker:
         self.process.start()
         child_end.close()
         self.files = 0
+        self.started = False
 
     def parse(self, path: str, max_bytes: int, timeout: float) -> tuple[str, Any]:
         """``("ok", ParsedDocument)`` or ``("refused", reason)``; blocks.
 
         Raises:
             _OverranError: No answer within ``timeout``.
+            _NotStartedError: The worker died before it said it was ready.
             EOFError, OSError: The worker died.
         """
+        if not self.started:
+            try:
+                if not self.conn.poll(timeout):
+                    raise _OverranError
+                self.conn.recv()
+            except (EOFError, OSError):
+                raise _NotStartedError from None
+            self.started = True
         self.files += 1
         self.conn.send((path, max_bytes))
         if not self.conn.poll(timeout):
@@ -449,6 +463,7 @@ def _serve_parses(conn: Connection) -> None:
     # pypdf and pdfminer log every oddity of a file as a warning; with no handler, Python
     # would print them on the user's terminal. What matters reaches the result table.
     logging.getLogger().addHandler(logging.NullHandler())
+    conn.send(("ready", None))
     while True:
         try:
             request = conn.recv()
@@ -484,6 +499,13 @@ async def parse_in_child(path: Path, *, max_bytes: int, timeout: float) -> Parse
         healthy = True
     except _OverranError:
         raise ParseError(f"parsing took longer than {timeout:g} s and was stopped") from None
+    except _NotStartedError:
+        # The usual cause: a script calling the ingest at import time. Each worker process
+        # imports the script's main module again, and starts the ingest there too.
+        raise ParseError(
+            "the parser process exited before it started (in a script, call the ingest "
+            'under `if __name__ == "__main__":`)'
+        ) from None
     except (EOFError, OSError):
         raise ParseError("the parser crashed") from None
     finally:

@@ -156,3 +156,35 @@ async def test_a_worker_that_overran_is_replaced_and_the_next_files_parse(tmp_pa
     with pytest.raises(ParseError, match="corrupt"):  # refused by the parser: worker kept
         await parse_in_child(broken, max_bytes=1 << 20, timeout=60)
     assert (await parse_in_child(note, max_bytes=1 << 20, timeout=60)).blocks
+
+
+def test_a_script_without_a_main_guard_is_told_why_parsing_fails(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "note.md").write_text("# Note\n\nHello.\n")
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import asyncio
+            from pathlib import Path
+            from knowledge.errors import ParseError
+            from knowledge.ingest import parse_in_child
+
+            try:
+                asyncio.run(parse_in_child(Path({str(tmp_path / "note.md")!r}),
+                                           max_bytes=1 << 20, timeout=60))
+                print("parsed")
+            except ParseError as exc:
+                print("refused:", exc)
+            """
+        )
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=root
+    )
+    assert "refused: the parser process exited before it started" in done.stdout, done.stderr
+    assert 'if __name__ == "__main__"' in done.stdout

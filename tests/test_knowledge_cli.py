@@ -208,3 +208,29 @@ def test_a_parser_past_its_timeout_is_stopped(
     assert result.code == 1
     [refused] = json.loads(result.stdout)
     assert refused["reason"] == "parsing took longer than 0.001 s and was stopped"
+
+
+def test_a_folder_full_of_unsupported_files_is_one_row_of_the_ingest_table() -> None:
+    from rich.console import Console
+
+    from bot.cli_knowledge import _results_table
+    from knowledge.ingest import FileResult
+
+    def refused(name: str) -> FileResult:
+        suffix = Path(name).suffix or "(no extension)"
+        return FileResult(name, "refused", reason=f"unsupported file type {suffix}")
+
+    kept = [FileResult("docs/handbook.md", "stored", chunks=4, version=1)]
+    kept.append(FileResult("docs/empty.txt", "refused", reason="empty file (0 bytes)"))
+    junk = [refused(f"docs/img/{n}.png") for n in range(1200)] + [refused("docs/a.exe")] * 3
+    console = Console(record=True, width=200)
+    console.print(_results_table(kept + junk))
+    shown = console.export_text()
+    assert "handbook.md" in shown and "empty file (0 bytes)" in shown
+    assert "1,203 other files" in shown
+    assert "unsupported file types: .png 1,200, .exe 3" in shown
+    assert "17.png" not in shown
+
+    few = Console(record=True, width=200)
+    few.print(_results_table(kept + junk[:2]))
+    assert "0.png" in few.export_text() and "other files" not in few.export_text()
