@@ -10,12 +10,15 @@ for ruled tables, closing tables whose outer side rules are missing (common in K
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from pdfplumber.page import Page as PlumberPage
 from pdfplumber.table import Table as PlumberTable
+from pdfplumber.utils.text import DEFAULT_X_TOLERANCE, DEFAULT_Y_TOLERANCE
 from pdfplumber.utils.text import extract_text as pdfplumber_text
 
 from knowledge.chunking import render_markdown_table
@@ -246,9 +249,11 @@ def _cell_texts(table: PlumberTable) -> list[list[str | None]]:
     against every row (pdfplumber's way; most of a table's cost on a text-heavy page).
 
     A character belongs to the cell holding its centre (pdfplumber's rule, half-open boxes);
-    the characters are narrowed to the table's box once, then to each row's.
+    the characters are narrowed to the table's box once, then to each row's. Unlike
+    ``extract()``, blanks another text run laid inside a word are left out
+    (:func:`_without_stray_blanks`).
     """
-    inside = _chars_in(table.page.chars, table.bbox)
+    inside = _without_stray_blanks(_chars_in(table.page.chars, table.bbox))
     grid: list[list[str | None]] = []
     for row in table.rows:
         row_chars = _chars_in(inside, row.bbox)
@@ -270,6 +275,56 @@ def _chars_in(chars: list[dict[str, Any]], bbox: tuple[float, float, float, floa
 
 def _text_of(chars: list[dict[str, Any]]) -> str:
     return pdfplumber_text(chars) if chars else ""
+
+
+def _without_stray_blanks(chars: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``chars`` (in drawing order) less the blanks another text run laid inside a word.
+
+    Fixed-width report writers pad each field with spaces, and the padding can run on under
+    the next field's text (the WARN reports' dates). Sorted left to right, those blanks land
+    between a word's glyphs and pdfplumber breaks the word at each one: "0 3 / 2 5 / 2 0 16".
+    A blank is dropped only where it falls between two glyphs drawn one right after the other
+    that pdfplumber would join (same line, touching), and was itself drawn apart from them: a
+    real word space is drawn between its words, and gaps that read as spaces stay spaces.
+    """
+    # (first glyph's x0, second glyph's x0, line top, first glyph's index) of such pairs
+    spans = sorted(
+        (a["x0"], b["x0"], a["top"], index)
+        for index, (a, b) in enumerate(pairwise(chars))
+        if _joined(a, b)
+    )
+    if not spans or not any(char["text"].isspace() for char in chars):
+        return chars
+    starts = [span[0] for span in spans]
+    longest = max(end - start for start, end, _, _ in spans)
+
+    def stray(index: int, blank: dict[str, Any]) -> bool:
+        x, top = blank["x0"], blank["top"]
+        near = spans[bisect_left(starts, x - longest) : bisect_left(starts, x)]
+        return any(
+            start < x < end
+            and abs(top - line) <= DEFAULT_Y_TOLERANCE
+            and index not in (first - 1, first + 2)  # not the pair's own leading/trailing blank
+            for start, end, line, first in near
+        )
+
+    return [
+        char
+        for index, char in enumerate(chars)
+        if not (char["text"].isspace() and stray(index, char))
+    ]
+
+
+def _joined(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether pdfplumber keeps glyph ``b`` in the word of glyph ``a`` just before it."""
+    return (
+        a["upright"]
+        and b["upright"]
+        and not a["text"].isspace()
+        and not b["text"].isspace()
+        and abs(a["top"] - b["top"]) <= DEFAULT_Y_TOLERANCE
+        and a["x0"] <= b["x0"] <= a["x1"] + DEFAULT_X_TOLERANCE
+    )
 
 
 def _pdf_header_rows(rows: list[list[str | None]]) -> int:
