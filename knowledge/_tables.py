@@ -4,7 +4,8 @@ A parser hands over a grid (rows of cell strings, or ``None`` where a merged cel
 position) and how many leading rows are headers; :func:`build_table` pads ragged rows, merges
 multi-row headers into one header per column and drops empty rows. :class:`HtmlTable` expands
 ``colspan``/``rowspan`` by repeating the cell's value. :func:`find_pdf_tables` asks pdfplumber
-for ruled tables, closing tables whose outer side rules are missing (common in Korean forms).
+for ruled tables, closing tables whose outer side rules are missing (common in Korean forms)
+and reading apart the rows of a body that is not ruled between its rows.
 """
 
 from __future__ import annotations
@@ -236,9 +237,9 @@ def find_pdf_tables(page: PlumberPage, page_number: int) -> list[PdfTable]:
         if len(rows) < 2 or max((len(row) for row in rows), default=0) < 2:
             continue
         caption = _caption_above(page, candidate.bbox)
-        table = build_table(
-            rows, header_rows=_pdf_header_rows(rows), caption=caption, page=page_number
-        )
+        header_rows = _pdf_header_rows(rows)
+        rows = rows[:header_rows] + [line for row in rows[header_rows:] for line in _unstack(row)]
+        table = build_table(rows, header_rows=header_rows, caption=caption, page=page_number)
         if table is not None and table.rows:
             found.append(PdfTable(bbox=candidate.bbox, table=table))
     return sorted(found, key=lambda item: (item.bbox[1], item.bbox[0]))
@@ -325,6 +326,27 @@ def _joined(a: dict[str, Any], b: dict[str, Any]) -> bool:
         and abs(a["top"] - b["top"]) <= DEFAULT_Y_TOLERANCE
         and a["x0"] <= b["x0"] <= a["x1"] + DEFAULT_X_TOLERANCE
     )
+
+
+def _unstack(row: list[str | None]) -> list[list[str | None]]:
+    """A body row as the rows stacked in it, where a table rules only some of its rows.
+
+    Without a rule between two rows, pdfplumber's line strategy reads them as one row whose
+    cells hold a line each: "FY2013\nFY2014 | 7,723,293\n7,793,704". Read that way, no
+    value can be told from its neighbour's. When every filled cell of a row (three or more)
+    holds the same number of lines, line ``i`` of each cell is row ``i``. Cells that wrap
+    their text give uneven counts and stay whole; header rows are never unstacked (their
+    cells often wrap to two lines together).
+    """
+    lines = [None if cell is None else cell.strip().split("\n") for cell in row]
+    depths = {len(cell) for cell in lines if cell is not None and cell != [""]}
+    filled = sum(1 for cell in lines if cell is not None and cell != [""])
+    if filled < 3 or len(depths) != 1 or (depth := depths.pop()) < 2:
+        return [row]
+    return [
+        [None if cell is None else (cell[i] if cell != [""] else "") for cell in lines]
+        for i in range(depth)
+    ]
 
 
 def _pdf_header_rows(rows: list[list[str | None]]) -> int:

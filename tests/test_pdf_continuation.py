@@ -11,7 +11,7 @@ from knowledge._tables import table_block, text_block
 from knowledge.chunking import serialize_row
 from knowledge.documents import Block, Table
 from knowledge.parsing import parse_file
-from tests.test_parsing import grid, make_pdf, text
+from tests.test_parsing import grid, make_pdf, rule, text
 
 pytestmark = pytest.mark.unit
 
@@ -123,3 +123,49 @@ def test_a_table_over_three_pages_reads_with_the_headers_on_each() -> None:
     assert [t.headers for t in tables] == [HEADERS] * 3
     assert [len(t.rows) for t in tables] == [2, 2, 2]
     assert [t.page for t in tables] == [1, 2, 3]
+
+
+def _ruled_only_around(rows: list[list[str]], widths: list[float]) -> list[str]:
+    """Rules above and below the header and under the last row, column rules: the body's
+    rows are not ruled apart (a statistics table's style)."""
+    x, top, line = 72.0, 760.0, 13.0
+    header_bottom = top - 20
+    bottom = header_bottom - line * (len(rows) - 1) - 6
+    edges = [x + sum(widths[:i]) for i in range(len(widths) + 1)]
+    ops = [rule(x, y, edges[-1], y) for y in (top, header_bottom, bottom)]
+    ops += [rule(edge, top, edge, bottom) for edge in edges]
+    for c, cell in enumerate(rows[0]):
+        ops.append(text(edges[c] + 4, top - 14, cell, 10))
+    for r, row in enumerate(rows[1:]):
+        for c, cell in enumerate(row):
+            ops.append(text(edges[c] + 4, header_bottom - 11 - line * r, cell, 10))
+    return ops
+
+
+def test_rows_not_ruled_apart_are_read_as_rows(tmp_path: Path) -> None:
+    rows = [
+        ["Fiscal year", "Passengers", "y.o.y (%)"],
+        ["FY2013", "7,723,293", "102.6"],
+        ["FY2014", "7,793,704", "100.9"],
+        ["FY2015", "7,901,115", "101.4"],
+    ]
+    pdf = tmp_path / "traffic.pdf"
+    pdf.write_bytes(make_pdf([_ruled_only_around(rows, [90.0, 90.0, 70.0])]))
+    [table] = _tables(parse_file(pdf).blocks)
+    assert table.headers == rows[0]
+    assert table.rows == rows[1:]
+    assert serialize_row(table.headers, table.rows[1]) == (
+        "Fiscal year: FY2014 | Passengers: 7,793,704 | y.o.y (%): 100.9"
+    )
+
+
+def test_cells_that_wrap_unevenly_stay_one_row(tmp_path: Path) -> None:
+    rows = [
+        ["Item", "Rule", "Limit"],
+        ["Hotel", "Booked through", "150,000"],
+        ["", "the travel desk", ""],
+    ]
+    pdf = tmp_path / "policy.pdf"
+    pdf.write_bytes(make_pdf([_ruled_only_around(rows, [90.0, 120.0, 70.0])]))
+    [table] = _tables(parse_file(pdf).blocks)
+    assert table.rows == [["Hotel", "Booked through the travel desk", "150,000"]]
