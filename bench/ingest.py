@@ -123,6 +123,7 @@ async def main(
     reference_python: str | None,
     runtime: MiniLMRuntime,
     threads: int | None,
+    parse_workers: int,
 ) -> None:
     pdfs = [p for p in expand_paths(folders) if p.suffix.lower() == ".pdf"]
     cells = expected_cells(folders)
@@ -144,6 +145,7 @@ async def main(
             embedders[runtime],
             max_bytes=int(settings.max_file_mb * 1024 * 1024),
             parse_timeout=settings.parse_timeout,
+            parse_workers=parse_workers,
             chunk_tokens=settings.chunk_tokens,
             overlap_tokens=settings.chunk_overlap,
         )
@@ -222,7 +224,10 @@ async def main(
         f"deskbot re-ingest        {again_s:8.2f} s  "
         f"({sum(r.status == 'unchanged' for r in again)} unchanged)"
     )
-    print(f"deskbot runtime: {runtime}; {len(texts)} chunks embedded, {tokens} tokens read")
+    print(
+        f"deskbot runtime: {runtime}, {parse_workers} parse workers; "
+        f"{len(texts)} chunks embedded, {tokens} tokens read"
+    )
     for name in RUNTIMES:
         print(
             f"pure embedding, {name:9s} {embed_s[name]:8.1f} s  (loaded in {ready_s[name]:.1f} s)"
@@ -257,5 +262,8 @@ if __name__ == "__main__":
     parser.add_argument("--reference-python", help="python of the LangChain virtualenv")
     parser.add_argument("--runtime", choices=RUNTIMES, default="torch", help="deskbot's MiniLM")
     parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default: per core)")
+    parser.add_argument("--parse-workers", type=int, default=2, help="files parsed at once")
     args = parser.parse_args()
-    asyncio.run(main(args.folders, args.reference_python, args.runtime, args.threads))
+    asyncio.run(
+        main(args.folders, args.reference_python, args.runtime, args.threads, args.parse_workers)
+    )

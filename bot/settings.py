@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     chunk_overlap: Annotated[int, _env("DESKBOT_CHUNK_OVERLAP")] = 40
     max_file_mb: Annotated[float, _env("DESKBOT_MAX_FILE_MB")] = 50.0
     parse_timeout: Annotated[float, _env("DESKBOT_PARSE_TIMEOUT")] = 120.0
+    parse_workers: Annotated[int, _env("DESKBOT_PARSE_WORKERS")] = 2
     search_dense_weight: Annotated[float, _env("DESKBOT_SEARCH_DENSE_WEIGHT")] = 0.35
     search_dense_weight_latin: Annotated[float, _env("DESKBOT_SEARCH_DENSE_WEIGHT_LATIN")] = 0.2
     search_min_similarity: Annotated[float, _env("DESKBOT_SEARCH_MIN_SIMILARITY")] = 0.80
@@ -186,6 +187,7 @@ class Settings(BaseSettings):
         "chunk_tokens",
         "max_file_mb",
         "parse_timeout",
+        "parse_workers",
         "max_steps",
         "run_token_budget",
         "run_deadline",

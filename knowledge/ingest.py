@@ -17,6 +17,7 @@ import hashlib
 import logging
 import multiprocessing
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
@@ -112,6 +113,7 @@ class Ingestor:
         overlap_tokens: int = 40,
         embed_batch: int = 32,
         parse_ahead: int = 4,
+        parse_workers: int = 2,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -121,6 +123,7 @@ class Ingestor:
         self.overlap_tokens = overlap_tokens
         self.embed_batch = embed_batch
         self.parse_ahead = max(1, parse_ahead)
+        self.parse_workers = max(1, parse_workers)
 
     async def ingest_paths(
         self,
@@ -132,9 +135,9 @@ class Ingestor:
     ) -> list[FileResult]:
         """Ingest every file; one refused file never stops the others.
 
-        Files are read and parsed (one child process at a time) up to ``parse_ahead``
-        files ahead of the one being embedded and written, so that parsing keeps a core
-        busy while the model runs, whatever the mix of small and large files.
+        Files are read and parsed (in ``parse_workers`` child processes) up to
+        ``parse_ahead`` files ahead of the one being embedded and written, so that parsing
+        keeps the cores busy while the model runs, whatever the mix of small and large files.
         """
         progress = progress or Progress()
         files = list(expand_paths(paths))
@@ -164,15 +167,35 @@ class Ingestor:
         collection: CollectionInfo,
         out: asyncio.Queue[_Loaded | FileResult | BaseException],
     ) -> None:
-        """Load the files in order into ``out``; a failure (not a refusal) ends the queue."""
-        for path in files:
+        """Load the files into ``out`` in order, ``parse_workers`` at a time; a failure (not a
+        refusal) ends the queue."""
+
+        async def load(path: Path) -> _Loaded | FileResult | BaseException:
             try:
-                item: _Loaded | FileResult | BaseException = await self._load(path, collection)
+                return await self._load(path, collection)
             except Exception as exc:  # the consumer re-raises it where it would have run
-                item = exc
-            await out.put(item)
-            if isinstance(item, BaseException):
-                return
+                return exc
+
+        pending: deque[asyncio.Task[_Loaded | FileResult | BaseException]] = deque()
+        upcoming = iter(files)
+        try:
+            while True:
+                while len(pending) < self.parse_workers:
+                    path = next(upcoming, None)
+                    if path is None:
+                        break
+                    pending.append(asyncio.create_task(load(path)))
+                if not pending:
+                    return
+                item = await pending[0]
+                pending.popleft()
+                await out.put(item)
+                if isinstance(item, BaseException):
+                    return
+        finally:
+            for task in pending:  # stopped early: the parses in flight go too
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def ingest_file(
         self,
