@@ -94,10 +94,10 @@ def continue_tables(blocks: list[Block]) -> list[Block]:
     pdfplumber sees one table per page and takes each page's first data row for headers, so
     every row after page 1 would read "07/17/2015: 08/03/2015 | Boeing Company: Safeway".
     A page's first table continues the previous page's last table when both have the same
-    columns and its "header" row is shaped like the previous table's rows, not like its
-    headers: digits in the same columns as the last row, and not in the same columns as
-    the headers. A repeated header row is a header (nothing to do); all-text tables stay
-    as found (nothing tells a carried-over row from a header there).
+    columns, the previous table's headers hold no figures (so they surely are headers), and
+    this table's "header" row is shaped like the previous table's rows: figures in the same
+    columns as its last row. A repeated header row is a header (nothing to do); all-text
+    tables stay as found (nothing tells a carried-over row from a header there).
     """
     out = list(blocks)
     previous: Table | None = None
@@ -120,12 +120,10 @@ def _continues(before: Table, after: Table) -> bool:
         return False
     if len(after.headers) != len(before.headers) or after.headers == before.headers:
         return False
+    if any(_digit_shape(before.headers)):  # headers without figures are surely headers
+        return False
     shape = _digit_shape(_cells_of_header(after.headers))
-    return (
-        any(shape)
-        and shape == _digit_shape(before.rows[-1])
-        and shape != _digit_shape(before.headers)
-    )
+    return any(shape) and shape == _digit_shape(before.rows[-1])
 
 
 def _cells_of_header(headers: list[str]) -> list[str]:

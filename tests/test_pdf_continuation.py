@@ -93,6 +93,13 @@ def test_the_carried_over_table_is_rendered_again_with_its_headers() -> None:
             Table(headers=["Region", "2023", "2024"], rows=[["Seoul", "1,200", "1,350"]], page=1),
             Table(headers=["Busan", "850", "910"], rows=[["Daegu", "430", "470"]], page=2),
         ),
+        # The previous table has no header row either (figures in its "headers").
+        (
+            Table(
+                headers=["Stage I", "Under 2 cm"], rows=[["Stage 2", "Spread to 4 nodes"]], page=1
+            ),
+            Table(headers=["Grade 1", "Under 10 mitoses"], rows=[["Grade 2", "10 to 19"]], page=2),
+        ),
         # All text: a new table's headers and a carried-over row look alike.
         (
             Table(headers=["Term", "Meaning"], rows=[["VPN", "private network"]], page=1),
