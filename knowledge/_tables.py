@@ -19,7 +19,7 @@ from typing import Any
 
 from pdfplumber.page import Page as PlumberPage
 from pdfplumber.table import Table as PlumberTable
-from pdfplumber.utils.text import DEFAULT_X_TOLERANCE, DEFAULT_Y_TOLERANCE
+from pdfplumber.utils.text import DEFAULT_X_TOLERANCE, DEFAULT_Y_TOLERANCE, extract_words
 from pdfplumber.utils.text import extract_text as pdfplumber_text
 
 from knowledge.chunking import render_markdown_table
@@ -261,7 +261,92 @@ def _cell_texts(table: PlumberTable) -> list[list[str | None]]:
         grid.append(
             [None if cell is None else _text_of(_chars_in(row_chars, cell)) for cell in row.cells]
         )
+    return _spread_headers(table, inside, grid)
+
+
+# Most rows a header band may have above a table's first fully ruled row.
+_HEADER_SCAN = 3
+
+
+def _spread_headers(
+    table: PlumberTable, chars: list[dict[str, Any]], grid: list[list[str | None]]
+) -> list[list[str | None]]:
+    """``grid`` with header cells that span columns only for want of vertical rules spread
+    over those columns.
+
+    A statistics table often rules its header band without the rules between the columns
+    below: pdfplumber then reads "Permit Handgun Long Gun *Other" as one cell over six
+    columns, and each column would get all six names. Where a line of such a cell has
+    words over every column it spans (by the columns of a fully ruled row below), each
+    word goes to the column under it; a line above those, narrower than the span
+    ("Pre-Pawn" over "Handgun Long Gun *Other"), is a group title and leads each column's
+    name. A cell with no such line (a title, a real merged header) stays as found.
+    """
+    first_full = next(
+        (i for i, row in enumerate(table.rows) if all(cell is not None for cell in row.cells)),
+        None,
+    )
+    # The band must sit right above the ruled body: spans further down are something else
+    # (two tables pdfplumber took for one, say).
+    if first_full is None or first_full > _HEADER_SCAN:
+        return grid
+    columns = [(c[0], c[2]) for c in table.rows[first_full].cells if c is not None]
+    for index, row in enumerate(table.rows[:first_full]):
+        cells = row.cells
+        for start, cell in enumerate(cells):
+            end = start + 1
+            while end < len(cells) and cells[end] is None:
+                end += 1
+            if cell is None or end - start < 2 or len(cells) != len(columns):
+                continue
+            spread = _spread(_chars_in(chars, cell), columns[start:end])
+            if spread is not None:
+                grid[index][start:end] = spread
     return grid
+
+
+def _spread(chars: list[dict[str, Any]], columns: list[tuple[float, float]]) -> list[str] | None:
+    """One header per column from a spanning cell's words, or ``None`` to keep the cell."""
+    lines: list[list[dict[str, Any]]] = []
+    for word in sorted(extract_words(chars), key=lambda w: (w["top"], w["x0"])):
+        if lines and abs(word["top"] - lines[-1][0]["top"]) <= DEFAULT_Y_TOLERANCE:
+            lines[-1].append(word)
+        else:
+            lines.append([word])
+    titles: list[str] = []
+    names: list[list[str]] = [[] for _ in columns]
+    spread = False
+    for line in lines:
+        owners = [_column_of((w["x0"] + w["x1"]) / 2, columns) for w in line]
+        if None not in owners and len(set(owners)) == len(columns) and _apart(line, owners):
+            for word, owner in zip(line, owners, strict=True):
+                names[owner].append(word["text"])  # type: ignore[index]
+            spread = True
+        elif spread:  # text under the column names: not a header band this rule knows
+            return None
+        else:
+            titles.append(" ".join(w["text"] for w in line))
+    if not spread:
+        return None
+    return [" ".join([*titles, *column]) for column in names]
+
+
+def _apart(line: list[dict[str, Any]], owners: list[int | None]) -> bool:
+    """Whether the words of different columns are set apart by more than a word space
+    (a wide title's words fall under several columns too, a word space apart)."""
+    return all(
+        b["x0"] - a["x1"] >= _COLUMN_GAP * (a["bottom"] - a["top"])
+        for (a, first), (b, second) in pairwise(zip(line, owners, strict=True))
+        if first != second
+    )
+
+
+# Ems between the words of two columns; a word space is about a third of one.
+_COLUMN_GAP = 0.6
+
+
+def _column_of(x: float, columns: list[tuple[float, float]]) -> int | None:
+    return next((i for i, (x0, x1) in enumerate(columns) if x0 <= x < x1), None)
 
 
 def _chars_in(chars: list[dict[str, Any]], bbox: tuple[float, float, float, float]) -> list[Any]:

@@ -176,3 +176,51 @@ def test_cells_that_wrap_unevenly_stay_one_row(tmp_path: Path) -> None:
     pdf.write_bytes(make_pdf([_ruled_only_around(rows, [90.0, 120.0, 70.0])]))
     [table] = _tables(parse_file(pdf).blocks)
     assert table.rows == [["Hotel", "Booked through the travel desk", "150,000"]]
+
+
+def test_a_header_band_without_column_rules_is_spread_over_its_columns(tmp_path: Path) -> None:
+    # A statistics table: the header band is ruled above and below, but its grouped columns
+    # are ruled apart only in the body; pdfplumber reads the group as one cell.
+    edges = [72.0, 172.0, 232.0, 292.0, 352.0]
+    top, band, row = 760.0, 30.0, 20.0
+    body = [["Alabama", "14", "15", "0"], ["Alaska", "9", "3", "0"]]
+    bottom = top - band - row * len(body)
+    ops = [rule(72, y, 352, y) for y in (top, top - band)]
+    ops += [rule(72, top - band - row * (i + 1), 352, top - band - row * (i + 1)) for i in range(2)]
+    ops += [rule(x, top, x, bottom) for x in (72, 172, 352)]
+    ops += [rule(x, top - band, x, bottom) for x in (232, 292)]
+    ops += [text(76, top - 18, "State", 10), text(240, top - 12, "Pre-Pawn", 10)]
+    ops += [
+        text(x + 4, top - 25, name, 10)
+        for x, name in zip(edges[1:-1], ["Handgun", "Long Gun", "Other"], strict=True)
+    ]
+    for r, cells in enumerate(body):
+        baseline = top - band - row * (r + 1) + 6
+        ops += [text(x + 4, baseline, cell, 10) for x, cell in zip(edges, cells, strict=False)]
+    pdf = tmp_path / "checks.pdf"
+    pdf.write_bytes(make_pdf([ops]))
+    [table] = _tables(parse_file(pdf).blocks)
+    assert table.headers == ["State", "Pre-Pawn Handgun", "Pre-Pawn Long Gun", "Pre-Pawn Other"]
+    assert table.rows == body
+    assert serialize_row(table.headers, table.rows[0]).startswith(
+        "State: Alabama | Pre-Pawn Handgun: 14 | Pre-Pawn Long Gun: 15"
+    )
+
+
+def test_a_title_over_the_columns_is_not_spread(tmp_path: Path) -> None:
+    # One line of words a word space apart, wide enough to lie over every column.
+    edges = [72.0, 172.0, 232.0, 292.0, 352.0]
+    top, band, row = 760.0, 20.0, 20.0
+    body = [["Seoul", "14", "15", "0"], ["Busan", "9", "3", "0"]]
+    bottom = top - band - row * len(body)
+    ops = [rule(72, top - i * 20, 352, top - i * 20) for i in range(4)]
+    ops += [rule(x, top, x, bottom) for x in (72, 352)]
+    ops += [rule(x, top - band, x, bottom) for x in edges[1:-1]]
+    ops.append(text(76, top - 14, "Branch figures for the third quarter of this year", 10))
+    for r, cells in enumerate(body):
+        baseline = top - band - row * (r + 1) + 6
+        ops += [text(x + 4, baseline, cell, 10) for x, cell in zip(edges, cells, strict=False)]
+    pdf = tmp_path / "title.pdf"
+    pdf.write_bytes(make_pdf([ops]))
+    [table] = _tables(parse_file(pdf).blocks)
+    assert table.caption == "Branch figures for the third quarter of this year"
