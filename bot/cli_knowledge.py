@@ -96,7 +96,7 @@ def _results_table(results: list[FileResult]) -> Table:
     unsupported = [r for r in results if (r.reason or "").startswith(_UNSUPPORTED)]
     folded = len(unsupported) > _MAX_UNSUPPORTED_ROWS
     for r in results:
-        if folded and r in unsupported:
+        if folded and (r.reason or "").startswith(_UNSUPPORTED):
             continue
         note = r.reason or (f"version {r.version}" if r.version else "")
         # The name fits the terminal; --json has the full path.
