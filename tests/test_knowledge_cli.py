@@ -213,7 +213,7 @@ def test_a_parser_past_its_timeout_is_stopped(
 def test_a_folder_full_of_unsupported_files_is_one_row_of_the_ingest_table() -> None:
     from rich.console import Console
 
-    from bot.cli_knowledge import _results_table
+    from bot.cli.knowledge import _results_table
     from knowledge.ingest import FileResult
 
     def refused(name: str) -> FileResult:

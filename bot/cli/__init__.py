@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 import click
 
-from bot.cli_agent import register as register_agent
-from bot.cli_classifier import register as register_classifier
-from bot.cli_knowledge import register as register_knowledge
+from bot.cli.agent import register as register_agent
+from bot.cli.classifier import register as register_classifier
+from bot.cli.knowledge import register as register_knowledge
 from bot.errors import ConfigError, DeskbotError
 from bot.logs import configure_logging
 from bot.settings import Settings, SlackMode, load_settings
