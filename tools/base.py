@@ -5,13 +5,10 @@ where, which collections they may read); the rest are the arguments the model ch
 Name, description and JSON schema come from the signature and the Google-style docstring,
 and the arguments are validated with pydantic before the function runs.
 
-Exceptions::
-
-    ToolError            the model can fix it (bad argument, no rows): its message goes
-                         back to the model as the tool result
-    FatalToolError          the run cannot go on (service down): the user is told why
-
-Any other exception from a tool is treated as a :class:`FatalToolError`.
+A tool fails in one of two ways (:mod:`tools.errors` draws the tree): a
+:class:`~tools.errors.ToolError` the model can fix, whose message goes back to it as the
+tool's result, and a :class:`~tools.errors.FatalToolError` that ends the run. Invalid
+arguments are a :class:`~tools.errors.ToolError`.
 """
 
 from __future__ import annotations
@@ -26,6 +23,7 @@ from typing import Any, get_type_hints
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from knowledge.search import Citation, Scope
+from tools.errors import FatalToolError, ToolError
 
 __all__ = [
     "CitationBook",
@@ -35,16 +33,7 @@ __all__ = [
     "ToolError",
     "ToolOutput",
     "ToolRegistry",
-    "tool",
 ]
-
-
-class ToolError(Exception):
-    """A failure the model can correct: the message is returned to it as the tool result."""
-
-
-class FatalToolError(Exception):
-    """A failure that ends the run; the message is shown to the user."""
 
 
 class CitationBook:
@@ -109,10 +98,8 @@ class Tool:
     timeout: float = 30.0
 
     @classmethod
-    def from_function(
-        cls, function: ToolFunction, *, name: str | None = None, timeout: float = 30.0
-    ) -> Tool:
-        """Build a tool from an async function's signature and docstring."""
+    def from_function(cls, function: ToolFunction, *, timeout: float = 30.0) -> Tool:
+        """Build a tool from an async function's signature and docstring (named after it)."""
         if not inspect.iscoroutinefunction(function):
             raise TypeError(f"tool {function.__name__!r} must be an async function")
         summary, arg_docs = _parse_docstring(inspect.getdoc(function) or "")
@@ -127,7 +114,7 @@ class Tool:
                 annotation,
                 Field(default, description=arg_docs.get(param.name)),
             )
-        tool_name = name or function.__name__
+        tool_name = function.__name__
         model = create_model(f"{tool_name}_arguments", __base__=_Arguments, **fields)
         return cls(tool_name, summary, function, model, takes_context, timeout)
 
@@ -171,15 +158,6 @@ class Tool:
         if self.takes_context:
             return await self.function(context, **values)
         return await self.function(**values)
-
-
-def tool(*, name: str | None = None, timeout: float = 30.0) -> Callable[[ToolFunction], Tool]:
-    """Decorator form of :meth:`Tool.from_function`."""
-
-    def wrap(function: ToolFunction) -> Tool:
-        return Tool.from_function(function, name=name, timeout=timeout)
-
-    return wrap
 
 
 class ToolRegistry:
