@@ -236,7 +236,7 @@ class TerminalChat:
             return
         for result in results:
             style = "red" if result.status == "refused" else "green"
-            detail = result.reason or f"{result.chunks} chunks"
+            detail = result.detail or f"{result.chunks} chunks"
             self.console.print(
                 f"  {result.status:9} {result.path} ({detail})", style=style, highlight=False
             )

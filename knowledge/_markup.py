@@ -172,14 +172,15 @@ def decode_html(data: bytes) -> str:
     except UnicodeDecodeError as exc:
         declared = _META_CHARSET.search(data[:4096])
         if declared is None:
-            raise ParseError(_not_utf8(data, exc, 0)) from None
+            raise ParseError(_not_utf8(data, exc, 0), reason="not_text") from None
         charset = declared.group(1).decode("ascii")
     try:
         return data.decode(charset)
     except LookupError:
-        raise ParseError(f"unknown character set {charset[:40]}") from None
+        raise ParseError(f"unknown character set {charset[:40]}", reason="not_text") from None
     except UnicodeDecodeError:
-        raise ParseError(f"text does not match its declared character set {charset}") from None
+        message = f"text does not match its declared character set {charset}"
+        raise ParseError(message, reason="not_text") from None
 
 
 def decode_text(data: bytes) -> str:
@@ -188,15 +189,16 @@ def decode_text(data: bytes) -> str:
         try:
             text = data.decode("utf-16")
         except UnicodeDecodeError:
-            raise ParseError("not valid UTF-16 text (truncated or corrupt)") from None
+            message = "not valid UTF-16 text (truncated or corrupt)"
+            raise ParseError(message, reason="not_text") from None
     else:
         skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
         try:
             text = data[skip:].decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ParseError(_not_utf8(data, exc, skip)) from None
+            raise ParseError(_not_utf8(data, exc, skip), reason="not_text") from None
     if "\x00" in text:
-        raise ParseError("binary data, not text (NUL bytes)")
+        raise ParseError("binary data, not text (NUL bytes)", reason="not_text")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 

@@ -67,7 +67,7 @@ def read_pdf(path: Path) -> PdfContent:
     try:
         reader = PdfReader(path, strict=False)
         if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
-            raise ParseError("encrypted PDF: a password is needed")
+            raise ParseError("encrypted PDF: a password is needed", reason="encrypted")
         if not reader.pages:
             raise ParseError("corrupt or truncated PDF: no pages")
         blocks: list[Block] = []

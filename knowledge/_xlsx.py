@@ -43,7 +43,9 @@ def read_xlsx(path: Path) -> tuple[list[Block], str | None]:
     with path.open("rb") as handle:
         if handle.read(8).startswith(_OLE_MAGIC):
             # Encrypted .xlsx files and old .xls files are both OLE containers.
-            raise ParseError("password-protected or old .xls workbook (save it as .xlsx)")
+            raise ParseError(
+                "password-protected or old .xls workbook (save it as .xlsx)", reason="unsupported"
+            )
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError) as exc:

@@ -30,7 +30,7 @@ from knowledge.analysis import analyze_many
 from knowledge.chunking import ChunkDraft, chunk_document, embedding_input
 from knowledge.documents import ParsedDocument
 from knowledge.embedders import Embedder
-from knowledge.errors import KnowledgeError, ParseError
+from knowledge.errors import KnowledgeError, ParseError, Refusal
 from knowledge.store import (
     CollectionInfo,
     KnowledgeStore,
@@ -39,14 +39,18 @@ from knowledge.store import (
     content_hash,
 )
 
-__all__ = ["FileResult", "Ingestor", "Progress", "expand_paths"]
+__all__ = ["FileResult", "Ingestor", "Progress", "Refusal", "expand_paths"]
 
 Status = Literal["stored", "unchanged", "refused"]
 
 
 @dataclass(frozen=True)
 class FileResult:
-    """What happened to one file."""
+    """What happened to one file.
+
+    A refused file has ``reason`` (the kind, to group and count by) and ``detail`` (one line
+    a user reads: what failed and why).
+    """
 
     path: str
     status: Status
@@ -55,7 +59,8 @@ class FileResult:
     embedded: int = 0
     version: int | None = None
     document_id: str | None = None
-    reason: str | None = None
+    reason: Refusal | None = None
+    detail: str | None = None
     seconds: float = 0.0
 
 
@@ -233,9 +238,13 @@ class Ingestor:
                     seconds=time.perf_counter() - began,
                 )
             doc = await parse_in_child(path, max_bytes=self.max_bytes, timeout=self.parse_timeout)
-        except (ParseError, OSError) as exc:
-            reason = str(exc) if isinstance(exc, ParseError) else _os_reason(exc)
-            return FileResult(shown, "refused", reason=reason, seconds=time.perf_counter() - began)
+        except ParseError as exc:
+            seconds = time.perf_counter() - began
+            return FileResult(shown, "refused", reason=exc.reason, detail=str(exc), seconds=seconds)
+        except OSError as exc:
+            seconds = time.perf_counter() - began
+            detail = _os_reason(exc)
+            return FileResult(shown, "refused", reason="unreadable", detail=detail, seconds=seconds)
         return _Loaded(shown, source, digest, len(data), doc, time.perf_counter() - began)
 
     async def _finish(
@@ -260,7 +269,7 @@ class Ingestor:
                 shown=loaded.shown,
             )
         except ParseError as exc:
-            result = FileResult(loaded.shown, "refused", reason=str(exc))
+            result = FileResult(loaded.shown, "refused", reason=exc.reason, detail=str(exc))
         return replace(result, seconds=loaded.seconds + time.perf_counter() - began)
 
     async def store_parsed(
@@ -294,7 +303,7 @@ class Ingestor:
             with_heading=True,
         )
         if not drafts:
-            raise ParseError("no text to index")
+            raise ParseError("no text to index", reason="no_text")
         current = await self.store.active_document(collection, source)
         reusable = await self.store.vectors_by_content(current.id) if current else {}
         chunks, embedded = await self._prepare(doc, drafts, reusable, progress, shown, embed)
@@ -385,12 +394,21 @@ class Ingestor:
 def _read(path: Path, max_bytes: int) -> bytes:
     size = path.stat().st_size
     if size == 0:
-        raise ParseError("empty file (0 bytes)")
+        raise ParseError("empty file (0 bytes)", reason="empty")
     if size > max_bytes:
         raise ParseError(
-            f"over the size limit ({size / 1048576:.1f} MB > {max_bytes / 1048576:.1f} MB)"
+            f"over the size limit ({size / 1048576:.1f} MB > {max_bytes / 1048576:.1f} MB)",
+            reason="too_large",
         )
     return path.read_bytes()
+
+
+def _failure(step: str, exc: Exception) -> str:
+    """One line: what failed, the exception's class and the first line of its message."""
+    lines = str(exc).strip().splitlines()
+    text = f"{step} failed ({type(exc).__name__}: {lines[0]})" if lines else ""
+    text = text or f"{step} failed ({type(exc).__name__})"
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _os_reason(exc: OSError) -> str:
@@ -498,9 +516,9 @@ def _serve_parses(conn: Connection) -> None:
         try:
             conn.send(("ok", parse_file(Path(path), max_bytes=max_bytes)))
         except ParseError as exc:
-            conn.send(("refused", str(exc)))
+            conn.send(("refused", exc))
         except Exception as exc:  # the parser's bug must not become the ingest's crash
-            conn.send(("refused", f"the parser failed ({type(exc).__name__})"))
+            conn.send(("refused", ParseError(_failure("the parser", exc), reason="crashed")))
 
 
 async def parse_in_child(path: Path, *, max_bytes: int, timeout: float) -> ParsedDocument:
@@ -521,23 +539,25 @@ async def parse_in_child(path: Path, *, max_bytes: int, timeout: float) -> Parse
         status, value = await asyncio.to_thread(worker.parse, str(path), max_bytes, timeout)
         healthy = True
     except _OverranError:
-        raise ParseError(f"parsing took longer than {timeout:g} s and was stopped") from None
+        message = f"parsing took longer than {timeout:g} s and was stopped"
+        raise ParseError(message, reason="timeout") from None
     except _NotStartedError:
         # The usual cause: a script calling the ingest at import time. Each worker process
         # imports the script's main module again, and starts the ingest there too.
         raise ParseError(
             "the parser process exited before it started (in a script, call the ingest "
-            'under `if __name__ == "__main__":`)'
+            'under `if __name__ == "__main__":`)',
+            reason="crashed",
         ) from None
     except (EOFError, OSError):
-        raise ParseError("the parser crashed") from None
+        raise ParseError("the parser crashed", reason="crashed") from None
     finally:
         if healthy and worker.files < _WORKER_FILES:
             _idle_workers.append(worker)
         else:  # overran, crashed, retired, or the caller was cancelled mid-parse
             await asyncio.to_thread(worker.close, kill=not healthy)
     if status != "ok":
-        raise ParseError(str(value))
+        raise value if isinstance(value, ParseError) else ParseError(str(value), reason="crashed")
     if not isinstance(value, ParsedDocument):
         raise KnowledgeError("the parser returned something unexpected")
     return value

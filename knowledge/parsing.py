@@ -94,7 +94,8 @@ def parse_file(path: Path, *, max_bytes: int = 50 * 1024 * 1024) -> ParsedDocume
     """
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise ParseError(f"unsupported file type {suffix or '(no extension)'}")
+        message = f"unsupported file type {suffix or '(no extension)'}"
+        raise ParseError(message, reason="unsupported")
     _check_size(path, max_bytes)
     parser = _PARSERS[suffix]
     try:
@@ -104,7 +105,7 @@ def parse_file(path: Path, *, max_bytes: int = 50 * 1024 * 1024) -> ParsedDocume
     except ParseError:
         raise
     except MemoryError:
-        raise ParseError("too large to parse in memory") from None
+        raise ParseError("too large to parse in memory", reason="too_large") from None
     except Exception as exc:
         raise ParseError(f"cannot parse this {_LABELS[suffix]}: {_short(exc, path)}") from exc
     return _assemble(path, suffix, parsed)
@@ -114,16 +115,17 @@ def _check_size(path: Path, max_bytes: int) -> None:
     try:
         stat = path.stat()
     except FileNotFoundError:
-        raise ParseError("file not found") from None
+        raise ParseError("file not found", reason="unreadable") from None
     except OSError as exc:
-        raise ParseError(f"cannot read the file ({exc.strerror or type(exc).__name__})") from None
+        reason = exc.strerror or type(exc).__name__
+        raise ParseError(f"cannot read the file ({reason})", reason="unreadable") from None
     if not path.is_file():
-        raise ParseError("not a regular file")
+        raise ParseError("not a regular file", reason="unreadable")
     if stat.st_size == 0:
-        raise ParseError("empty file (0 bytes)")
+        raise ParseError("empty file (0 bytes)", reason="empty")
     if stat.st_size > max_bytes:
         limit = f"{_size(stat.st_size)} > {_size(max_bytes)}"
-        raise ParseError(f"over the size limit ({limit})")
+        raise ParseError(f"over the size limit ({limit})", reason="too_large")
 
 
 def _size(count: int) -> str:
@@ -159,7 +161,7 @@ def _assemble(path: Path, suffix: str, parsed: _Parsed) -> ParsedDocument:
         )
         position = start + len(text)
     if not blocks:
-        raise ParseError(parsed.empty_reason)
+        raise ParseError(parsed.empty_reason, reason="no_text")
     first_heading = next((block.text for block in blocks if block.kind == "heading"), None)
     return ParsedDocument(
         source=path.name,
@@ -209,7 +211,7 @@ def _parse_docx(path: Path) -> _Parsed:
     with path.open("rb") as handle:
         magic = handle.read(8)
     if magic.startswith(b"\xd0\xcf\x11\xe0"):
-        raise ParseError("old Word .doc format (save it as .docx)")
+        raise ParseError("old Word .doc format (save it as .docx)", reason="unsupported")
     try:
         document = docx.Document(str(path))
     except PackageNotFoundError as exc:

@@ -58,8 +58,9 @@ async def test_parsing_ahead_keeps_order_and_each_files_outcome(
             assert (result.status, result.embedded) == ("stored", result.chunks)
         else:
             assert result.status == "refused"
-            assert result.reason is not None and reason in result.reason
-            assert "\n" not in result.reason
+            assert result.detail is not None and reason in result.detail
+            assert "\n" not in result.detail
+            assert result.reason == ("empty" if "empty" in reason else "corrupt")
     stored = {Path(d.source).name for d in await store.list_documents("batch")}
     assert stored == {name for name, reason in expected.items() if reason is None}
 

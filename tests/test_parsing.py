@@ -315,8 +315,11 @@ def test_text_paragraphs_and_encodings(tmp_path: Path) -> None:
 def test_text_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "latin.txt"
     path.write_bytes(b"caf\xe9 ok" + b"\xff")
-    with pytest.raises(ParseError, match=r"^not UTF-8 text \(invalid byte 0xe9 at offset 3\)$"):
+    with pytest.raises(
+        ParseError, match=r"^not UTF-8 text \(invalid byte 0xe9 at offset 3\)$"
+    ) as caught:
         parse_file(path)
+    assert caught.value.reason == "not_text"
 
 
 def test_csv_sniffs_semicolons_and_pads_ragged_rows(tmp_path: Path) -> None:
@@ -444,8 +447,9 @@ def test_pdf_with_a_user_password_is_refused(report_pdf: Path) -> None:
     path.write_bytes(
         rewrite_pdf(report_pdf.read_bytes(), lambda w: w.encrypt("s3cret", algorithm="AES-128"))
     )
-    with pytest.raises(ParseError, match=r"^encrypted PDF: a password is needed$"):
+    with pytest.raises(ParseError, match=r"^encrypted PDF: a password is needed$") as caught:
         parse_file(path)
+    assert caught.value.reason == "encrypted"
 
 
 def test_pdf_with_only_an_owner_password_opens(report_pdf: Path) -> None:
@@ -460,15 +464,19 @@ def test_truncated_pdf_is_refused(report_pdf: Path) -> None:
     data = report_pdf.read_bytes()
     path = report_pdf.with_name("cut.pdf")
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ParseError, match=r"^corrupt or truncated PDF: "):
+    with pytest.raises(ParseError, match=r"^corrupt or truncated PDF: ") as caught:
         parse_file(path)
+    assert caught.value.reason == "corrupt"
 
 
 def test_image_only_pdf_has_no_text_layer(tmp_path: Path) -> None:
     path = tmp_path / "scan.pdf"
     path.write_bytes(make_pdf([["0.2 0.4 0.8 rg 72 400 300 300 re f"]]))
-    with pytest.raises(ParseError, match=r"^no text layer \(scanned or image-only PDF\)$"):
+    with pytest.raises(
+        ParseError, match=r"^no text layer \(scanned or image-only PDF\)$"
+    ) as caught:
         parse_file(path)
+    assert caught.value.reason == "no_text"
 
 
 def test_not_a_pdf(tmp_path: Path) -> None:
@@ -484,15 +492,19 @@ def test_not_a_pdf(tmp_path: Path) -> None:
 def test_zero_bytes(tmp_path: Path) -> None:
     path = tmp_path / "empty.pdf"
     path.touch()
-    with pytest.raises(ParseError, match=r"^empty file \(0 bytes\)$"):
+    with pytest.raises(ParseError, match=r"^empty file \(0 bytes\)$") as caught:
         parse_file(path)
+    assert caught.value.reason == "empty"
 
 
 def test_over_the_size_limit_is_refused_before_reading(tmp_path: Path) -> None:
     path = tmp_path / "big.txt"
     path.write_bytes(b"\xff" * 3000)  # not even UTF-8: the size check comes first
-    with pytest.raises(ParseError, match=r"^over the size limit \(2\.9 KB > 100 bytes\)$"):
+    with pytest.raises(
+        ParseError, match=r"^over the size limit \(2\.9 KB > 100 bytes\)$"
+    ) as caught:
         parse_file(path, max_bytes=100)
+    assert caught.value.reason == "too_large"
 
 
 def test_size_limit_in_megabytes(tmp_path: Path) -> None:
@@ -510,11 +522,13 @@ def test_unsupported_type(tmp_path: Path, name: str, message: str) -> None:
     with pytest.raises(ParseError) as caught:
         parse_file(path)
     assert str(caught.value) == f"unsupported file type {message}"
+    assert caught.value.reason == "unsupported"
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ParseError, match=r"^file not found$"):
+    with pytest.raises(ParseError, match=r"^file not found$") as caught:
         parse_file(tmp_path / "gone.md")
+    assert caught.value.reason == "unreadable"
 
 
 def test_whitespace_only_markdown_has_no_text(tmp_path: Path) -> None:

@@ -191,4 +191,4 @@ async def _ingest_demo(knowledge: Any, paths: list[Path], console: Console) -> N
         f"'{DEMO_COLLECTION}' ({stored} new, {len(refused)} refused).[/]"
     )
     for result in refused:
-        console.print(f"  refused {result.path}: {result.reason}", style="red")
+        console.print(f"  refused {result.path}: {result.detail}", style="red")

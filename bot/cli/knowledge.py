@@ -27,7 +27,7 @@ from bot.settings import Settings
 from bot.storage import open_database
 from knowledge.ingest import FileResult
 from knowledge.ingest import Progress as IngestProgress
-from knowledge.search import Mode, Scope, Searcher, SearchResult
+from knowledge.search import Mode, Scope, SearchResult
 
 __all__ = ["register"]
 
@@ -93,12 +93,12 @@ def _results_table(results: list[FileResult]) -> Table:
         table.add_column(
             column, justify="right" if column in ("chunks", "tables", "embedded") else "left"
         )
-    unsupported = [r for r in results if (r.reason or "").startswith(_UNSUPPORTED)]
+    unsupported = [r for r in results if r.reason == "unsupported"]
     folded = len(unsupported) > _MAX_UNSUPPORTED_ROWS
     for r in results:
-        if folded and (r.reason or "").startswith(_UNSUPPORTED):
+        if folded and r.reason == "unsupported":
             continue
-        note = r.reason or (f"version {r.version}" if r.version else "")
+        note = r.detail or (f"version {r.version}" if r.version else "")
         # The name fits the terminal; --json has the full path.
         table.add_row(
             Path(r.path).name, r.status, str(r.chunks), str(r.tables), str(r.embedded), note
@@ -333,17 +333,10 @@ def register(cli: click.Group, pass_settings: Callable[..., Any]) -> None:
                 def report(stage: str, done: int, total: int) -> None:
                     progress.update(task, description=stage, completed=done, total=total)
 
-                searcher = Searcher(
-                    k.store,
-                    k.embedder,
-                    dense_weight=settings.search_dense_weight,
-                    dense_weight_latin=settings.search_dense_weight_latin,
-                    dense_floor=-1.0,  # rank everything: the metrics judge the ordering
-                )
                 return await run_retrieval_eval(
                     dataset,
                     k.store,
-                    searcher,
+                    k.searcher,  # the production searcher: what users get is what is measured
                     k.ingestor,
                     modes=modes,  # type: ignore[arg-type]
                     on_progress=report,

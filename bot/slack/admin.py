@@ -322,6 +322,6 @@ def summary(collection: str, results: list[FileResult], refused: list[tuple[str,
         elif result.status == "unchanged":
             lines.append(f"• :white_circle: {name}: unchanged")
         else:
-            lines.append(f"• :x: {name}: {result.reason}")
+            lines.append(f"• :x: {name}: {result.detail}")
     lines += [f"• :x: {name}: {reason}" for name, reason in refused]
     return "\n".join(lines)
