@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from bot.rendering import Source
 from bot.slack.format import (
     SlackMessage,
-    SourceLink,
     answer_messages,
     plain_text,
     progress_message,
@@ -378,9 +378,9 @@ def test_long_realistic_answer_splits_within_limits_and_keeps_content() -> None:
 # --- answer_messages --------------------------------------------------------------------
 
 
-def sources(count: int) -> list[SourceLink]:
+def sources(count: int) -> list[Source]:
     return [
-        SourceLink(i, f"Handbook part {i}", f"https://hr.example.com/{i}", page=i, section="Leave")
+        Source(i, f"Handbook part {i}", f"https://hr.example.com/{i}", page=i, section="Leave")
         for i in range(1, count + 1)
     ]
 
@@ -411,7 +411,7 @@ def test_answer_message_has_sections_sources_and_feedback() -> None:
 
 
 def test_source_without_url_or_page_shows_title_escaped() -> None:
-    source = SourceLink(3, "Q&A <draft>", None, section="부록 A")
+    source = Source(3, "Q&A <draft>", None, section="부록 A")
     (message,) = answer_messages("답변", [source], run_id=None)
     assert message.blocks[-1]["elements"][0]["text"] == "[3] Q&amp;A &lt;draft&gt; · 부록 A"
 

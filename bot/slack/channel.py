@@ -15,31 +15,18 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.agent.backends import ChatMessage
 from bot.agent.loop import Answer
 from bot.language import in_language_of
 from bot.messages import IncomingMessage, ReplyAddress
-from bot.slack.format import SlackMessage, SourceLink, answer_messages, progress_message
+from bot.rendering import sources_of
+from bot.slack.format import SlackMessage, answer_messages, progress_message
+from tools.chat_backend import ChatMessage
 
-__all__ = ["SlackChannel", "SlackResponder", "source_links"]
+__all__ = ["SlackChannel", "SlackResponder"]
 
 log = logging.getLogger(__name__)
 
 _HISTORY_LIMIT = 30
-
-
-def source_links(answer: Answer) -> list[SourceLink]:
-    """The answer's cited sources as Slack links (http sources link, files do not)."""
-    return [
-        SourceLink(
-            number=number,
-            title=citation.title or citation.source,
-            url=citation.source if citation.source.startswith(("http://", "https://")) else None,
-            page=citation.page,
-            section=citation.section if citation.section != citation.title else None,
-        )
-        for number, citation in answer.citations
-    ]
 
 
 class SlackResponder:
@@ -92,7 +79,7 @@ class SlackResponder:
 
     async def finish(self, answer: Answer) -> None:
         run_id = str(answer.run_id) if answer.status == "completed" else None
-        messages = answer_messages(answer.text, source_links(answer), run_id=run_id)
+        messages = answer_messages(answer.text, sources_of(answer.citations), run_id=run_id)
         await self._show(messages[0])
         for message in messages[1:]:
             await self._post(message)
