@@ -22,8 +22,8 @@ from pypdf.generic import (
     NameObject,
 )
 
-from knowledge._pdf import _PageOperators
-from knowledge._tables import _cell_texts
+from knowledge._pdf_operators import PageOperators
+from knowledge._pdf_tables import _cell_texts
 from knowledge.parsing import parse_file
 from tests.test_parsing import (
     REPORT_PAGE,
@@ -69,8 +69,8 @@ def _into_form(writer: PdfWriter, *, outside: str = "") -> None:
     page[NameObject("/Contents")] = writer._add_object(contents)
 
 
-def _operators(data: bytes) -> _PageOperators:
-    return _PageOperators.of(PdfReader(io.BytesIO(data)).pages[0])
+def _operators(data: bytes) -> PageOperators:
+    return PageOperators.of(PdfReader(io.BytesIO(data)).pages[0])
 
 
 def test_text_drawn_inside_a_form_is_kept(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pdfplumber
 import pytest
 
-from knowledge._tables import _cell_texts, find_pdf_tables
+from knowledge._pdf_tables import _cell_texts, find_pdf_tables
 from tests.test_parsing import grid, make_pdf, text
 
 pytestmark = pytest.mark.unit
