@@ -46,13 +46,11 @@ from tools.classifier import (
     KINDS,
     METHODS,
     Dataset,
-    _normalize,
-    _vectorizer,
-    _Views,
     read_dataset,
     score_predictions,
     train_classifier,
 )
+from tools.classifier.features import _normalize, _vectorizer, _Views
 
 LABELS = list(DEFAULT_LABELS)
 DAVIDSON_MAP = {"0": "hate", "1": "offensive", "2": "none"}

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from bot.agent.backends import ChatMessage
 from bot.agent.loop import Answer
 from bot.agent.store import ThreadKey
 from bot.app import App
@@ -21,6 +20,7 @@ from bot.messages import IncomingMessage, ReplyAddress
 from bot.state import Job
 from knowledge.search import Scope
 from tools.base import ToolContext
+from tools.chat_backend import ChatMessage
 
 __all__ = ["ANSWER_JOB", "AnswerService", "Channel", "Responder", "status_for_tool"]
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
-from bot.agent.backends import ChatBackend, OfflineBackend, OpenAIBackend
+from bot.agent.backends import OfflineBackend, OpenAIBackend
 from bot.agent.loop import Agent, Limits
 from bot.agent.prompts import Prompts, load_prompts
 from bot.agent.store import ConversationStore
@@ -21,7 +21,8 @@ from bot.settings import Settings
 from bot.state import SharedState, open_state
 from bot.storage import Database, open_database
 from tools.base import FatalToolError, Tool, ToolRegistry
-from tools.documents import make_document_tools
+from tools.chat_backend import ChatBackend
+from tools.documents import PassageAnswers, make_document_tools
 
 __all__ = ["App", "make_backend", "make_limits", "make_tools", "open_app"]
 
@@ -46,7 +47,7 @@ class App:
 def make_backend(settings: Settings) -> ChatBackend:
     """The OpenAI-compatible backend when one is configured, else retrieval-only."""
     if not settings.llm_configured:
-        return OfflineBackend()
+        return OfflineBackend(answer_with=PassageAnswers())
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     return OpenAIBackend(
         model=settings.model,
@@ -103,7 +104,7 @@ async def make_tools(
 
 async def _classifier_tools(settings: Settings, backend: ChatBackend | None) -> list[Tool]:
     """``classify_comment`` when a local model exists (or the LLM alone is asked for)."""
-    from bot.classify_llm import make_comment_classifier
+    from bot.classifier import make_comment_classifier
     from tools.classifier import make_classifier_tools
 
     wanted_llm = settings.classifier_mode == "llm" and settings.llm_configured

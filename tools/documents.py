@@ -7,6 +7,9 @@ stays the same for the whole run, so the answer can cite it as [n].
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -14,7 +17,7 @@ from pydantic import Field
 from knowledge.search import Searcher, SearchResult
 from tools.base import Tool, ToolContext, ToolError, ToolOutput
 
-__all__ = ["make_document_tools"]
+__all__ = ["PassageAnswers", "make_document_tools"]
 
 _PASSAGE_CHARS = 1_500
 _MAX_K = 10
@@ -76,3 +79,46 @@ def _markdown(passages: list[dict[str, Any]]) -> str:
         snippet = " ".join(p["content"].split())[:300]
         lines.append(f"**[{p['citation']}]** {where}  \n{snippet}")
     return "\n\n".join(lines)
+
+
+@dataclass(frozen=True)
+class PassageAnswers:
+    """Retrieval-only answers from ``search_documents`` (for the offline chat backend).
+
+    The question is the query; the answer is the best passage of each of the first ``k``
+    sources, with its citation number, cut to ``snippet_chars``.
+    """
+
+    name: str = "search_documents"
+    k: int = 3
+    snippet_chars: int = 600
+
+    def arguments(self, question: str) -> dict[str, Any]:
+        """Search with the question's words, asking for room for repeated sources."""
+        return {"query": question, "k": min(self.k * 2, _MAX_K)}
+
+    def render(self, result: str) -> str:
+        """The passages in ``search_documents``' JSON result, one per source."""
+        try:
+            passages = json.loads(result).get("passages", [])
+        except (json.JSONDecodeError, AttributeError):
+            passages = []
+        if not passages:
+            return (
+                "The documents I can search contain nothing relevant to this question. "
+                "/ 검색할 수 있는 문서에서 관련 내용을 찾지 못했습니다."
+            )
+        lines = ["The most relevant passages:"]
+        shown: set[int] = set()
+        for passage in passages:
+            if passage["citation"] in shown or len(shown) == self.k:
+                continue  # one passage per source: the best one
+            shown.add(passage["citation"])
+            snippet = _squash(passage.get("content", ""), self.snippet_chars)
+            lines.append(f"\n[{passage['citation']}] {snippet}")
+        return "\n".join(lines)
+
+
+def _squash(text: str, limit: int) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

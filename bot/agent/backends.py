@@ -1,129 +1,34 @@
-"""Chat backends behind one Protocol: an OpenAI-compatible endpoint, or retrieval-only.
+"""Chat backends: an OpenAI-compatible endpoint, or retrieval-only answers.
 
-The agent speaks :class:`ChatMessage` / :class:`ChatResponse`; ``openai`` types never
-leave :class:`OpenAIBackend`. :class:`OfflineBackend` needs no language model: it searches
-the documents with the user's words and answers with the best passages, labelled as such,
-through the same loop (so runs, steps and citations look the same).
+Both satisfy :class:`~tools.chat_backend.ChatBackend` (Chat Completions wire format in and
+out); ``openai`` types never leave :class:`OpenAIBackend`. :class:`OfflineBackend` needs no
+language model: it calls the one tool it was given with the user's words and answers with
+that tool's result, rendered for people and labelled as such, through the same loop (so
+runs, steps and citations look the same).
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
-from bot.errors import DeskbotError
 from knowledge.tokens import tiktoken_encoding
+from tools.chat_backend import (
+    BackendError,
+    ChatMessage,
+    ChatResponse,
+    Completion,
+    Message,
+    TextCallback,
+    ToolCall,
+    ToolCallDict,
+    ToolSpec,
+    UsageDict,
+    estimate_tokens,
+)
 
-__all__ = [
-    "BackendError",
-    "ChatBackend",
-    "ChatMessage",
-    "ChatResponse",
-    "OfflineBackend",
-    "OpenAIBackend",
-    "TextCallback",
-    "ToolCall",
-    "Usage",
-    "estimate_tokens",
-]
-
-TextCallback = Callable[[str], Awaitable[None]]
-Role = Literal["system", "user", "assistant", "tool"]
-
-
-class BackendError(DeskbotError):
-    """The language model could not be reached or refused the request."""
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """One function call the model asked for; ``arguments`` is the model's raw JSON."""
-
-    id: str
-    name: str
-    arguments: str
-
-
-@dataclass(frozen=True)
-class ChatMessage:
-    """One message in Chat Completions roles."""
-
-    role: Role
-    content: str = ""
-    tool_calls: tuple[ToolCall, ...] = ()
-    tool_call_id: str | None = None
-
-    def to_openai(self) -> dict[str, Any]:
-        """The message as the Chat Completions API takes it."""
-        message: dict[str, Any] = {"role": self.role, "content": self.content}
-        if self.tool_calls:
-            message["tool_calls"] = [
-                {
-                    "id": call.id,
-                    "type": "function",
-                    "function": {"name": call.name, "arguments": call.arguments},
-                }
-                for call in self.tool_calls
-            ]
-        if self.tool_call_id is not None:
-            message["tool_call_id"] = self.tool_call_id
-        return message
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Tokens one model call spent."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def total(self) -> int:
-        """Prompt plus completion tokens."""
-        return self.prompt_tokens + self.completion_tokens
-
-
-@dataclass(frozen=True)
-class ChatResponse:
-    """The model's turn: text, tool calls, or both."""
-
-    text: str = ""
-    tool_calls: tuple[ToolCall, ...] = ()
-    usage: Usage = field(default_factory=Usage)
-    finish_reason: str = "stop"
-
-
-class ChatBackend(Protocol):
-    """Something that answers a conversation, optionally calling tools."""
-
-    name: str
-    model: str
-
-    async def complete(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        tools: Sequence[dict[str, Any]] = (),
-        on_text: TextCallback | None = None,
-    ) -> ChatResponse:
-        """The next assistant turn; text is passed to ``on_text`` as it is generated."""
-        ...
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens ``text`` takes in this model's context window."""
-        ...
-
-    async def close(self) -> None:
-        """Release connections."""
-        ...
-
-
-def estimate_tokens(text: str) -> int:
-    """A tokenizer-free estimate: about 3 UTF-8 bytes per token over Korean and English."""
-    return len(text.encode()) // 3 + 1
+__all__ = ["AnswerTool", "OfflineBackend", "OpenAIBackend"]
 
 
 class OpenAIBackend:
@@ -133,7 +38,7 @@ class OpenAIBackend:
     SDK; every request has a timeout. Streams when a text callback is given.
     """
 
-    name = "openai"
+    name: Literal["openai"] = "openai"
 
     def __init__(
         self,
@@ -159,49 +64,54 @@ class OpenAIBackend:
 
     async def complete(
         self,
-        messages: Sequence[ChatMessage],
+        messages: Sequence[Message],
         *,
-        tools: Sequence[dict[str, Any]] = (),
+        tools: Sequence[ToolSpec] = (),
         on_text: TextCallback | None = None,
-    ) -> ChatResponse:
+    ) -> Completion:
         import openai
 
-        request: dict[str, Any] = {
-            "model": self.model,
-            "messages": [m.to_openai() for m in messages],
-        }
+        request: dict[str, Any] = {"model": self.model, "messages": list(messages)}
         if tools:
             request["tools"] = list(tools)
             request["parallel_tool_calls"] = True
         if self.temperature is not None:
             request["temperature"] = self.temperature
-        from openai import AsyncStream
-        from openai.types.chat import ChatCompletion, ChatCompletionChunk
-
-        # The body is already in wire format, so it is posted as is: the SDK's typed
-        # create() re-walks every message through its TypedDict transforms (about 2 ms a
-        # call here), while retries, timeouts, auth and response parsing stay the SDK's.
         try:
             if on_text is None:
-                completion = await self._client.post(
-                    "/chat/completions", body=request, cast_to=ChatCompletion
-                )
-                return _from_completion(completion)
-            request.update(stream=True, stream_options={"include_usage": True})
-            stream = await self._client.post(
-                "/chat/completions",
-                body=request,
-                cast_to=ChatCompletion,
-                stream=True,
-                stream_cls=AsyncStream[ChatCompletionChunk],
-            )
-            return await _from_stream(stream, on_text)
+                return await self._post(request)
+            return await self._stream(request, on_text)
         except openai.APIStatusError as exc:
             raise BackendError(
                 f"the language model refused the request ({exc.status_code}): {_short(exc)}"
             ) from None
         except openai.APIError as exc:
             raise BackendError(f"the language model is unreachable: {_short(exc)}") from None
+
+    # The body is already in wire format, so it is posted as is: the SDK's typed create()
+    # re-walks every message through its TypedDict transforms (about 2 ms a call here),
+    # while retries, timeouts, auth and response parsing stay the SDK's.
+    async def _post(self, request: dict[str, Any]) -> Completion:
+        from openai.types.chat import ChatCompletion
+
+        completion = await self._client.post(
+            "/chat/completions", body=request, cast_to=ChatCompletion
+        )
+        return _from_completion(completion)
+
+    async def _stream(self, request: dict[str, Any], on_text: TextCallback) -> Completion:
+        from openai import AsyncStream
+        from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+        request.update(stream=True, stream_options={"include_usage": True})
+        stream = await self._client.post(
+            "/chat/completions",
+            body=request,
+            cast_to=ChatCompletion,
+            stream=True,
+            stream_cls=AsyncStream[ChatCompletionChunk],
+        )
+        return await _from_stream(stream, on_text, self.model)
 
     def count_tokens(self, text: str) -> int:
         if self._encoding is None:
@@ -218,115 +128,143 @@ def _short(exc: Exception) -> str:
     return str(getattr(exc, "message", None) or exc).splitlines()[0][:300]
 
 
-def _from_completion(completion: Any) -> ChatResponse:
+def _from_completion(completion: Any) -> Completion:
+    """The SDK's parsed completion back in wire format (its first choice)."""
     choice = completion.choices[0]
     calls = tuple(
         ToolCall(call.id, call.function.name, call.function.arguments or "{}")
         for call in choice.message.tool_calls or ()
     )
-    usage = completion.usage
-    return ChatResponse(
-        text=choice.message.content or "",
-        tool_calls=calls,
-        usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else Usage(),
-        finish_reason=choice.finish_reason or "stop",
-    )
+    message = ChatMessage("assistant", choice.message.content or "", calls).to_wire()
+    result: Completion = {
+        "model": completion.model,
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": choice.finish_reason or "stop"}
+        ],
+    }
+    if completion.usage:
+        result["usage"] = _usage(completion.usage)
+    return result
 
 
-async def _from_stream(stream: Any, on_text: TextCallback) -> ChatResponse:
+def _usage(usage: Any) -> UsageDict:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+    }
+
+
+async def _from_stream(stream: Any, on_text: TextCallback, model: str) -> Completion:
+    """A streamed completion gathered into one body, its text passed on as it arrives."""
     text: list[str] = []
-    calls: dict[int, dict[str, str]] = {}
-    usage = Usage()
+    calls: dict[int, ToolCallDict] = {}
+    usage: UsageDict | None = None
     finish = "stop"
     async for chunk in stream:
         if chunk.usage:
-            usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+            usage = _usage(chunk.usage)
         for choice in chunk.choices:
             delta = choice.delta
             if delta.content:
                 text.append(delta.content)
                 await on_text(delta.content)
             for call in delta.tool_calls or ():
-                slot = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
-                slot["id"] = call.id or slot["id"]
-                if call.function:
-                    slot["name"] += call.function.name or ""
-                    slot["arguments"] += call.function.arguments or ""
+                _add_call_delta(calls, call)
             finish = choice.finish_reason or finish
-    tool_calls = tuple(
-        ToolCall(c["id"], c["name"], c["arguments"] or "{}") for _, c in sorted(calls.items())
+    message: Message = {"role": "assistant", "content": "".join(text)}
+    if calls:
+        message["tool_calls"] = [call for _, call in sorted(calls.items())]
+        for call in message["tool_calls"]:
+            call["function"]["arguments"] = call["function"]["arguments"] or "{}"
+    result: Completion = {
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+    }
+    if usage is not None:
+        result["usage"] = usage
+    return result
+
+
+def _add_call_delta(calls: dict[int, ToolCallDict], delta: Any) -> None:
+    """Add one streamed fragment of a tool call (its id, name or a piece of arguments)."""
+    slot = calls.setdefault(
+        delta.index,
+        {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
     )
-    return ChatResponse("".join(text), tool_calls, usage, finish)
+    slot["id"] = delta.id or slot["id"]
+    if delta.function:
+        slot["function"]["name"] += delta.function.name or ""
+        slot["function"]["arguments"] += delta.function.arguments or ""
+
+
+class AnswerTool(Protocol):
+    """The tool an :class:`OfflineBackend` answers with, and how its result reads for people.
+
+    The tool's module provides it (it knows its own result), e.g.
+    :class:`tools.documents.PassageAnswers` for ``search_documents``.
+    """
+
+    @property
+    def name(self) -> str:
+        """The tool's name in the registry."""
+        ...
+
+    def arguments(self, question: str) -> dict[str, Any]:
+        """The tool's arguments for the user's question."""
+        ...
+
+    def render(self, result: str) -> str:
+        """The tool's result (the JSON text the model would see) as the answer's body."""
+        ...
 
 
 class OfflineBackend:
     """Retrieval-only answers when no language model is configured.
 
-    First turn: call ``search_documents`` with the question. Second turn: the passages it
-    returned, each with its citation number, under a label that says no model wrote this.
+    First turn: call the ``answer_with`` tool with the question, if the loop offers it.
+    Second turn: that tool's result, rendered by ``answer_with``, under a label that says no
+    model wrote this. Without the tool, a message that says what works without a model.
     """
 
-    name = "offline"
+    name: Literal["offline"] = "offline"
     model = "retrieval-only"
     label = "Retrieval-only answer (no language model is configured)"
 
-    def __init__(self, *, k: int = 3, snippet_chars: int = 600) -> None:
-        self.k = k
-        self.snippet_chars = snippet_chars
+    def __init__(self, *, answer_with: AnswerTool | None = None) -> None:
+        self.answer_with = answer_with
 
     async def complete(
         self,
-        messages: Sequence[ChatMessage],
+        messages: Sequence[Message],
         *,
-        tools: Sequence[dict[str, Any]] = (),
+        tools: Sequence[ToolSpec] = (),
         on_text: TextCallback | None = None,
-    ) -> ChatResponse:
+    ) -> Completion:
+        if not messages:
+            raise BackendError("the conversation is empty: nothing to answer")
         last = messages[-1]
-        if last.role == "user":
-            if any(t["function"]["name"] == "search_documents" for t in tools):
-                query = {"query": last.content, "k": self.k * 2}  # room for repeated sources
-                arguments = json.dumps(query, ensure_ascii=False)
-                return ChatResponse(
-                    tool_calls=(ToolCall("offline-search", "search_documents", arguments),),
-                    finish_reason="tool_calls",
-                )
+        tool = self.answer_with
+        if last["role"] == "tool" and tool is not None:
+            text = f"{self.label}. {tool.render(last['content'] or '')}"
+        elif tool is not None and any(t["function"]["name"] == tool.name for t in tools):
+            arguments = json.dumps(tool.arguments(last["content"] or ""), ensure_ascii=False)
+            call = ToolCall(f"offline-{tool.name}", tool.name, arguments)
+            return self._reply(ChatResponse(tool_calls=(call,), finish_reason="tool_calls"))
+        else:
             text = (
                 f"{self.label}: no documents are searchable here. "
                 "Use /sql, /stock or /classify, or set OPENAI_API_KEY for full answers."
             )
-        else:
-            text = self._answer(last.content)
         if on_text is not None:
             await on_text(text)
-        return ChatResponse(text=text)
+        return self._reply(ChatResponse(text=text))
 
-    def _answer(self, tool_result: str) -> str:
-        try:
-            passages = json.loads(tool_result).get("passages", [])
-        except (json.JSONDecodeError, AttributeError):
-            passages = []
-        if not passages:
-            return (
-                f"{self.label}. The documents I can search contain nothing relevant to this "
-                "question. / 검색할 수 있는 문서에서 관련 내용을 찾지 못했습니다."
-            )
-        lines = [f"{self.label}. The most relevant passages:"]
-        shown: set[int] = set()
-        for passage in passages:
-            if passage["citation"] in shown or len(shown) == self.k:
-                continue  # one passage per source: the best one
-            shown.add(passage["citation"])
-            snippet = _squash(passage.get("content", ""), self.snippet_chars)
-            lines.append(f"\n[{passage['citation']}] {snippet}")
-        return "\n".join(lines)
+    def _reply(self, response: ChatResponse) -> Completion:
+        return response.to_completion(self.model)
 
     def count_tokens(self, text: str) -> int:
         return estimate_tokens(text)
 
     async def close(self) -> None:
         return None
-
-
-def _squash(text: str, limit: int) -> str:
-    text = re.sub(r"\s+", " ", text).strip()
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

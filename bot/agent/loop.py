@@ -20,7 +20,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.agent.backends import (
+from bot.agent.prompts import SYSTEM_PROMPT
+from bot.agent.store import ConversationStore, RunRecord, ThreadKey
+from bot.language import in_language_of
+from knowledge.search import Citation
+from tools.base import FatalToolError, ToolContext, ToolError, ToolOutput, ToolRegistry
+from tools.chat_backend import (
     BackendError,
     ChatBackend,
     ChatMessage,
@@ -29,11 +34,6 @@ from bot.agent.backends import (
     ToolCall,
     Usage,
 )
-from bot.agent.prompts import SYSTEM_PROMPT
-from bot.agent.store import ConversationStore, RunRecord, ThreadKey
-from bot.language import in_language_of
-from knowledge.search import Citation
-from tools.base import FatalToolError, ToolContext, ToolError, ToolOutput, ToolRegistry
 
 __all__ = ["Agent", "Answer", "Limits", "ToolCallRecord", "ToolCallback"]
 
@@ -260,7 +260,9 @@ class Agent:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(remaining):
-                response = await self.backend.complete(run.messages, tools=schemas, on_text=on_text)
+                wire = [message.to_wire() for message in run.messages]
+                completion = await self.backend.complete(wire, tools=schemas, on_text=on_text)
+            response = ChatResponse.from_completion(completion)
         except TimeoutError:
             self._model_step(run, ordinal, started, status="expired", error="deadline")
             raise self._expired(run) from None

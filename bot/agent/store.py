@@ -19,8 +19,8 @@ from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.agent.backends import ChatMessage, ToolCall
 from bot.schema import Feedback, Message, Run, RunStep, Thread
+from tools.chat_backend import ChatMessage, ToolCall
 
 __all__ = ["ConversationStore", "RunRecord", "StoredRun", "ThreadKey"]
 

@@ -28,15 +28,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from bot.classify_llm import (
-    DEFAULT_EXAMPLES,
-    FewShotExample,
-    load_examples,
-    make_comment_classifier,
-)
+from bot.classifier import make_comment_classifier
 from bot.errors import DeskbotError
 from bot.settings import Settings
 from tools.classifier import (
+    DEFAULT_EXAMPLES,
     DEFAULT_KIND,
     DEFAULT_LABELS,
     KINDS,
@@ -44,9 +40,11 @@ from tools.classifier import (
     ClassifierError,
     Dataset,
     Evaluation,
+    FewShotExample,
     LocalClassifier,
     check_trainable,
     evaluate,
+    load_examples,
     read_dataset,
     train_classifier,
 )

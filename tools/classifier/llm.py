@@ -1,6 +1,6 @@
-"""The language-model comment classifier, reply drafting, and the classifier the settings ask for.
+"""The language-model comment classifier, and reply drafting, through any chat backend.
 
-The :class:`~bot.agent.backends.ChatBackend` Protocol has no ``response_format``, so the
+The :class:`~tools.chat_backend.ChatBackend` Protocol has no ``response_format``, so the
 structured answer comes through a function call: the model is offered one function,
 ``record_classification`` (a label from the label set, a score per label, a short
 rationale), and the call's arguments are read and validated with pydantic. A model that
@@ -9,13 +9,11 @@ answers in text may put the same JSON object there (fenced or not). Anything els
 
 Errors: :class:`~tools.classifier.ClassifierInputError` for an empty comment (exit 2),
 :class:`~tools.classifier.ClassifierError` for an unreachable model or a malformed reply
-(exit 1), :class:`~bot.errors.ConfigError` when the mode needs a language model and none is
-configured (exit 2).
+(exit 1).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import re
@@ -26,17 +24,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from bot.agent.backends import BackendError, ChatBackend, ChatMessage, ChatResponse
-from bot.errors import ConfigError
-from bot.settings import Settings
-from tools.classifier import (
+from tools.chat_backend import BackendError, ChatBackend, ChatResponse, Message, ToolSpec
+from tools.classifier.base import (
     DEFAULT_LABELS,
     Classification,
     ClassifierError,
     ClassifierInputError,
-    CombinedClassifier,
-    CommentClassifier,
-    LocalClassifier,
     prepare_comment,
 )
 
@@ -48,7 +41,6 @@ __all__ = [
     "Tone",
     "draft_reply",
     "load_examples",
-    "make_comment_classifier",
 ]
 
 TOOL_NAME = "record_classification"
@@ -120,7 +112,7 @@ class LLMClassifier:
         self.descriptions = {**_DESCRIPTIONS, **(descriptions or {})}
         self.max_chars = max_chars
 
-    def tool_schema(self) -> dict[str, Any]:
+    def tool_schema(self) -> ToolSpec:
         """The ``record_classification`` function, as a Chat Completions ``tools`` entry."""
         score = {"type": "number", "minimum": 0, "maximum": 1}
         parameters = {
@@ -144,7 +136,7 @@ class LLMClassifier:
             "function": {"name": TOOL_NAME, "description": description, "parameters": parameters},
         }
 
-    def messages(self, comment: str) -> list[ChatMessage]:
+    def messages(self, comment: str) -> list[Message]:
         """The system prompt (labels, rules, examples) and the comment."""
         labels = "\n".join(
             f"- {label}: {self.descriptions.get(label, label)}" for label in self.labels
@@ -161,7 +153,10 @@ class LLMClassifier:
         )
         if examples:
             system += f"\n\nExamples:\n{examples}"
-        return [ChatMessage("system", system), ChatMessage("user", f"<<<\n{comment}\n>>>")]
+        return [
+            {"role": "system", "content": system},
+            {"role": "user", "content": f"<<<\n{comment}\n>>>"},
+        ]
 
     def _example_answer(self, example: FewShotExample) -> dict[str, Any]:
         rest = round(0.1 / max(1, len(self.labels) - 1), 3)
@@ -172,9 +167,10 @@ class LLMClassifier:
         """Ask the model; the comment is cut to ``max_chars`` first."""
         comment, truncated = prepare_comment(text, self.max_chars)
         try:
-            response = await self.backend.complete(
+            completion = await self.backend.complete(
                 self.messages(comment), tools=[self.tool_schema()]
             )
+            response = ChatResponse.from_completion(completion)
         except BackendError as exc:
             raise ClassifierError(str(exc)) from None
         return replace(self.parse(response), truncated=truncated)
@@ -253,54 +249,15 @@ async def draft_reply(
         "draft only."
     )
     about = f" (classified as {label})" if label else ""
-    messages = [
-        ChatMessage("system", system),
-        ChatMessage("user", f"Comment{about}:\n<<<\n{text}\n>>>"),
+    messages: list[Message] = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": f"Comment{about}:\n<<<\n{text}\n>>>"},
     ]
     try:
-        response = await backend.complete(messages)
+        response = ChatResponse.from_completion(await backend.complete(messages))
     except BackendError as exc:
         raise ClassifierError(str(exc)) from None
     draft = response.text.strip()
     if not draft:
         raise ClassifierError("the language model returned an empty draft")
     return draft
-
-
-async def make_comment_classifier(
-    settings: Settings,
-    backend: ChatBackend | None,
-    *,
-    examples: Sequence[FewShotExample] = DEFAULT_EXAMPLES,
-) -> CommentClassifier:
-    """The classifier ``DESKBOT_CLASSIFIER_MODE`` asks for.
-
-    ``local``: the model at ``settings.classifier_path``. ``llm``: the language model only.
-    ``combined``: the local model, and the language model for comments in the uncertain
-    band; without a language model configured, the local model alone. ``backend`` is
-    used only when ``settings.llm_configured``.
-
-    Raises:
-        ModelLoadError: the local model is needed and missing or unreadable.
-        ConfigError: ``llm`` mode without a language model, or an inverted band.
-    """
-    limit = settings.classifier_max_chars
-    has_llm = backend is not None and settings.llm_configured
-    if settings.classifier_mode == "llm":
-        if backend is None or not has_llm:
-            raise ConfigError(
-                "DESKBOT_CLASSIFIER_MODE=llm needs a language model: set OPENAI_API_KEY "
-                "or OPENAI_BASE_URL"
-            )
-        return LLMClassifier(backend, examples=examples, max_chars=limit)
-    local = await asyncio.to_thread(LocalClassifier.load, settings.classifier_path, max_chars=limit)
-    if settings.classifier_mode == "local" or backend is None or not has_llm:
-        return local
-    low, high = settings.classifier_band_low, settings.classifier_band_high
-    if low > high:
-        raise ConfigError(
-            f"DESKBOT_CLASSIFIER_BAND_LOW ({low}) is above DESKBOT_CLASSIFIER_BAND_HIGH ({high})"
-        )
-    # The language model answers with the local model's label set.
-    llm = LLMClassifier(backend, labels=local.labels, examples=examples, max_chars=limit)
-    return CombinedClassifier(local, llm, band_low=low, band_high=high)
