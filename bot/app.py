@@ -147,6 +147,7 @@ async def open_app(settings: Settings) -> AsyncIterator[App]:
         state = await open_state(settings)
         stack.push_async_callback(state.close)
         knowledge = make_knowledge(settings, database)
+        stack.push_async_callback(knowledge.ingestor.aclose)  # its parser processes
         backend = make_backend(settings)
         stack.push_async_callback(backend.close)
         tools = await make_tools(settings, knowledge, state, stack, backend=backend)

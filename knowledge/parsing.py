@@ -10,6 +10,9 @@ user understands (no path, no traceback).
 - HTML and Markdown rendered by markdown-it-py (:mod:`knowledge._markup`): one HTML walker.
 - TXT and CSV: UTF-8 (a BOM is fine; UTF-16 needs its BOM).
 
+Whatever the format, the text, titles, headings and table cells that come back hold no NUL,
+no other control character but tab and newline, and no lone surrogate.
+
 unstructured's partitioners are not used: classifying a plain paragraph loads spaCy's
 ``en_core_web_sm`` and, when it is missing, downloads and installs it into site-packages at
 run time, with no argument to turn that off; importing ``unstructured`` also sends a
@@ -36,6 +39,7 @@ from docx.table import _Cell
 from docx.text.paragraph import Paragraph
 from markdown_it import MarkdownIt
 
+from knowledge._clean import clean_block, clean_text
 from knowledge._markup import decode_html, decode_text, html_blocks
 from knowledge._pdf import read_pdf
 from knowledge._tables import build_table, grid_blocks, table_block, text_block
@@ -108,7 +112,15 @@ def parse_file(path: Path, *, max_bytes: int = 50 * 1024 * 1024) -> ParsedDocume
         raise ParseError("too large to parse in memory", reason="too_large") from None
     except Exception as exc:
         raise ParseError(f"cannot parse this {_LABELS[suffix]}: {_short(exc, path)}") from exc
-    return _assemble(path, suffix, parsed)
+    return _assemble(path, suffix, _cleaned(parsed))
+
+
+def _cleaned(parsed: _Parsed) -> _Parsed:
+    """Every format's output through the one cleaner: no NUL, control or lone surrogate
+    reaches the store, whichever parser read the file (see :mod:`knowledge._clean`)."""
+    title = clean_text(parsed.title).strip() if parsed.title else None
+    blocks = [clean_block(block) for block in parsed.blocks]
+    return replace(parsed, blocks=blocks, title=title or None)
 
 
 def _check_size(path: Path, max_bytes: int) -> None:
@@ -164,8 +176,8 @@ def _assemble(path: Path, suffix: str, parsed: _Parsed) -> ParsedDocument:
         raise ParseError(parsed.empty_reason, reason="no_text")
     first_heading = next((block.text for block in blocks if block.kind == "heading"), None)
     return ParsedDocument(
-        source=path.name,
-        title=parsed.title or first_heading or path.stem,
+        source=clean_text(path.name),  # a name that is not UTF-8 holds surrogates
+        title=parsed.title or first_heading or clean_text(path.stem),
         mime_type=_MIME_TYPES[suffix],
         text="\n\n".join(block.text for block in blocks),
         blocks=blocks,

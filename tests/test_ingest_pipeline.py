@@ -138,8 +138,10 @@ async def test_no_stored_chunk_is_longer_than_the_model_reads(database: Database
 
 
 async def test_a_worker_that_overran_is_replaced_and_the_next_files_parse(tmp_path: Path) -> None:
+    from knowledge._parse_pool import ParsePool
     from knowledge.errors import ParseError
-    from knowledge.ingest import parse_in_child
+
+    pool = ParsePool()
 
     note = tmp_path / "note.md"
     note.write_text("# 공지\n\n회의는 3층 301호로 옮겼습니다.\n")
@@ -147,16 +149,20 @@ async def test_a_worker_that_overran_is_replaced_and_the_next_files_parse(tmp_pa
     long.write_text(
         "".join(f"## Part {i}\n\nParagraph {i} of the manual.\n\n" for i in range(5000))
     )
-    with pytest.raises(ParseError, match=r"longer than 0\.001 s"):
-        await parse_in_child(long, max_bytes=1 << 22, timeout=0.001)
+    with pytest.raises(ParseError, match=r"longer than 0\.001 s") as caught:
+        await pool.parse(long, max_bytes=1 << 22, timeout=0.001)
+    assert caught.value.reason == "timeout"
     for _ in range(3):  # a fresh worker, then the same one again
-        parsed = await parse_in_child(note, max_bytes=1 << 20, timeout=60)
+        parsed = await pool.parse(note, max_bytes=1 << 20, timeout=60)
         assert [block.text for block in parsed.blocks] == ["공지", "회의는 3층 301호로 옮겼습니다."]
     broken = tmp_path / "broken.pdf"
     broken.write_bytes(b"%PDF-1.7\n1 0 obj <<")
     with pytest.raises(ParseError, match="corrupt"):  # refused by the parser: worker kept
-        await parse_in_child(broken, max_bytes=1 << 20, timeout=60)
-    assert (await parse_in_child(note, max_bytes=1 << 20, timeout=60)).blocks
+        await pool.parse(broken, max_bytes=1 << 20, timeout=60)
+    [worker] = pool._idle
+    assert (await pool.parse(note, max_bytes=1 << 20, timeout=60)).blocks
+    await pool.aclose()
+    assert not pool._idle and not worker.process.is_alive()  # closed with its owner
 
 
 def test_a_script_without_a_main_guard_is_told_why_parsing_fails(tmp_path: Path) -> None:
@@ -172,11 +178,11 @@ def test_a_script_without_a_main_guard_is_told_why_parsing_fails(tmp_path: Path)
             import asyncio
             from pathlib import Path
             from knowledge.errors import ParseError
-            from knowledge.ingest import parse_in_child
+            from knowledge._parse_pool import ParsePool
 
             try:
-                asyncio.run(parse_in_child(Path({str(tmp_path / "note.md")!r}),
-                                           max_bytes=1 << 20, timeout=60))
+                asyncio.run(ParsePool().parse(Path({str(tmp_path / "note.md")!r}),
+                                              max_bytes=1 << 20, timeout=60))
                 print("parsed")
             except ParseError as exc:
                 print("refused:", exc)
