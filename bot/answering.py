@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from bot.agent.loop import Answer
-from bot.agent.store import ThreadKey
 from bot.app import App
 from bot.errors import ConfigError
 from bot.language import in_language_of
@@ -115,9 +114,7 @@ class AnswerService:
     async def _ask(
         self, channel: Channel, message: IncomingMessage, responder: Responder
     ) -> Answer:
-        key = ThreadKey(
-            message.platform, message.thread_key, message.workspace_id, message.channel_id
-        )
+        key = message.thread
         # The platform's earlier messages matter only the first time the bot takes part;
         # after that the stored thread has the conversation (begin_run reads it).
         known = await self.app.conversations.has_thread(key)

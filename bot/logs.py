@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, Literal, TextIO
 
-__all__ = ["bind", "configure_logging", "current_context"]
+__all__ = ["bind", "configure_logging"]
 
 _context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "deskbot_log_context", default=None
@@ -36,11 +36,6 @@ def bind(**ids: str) -> Iterator[None]:
         yield
     finally:
         _context.reset(token)
-
-
-def current_context() -> dict[str, str]:
-    """The ids bound by the enclosing :func:`bind` blocks."""
-    return dict(_context.get() or {})
 
 
 class _ContextFilter(logging.Filter):

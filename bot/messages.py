@@ -2,23 +2,59 @@
 
 Adapters turn platform events into an :class:`IncomingMessage` and a :class:`ReplyAddress`
 (enough to answer later from any process), and put them on the queue as one ``answer`` job.
-Platform SDK types never get past the adapter.
+A conversation is named by its :class:`ThreadKey`, built by :meth:`ThreadKey.of` wherever a
+platform conversation is meant. Platform SDK types never get past the adapter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
-__all__ = ["IncomingMessage", "ReplyAddress"]
+__all__ = ["IncomingMessage", "Platform", "ReplyAddress", "ThreadKey"]
+
+Platform = Literal["slack", "discord", "terminal", "api"]
+"""Where a conversation happens (the ``threads.platform`` CHECK constraint)."""
+
+
+@dataclass(frozen=True)
+class ThreadKey:
+    """Where a conversation lives on its platform: one stored thread per key.
+
+    A key is equal to another when ``platform`` and ``external_id`` are, as the ``threads``
+    table is unique on those two; the workspace and channel are stored with the thread but
+    do not tell conversations apart.
+    """
+
+    platform: Platform
+    external_id: str
+    workspace_id: str | None = field(default=None, compare=False)
+    channel_id: str | None = field(default=None, compare=False)
+
+    @classmethod
+    def of(
+        cls,
+        platform: Platform,
+        workspace_id: str | None,
+        channel_id: str,
+        thread: str | None = None,
+    ) -> ThreadKey:
+        """The key of ``thread`` in ``channel_id``, or of the channel itself (a DM) without one.
+
+        The one constructor for a platform conversation: the adapter deciding whether a
+        message continues a conversation and the worker answering it build the same key.
+        """
+        base = f"{workspace_id or '-'}:{channel_id}"
+        external_id = f"{base}:{thread}" if thread else base
+        return cls(platform, external_id, workspace_id, channel_id)
 
 
 @dataclass(frozen=True)
 class ReplyAddress:
     """Where the answer goes: a channel and (Slack) the thread to reply in."""
 
-    platform: str
+    platform: Platform
     channel_id: str
     thread_ts: str | None = None
     workspace_id: str | None = None
@@ -37,12 +73,12 @@ class ReplyAddress:
 class IncomingMessage:
     """A question from a user on a platform, as the core sees it."""
 
-    platform: str
+    platform: Platform
     workspace_id: str | None
     channel_id: str
     user_id: str
     text: str
-    thread_key: str
+    thread: ThreadKey
     event_id: str
     private: bool = False
     roles: tuple[str, ...] = ()
@@ -63,6 +99,7 @@ class IncomingMessage:
         return cls(
             **{
                 **values,
+                "thread": ThreadKey(**values["thread"]),
                 "roles": tuple(values.get("roles", ())),
                 "reply": ReplyAddress.from_json(reply) if reply else None,
             }

@@ -1,14 +1,16 @@
 """Tables owned by the bot package: conversations, runs, feedback, moderation, audit.
 
 Closed sets (run status, message role ...) are ``text`` with a CHECK constraint rather than
-PostgreSQL enums, so a later migration can widen them without ``ALTER TYPE``.
+PostgreSQL enums, so a later migration can widen them without ``ALTER TYPE``. Each set is a
+``Literal`` type here (or, for the platform and the role, where its values come from), and
+the constraint is built from it, so the code's type and the table cannot disagree.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Final
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -28,10 +30,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bot.messages import Platform
 from knowledge.dbtypes import CreatedAt, JsonDict, UuidPk, new_metadata
+from tools.chat_backend import Role
 
 __all__ = [
     "RUN_STATUSES",
+    "STEP_STATUSES",
     "Appeal",
     "AuditLog",
     "BotBase",
@@ -40,19 +45,24 @@ __all__ = [
     "ModerationEvent",
     "ModerationPolicy",
     "Run",
+    "RunStatus",
     "RunStep",
+    "StepStatus",
+    "StepType",
     "Thread",
 ]
 
-RUN_STATUSES: Final = (
-    "queued",
-    "in_progress",
-    "requires_action",
-    "completed",
-    "failed",
-    "cancelled",
-    "expired",
-)
+RunStatus = Literal[
+    "queued", "in_progress", "requires_action", "completed", "failed", "cancelled", "expired"
+]
+"""Where a run stands (the OpenAI Assistants run statuses; ``runs.status``)."""
+StepStatus = Literal["in_progress", "completed", "failed", "cancelled", "expired"]
+"""How one model call or tool call ended (``run_steps.status``)."""
+StepType = Literal["model_call", "tool_call"]
+"""What a run step is (``run_steps.type``)."""
+
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+STEP_STATUSES: tuple[StepStatus, ...] = get_args(StepStatus)
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -71,11 +81,11 @@ class Thread(BotBase):
     __tablename__ = "threads"
     __table_args__ = (
         UniqueConstraint("platform", "external_id"),
-        CheckConstraint(_one_of("platform", ("slack", "discord", "terminal", "api")), "platform"),
+        CheckConstraint(_one_of("platform", get_args(Platform)), "platform"),
     )
 
     id: Mapped[UuidPk]
-    platform: Mapped[str] = mapped_column(String(16))
+    platform: Mapped[Platform] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(400))
     workspace_id: Mapped[str | None] = mapped_column(String(64))
     channel_id: Mapped[str | None] = mapped_column(String(64))
@@ -95,7 +105,7 @@ class Run(BotBase):
     thread_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("threads.id", ondelete="CASCADE"), index=True
     )
-    status: Mapped[str] = mapped_column(String(24), server_default="queued")
+    status: Mapped[RunStatus] = mapped_column(String(24), server_default="queued")
     model: Mapped[str] = mapped_column(String(200), server_default="")
     instructions: Mapped[str] = mapped_column(Text, server_default="")
     user_id: Mapped[str | None] = mapped_column(String(64))
@@ -113,7 +123,7 @@ class Message(BotBase):
 
     __tablename__ = "messages"
     __table_args__ = (
-        CheckConstraint(_one_of("role", ("system", "user", "assistant", "tool")), "role"),
+        CheckConstraint(_one_of("role", get_args(Role)), "role"),
         Index("ix_messages_thread_id_created_at", "thread_id", "created_at"),
     )
 
@@ -122,7 +132,7 @@ class Message(BotBase):
     run_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("runs.id", ondelete="SET NULL"), index=True
     )
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[Role] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text, server_default="")
     user_id: Mapped[str | None] = mapped_column(String(64))
     external_id: Mapped[str | None] = mapped_column(String(200))
@@ -139,18 +149,15 @@ class RunStep(BotBase):
     __tablename__ = "run_steps"
     __table_args__ = (
         UniqueConstraint("run_id", "ordinal"),
-        CheckConstraint(_one_of("type", ("model_call", "tool_call")), "type"),
-        CheckConstraint(
-            _one_of("status", ("in_progress", "completed", "failed", "cancelled", "expired")),
-            "status",
-        ),
+        CheckConstraint(_one_of("type", get_args(StepType)), "type"),
+        CheckConstraint(_one_of("status", STEP_STATUSES), "status"),
     )
 
     id: Mapped[UuidPk]
     run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     ordinal: Mapped[int] = mapped_column(Integer)
-    type: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), server_default="in_progress")
+    type: Mapped[StepType] = mapped_column(String(16))
+    status: Mapped[StepStatus] = mapped_column(String(16), server_default="in_progress")
     tool_name: Mapped[str | None] = mapped_column(String(200))
     tool_call_id: Mapped[str | None] = mapped_column(String(200))
     arguments: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))

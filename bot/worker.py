@@ -4,6 +4,10 @@ A handler that returns acks its job; one that raises gets it retried (and, after
 queue's ``max_attempts``, dead-lettered). A job whose kind has no handler is dead-lettered
 at once: retrying cannot help it. Stopping lets running jobs finish; unfinished ones are
 redelivered by the queue after its visibility timeout.
+
+Beside the jobs, the worker does its upkeep: chores run when it starts and then every
+``upkeep_interval`` seconds until it stops (such as expiring the runs a dead worker left
+``in_progress``). A chore that fails is logged and tried again next time.
 """
 
 from __future__ import annotations
@@ -12,20 +16,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from bot.logs import bind
 from bot.state import Delivery, Job, JobQueue
 
-__all__ = ["Handler", "Worker"]
+__all__ = ["Chore", "Handler", "Worker"]
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Job], Awaitable[None]]
+Chore = Callable[[], Awaitable[object]]
 
 
 class Worker:
-    """Runs handlers for jobs from ``queue``; ``concurrency`` jobs at once."""
+    """Runs handlers for jobs from ``queue``, ``concurrency`` jobs at once, and its chores."""
 
     def __init__(
         self,
@@ -35,17 +40,43 @@ class Worker:
         concurrency: int = 4,
         poll_timeout: float = 1.0,
         backoff: float = 2.0,
+        upkeep: Sequence[Chore] = (),
+        upkeep_interval: float = 60.0,
     ) -> None:
         self.queue = queue
         self.handlers = dict(handlers)
         self.concurrency = concurrency
         self.poll_timeout = poll_timeout
         self.backoff = backoff
+        self.upkeep = tuple(upkeep)
+        self.upkeep_interval = upkeep_interval
         self.processed = 0
         self.failed = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Process jobs until ``stop`` is set, then wait for the running ones."""
+        """Process jobs and do the upkeep until ``stop`` is set, then wait for running jobs."""
+        chores = asyncio.create_task(self._keep_up(stop), name="deskbot-worker-upkeep")
+        try:
+            await self._take_jobs(stop)
+        finally:
+            chores.cancel()  # idle on the stop event by now, unless taking jobs failed
+            await asyncio.gather(chores, return_exceptions=True)
+
+    async def _keep_up(self, stop: asyncio.Event) -> None:
+        while self.upkeep and not stop.is_set():
+            for chore in self.upkeep:
+                try:
+                    await chore()
+                except Exception:  # the worker must outlive a failed chore too
+                    log.warning(
+                        "upkeep chore failed; next try in %.0f s",
+                        self.upkeep_interval,
+                        exc_info=True,
+                    )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.upkeep_interval)
+
+    async def _take_jobs(self, stop: asyncio.Event) -> None:
         slots = asyncio.Semaphore(self.concurrency)
         running: set[asyncio.Task[None]] = set()
         log.info("worker started", extra={"kinds": sorted(self.handlers)})

@@ -1,8 +1,8 @@
 """Threads, messages, runs and run steps in PostgreSQL.
 
 Each write is one transaction, so a crash mid-run leaves whole steps and a run still marked
-``in_progress`` (visible, and expired by :meth:`ConversationStore.expire_stale_runs`), never
-a half-written step.
+``in_progress``, never a half-written step; the worker's upkeep marks such a run ``expired``
+(:meth:`ConversationStore.expire_stale_runs`, wired in :func:`bot.jobs.make_worker`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from typing import Any
 
 from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.schema import Feedback, Message, Run, RunStep, Thread
+from bot.messages import ThreadKey
+from bot.schema import Feedback, Message, Run, RunStatus, RunStep, Thread
 from tools.chat_backend import ChatMessage, ToolCall
 
 __all__ = ["ConversationStore", "RunRecord", "StoredRun", "ThreadKey"]
@@ -34,22 +35,12 @@ _feedback: Table = Feedback.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
-class ThreadKey:
-    """Where a conversation lives on its platform (a Slack thread, a terminal session ...)."""
-
-    platform: str
-    external_id: str
-    workspace_id: str | None = None
-    channel_id: str | None = None
-
-
-@dataclass(frozen=True)
 class StoredRun:
     """A run as stored, with its steps, for ``show``-style commands and tests."""
 
     id: uuid.UUID
     thread_id: uuid.UUID
-    status: str
+    status: RunStatus
     error: str | None
     prompt_tokens: int
     completion_tokens: int
@@ -61,10 +52,16 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-# Starting a run: the thread, the run, the question and the history before it, in one
-# statement (the history subquery sees the snapshot from before the inserts).
-_BEGIN_TAIL = """
-, r AS (
+# Starting a run: the thread (created on first use), the run, the question and the history
+# before it, in one statement (the history subquery sees the snapshot from before the inserts).
+_BEGIN_RUN = text(
+    """
+WITH t AS (
+    INSERT INTO threads (platform, external_id, workspace_id, channel_id, title)
+    VALUES (:platform, :thread_external_id, :workspace_id, :channel_id, :title)
+    ON CONFLICT (platform, external_id) DO UPDATE SET updated_at = now()
+    RETURNING id
+), r AS (
     INSERT INTO runs (thread_id, status, model, instructions, user_id, started_at)
     SELECT id, 'in_progress', :model, :instructions, :user_id, now() FROM t
     RETURNING id, thread_id
@@ -85,17 +82,9 @@ LEFT JOIN LATERAL (
 ) AS h ON true
 ORDER BY h.created_at DESC, h.id DESC
 """
-_BEGIN_IN_KEY = text(
-    """
-WITH t AS (
-    INSERT INTO threads (platform, external_id, workspace_id, channel_id, title)
-    VALUES (:platform, :thread_external_id, :workspace_id, :channel_id, :title)
-    ON CONFLICT (platform, external_id) DO UPDATE SET updated_at = now()
-    RETURNING id
-)"""
-    + _BEGIN_TAIL
 )
-_BEGIN_IN_THREAD = text("WITH t AS (SELECT CAST(:thread_id AS uuid) AS id)" + _BEGIN_TAIL)
+# How many earlier questions and answers a run sees at most (the loop trims to its budget).
+_HISTORY_LIMIT = 50
 
 
 @dataclass
@@ -161,12 +150,8 @@ class ConversationStore:
         self._pending: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._thread_ids: dict[ThreadKey, uuid.UUID] = {}
 
-    async def thread(self, key: ThreadKey, *, title: str = "") -> uuid.UUID:
+    async def thread(self, key: ThreadKey) -> uuid.UUID:
         """The id of the thread at ``key``, created on first use."""
-        async with self.engine.begin() as conn:
-            return await self._thread(conn, key, title)
-
-    async def _thread(self, conn: AsyncConnection, key: ThreadKey, title: str) -> uuid.UUID:
         statement = (
             pg_insert(_threads)
             .values(
@@ -174,14 +159,14 @@ class ConversationStore:
                 external_id=key.external_id,
                 workspace_id=key.workspace_id,
                 channel_id=key.channel_id,
-                title=title[:200],
             )
             .on_conflict_do_update(
                 index_elements=["platform", "external_id"], set_={"updated_at": func.now()}
             )
             .returning(_threads.c.id)
         )
-        thread_id = uuid.UUID(str((await conn.execute(statement)).scalar_one()))
+        async with self.engine.begin() as conn:
+            thread_id = uuid.UUID(str((await conn.execute(statement)).scalar_one()))
         self._remember(key, thread_id)
         return thread_id
 
@@ -226,15 +211,9 @@ class ConversationStore:
             await conn.execute(statement)
         return True
 
-    async def history(self, thread_id: uuid.UUID, *, limit: int = 50) -> list[ChatMessage]:
-        """The last ``limit`` questions and final answers of the thread, oldest first."""
+    async def history(self, thread_id: uuid.UUID) -> list[ChatMessage]:
+        """The last questions and final answers of the thread, oldest first."""
         await self._settled(thread_id)
-        async with self.engine.connect() as conn:
-            return await self._history(conn, thread_id, limit)
-
-    async def _history(
-        self, conn: AsyncConnection, thread_id: uuid.UUID, limit: int
-    ) -> list[ChatMessage]:
         # Tool calls of earlier runs are left out: their answers already carry what they
         # found, and the raw results would crowd the context window.
         statement = (
@@ -246,54 +225,47 @@ class ConversationStore:
                 _messages.c["metadata"]["final"].as_boolean().is_not(False),
             )
             .order_by(_messages.c.created_at.desc(), _messages.c.id.desc())
-            .limit(limit)
+            .limit(_HISTORY_LIMIT)
         )
-        rows = (await conn.execute(statement)).all()
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(statement)).all()
         return [ChatMessage(role=row.role, content=row.content) for row in reversed(rows)]
 
     async def begin_run(
         self,
-        thread: ThreadKey | uuid.UUID,
+        thread: ThreadKey,
         *,
         question: str,
         user_id: str | None,
         model: str,
         instructions: str,
         external_id: str | None = None,
-        history_limit: int = 50,
     ) -> tuple[RunRecord, list[ChatMessage]]:
         """Store the question and a run answering it (``in_progress``); return the history.
 
         One statement, so one round trip: the thread (created on first use), its history
         before this question, the run and the question.
         """
-        known = thread if isinstance(thread, uuid.UUID) else self._thread_ids.get(thread)
+        known = self._thread_ids.get(thread)
         if known is not None:
             await self._settled(known)
-        values: dict[str, Any] = {
+        values = {
             "question": question,
             "user_id": user_id,
             "model": model,
             "instructions": instructions,
             "external_id": external_id,
-            "history_limit": history_limit,
+            "history_limit": _HISTORY_LIMIT,
+            "platform": thread.platform,
+            "thread_external_id": thread.external_id,
+            "workspace_id": thread.workspace_id,
+            "channel_id": thread.channel_id,
+            "title": question[:80],
         }
-        if isinstance(thread, uuid.UUID):
-            statement, values["thread_id"] = _BEGIN_IN_THREAD, thread
-        else:
-            statement = _BEGIN_IN_KEY
-            values.update(
-                platform=thread.platform,
-                thread_external_id=thread.external_id,
-                workspace_id=thread.workspace_id,
-                channel_id=thread.channel_id,
-                title=question[:80],
-            )
         async with self._autocommit.connect() as conn:
-            rows = (await conn.execute(statement, values)).all()
+            rows = (await conn.execute(_BEGIN_RUN, values)).all()
         thread_id, run_id = uuid.UUID(str(rows[0].thread_id)), uuid.UUID(str(rows[0].run_id))
-        if not isinstance(thread, uuid.UUID):
-            self._remember(thread, thread_id)
+        self._remember(thread, thread_id)
         history = [ChatMessage(role=r.role, content=r.content) for r in reversed(rows) if r.role]
         return RunRecord(thread_id, run_id), history
 
@@ -370,7 +342,10 @@ class ConversationStore:
         )
 
     async def expire_stale_runs(self, *, older_than: dt.timedelta) -> int:
-        """Mark runs left ``in_progress`` by a crashed process as ``expired``."""
+        """Mark runs ``in_progress`` for longer than ``older_than`` as ``expired``.
+
+        Such a run was left by a process that stopped mid-run. Returns how many were marked.
+        """
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 update(_runs)

@@ -17,9 +17,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.agent.store import ConversationStore, ThreadKey
+from bot.agent.store import ConversationStore
 from bot.answering import ANSWER_JOB
-from bot.messages import IncomingMessage, ReplyAddress
+from bot.messages import IncomingMessage, ReplyAddress, ThreadKey
 from bot.settings import Settings
 from bot.slack.admin import SlackAdmin
 from bot.state import SharedState
@@ -104,8 +104,8 @@ class SlackAdapter:
         thread_ts = event.get("thread_ts")
         if thread_ts is None or (bot_user and f"<@{bot_user}>" in text):
             return  # top-level chatter, or a mention (the app_mention handler answers it)
-        key = ThreadKey("slack", _thread_key(body, event, thread_ts))
-        if await self.conversations.has_thread(key):  # a follow-up in a thread it answered
+        # a follow-up in a thread it answered (the same key the worker answered it under)
+        if await self.conversations.has_thread(_thread(body, event, thread_ts)):
             await self._enqueue(body, event, thread_ts=thread_ts, private=False)
 
     async def _enqueue(
@@ -144,7 +144,7 @@ class SlackAdapter:
             channel_id=channel,
             user_id=user,
             text=text,
-            thread_key=_thread_key(body, event, thread_ts),
+            thread=_thread(body, event, thread_ts),
             event_id=key,
             private=private,
             roles=(user,),
@@ -179,8 +179,6 @@ class SlackAdapter:
             )
 
 
-def _thread_key(body: dict[str, Any], event: dict[str, Any], thread_ts: str | None) -> str:
+def _thread(body: dict[str, Any], event: dict[str, Any], thread_ts: str | None) -> ThreadKey:
     """One deskbot thread per Slack thread; a DM without threads is one conversation."""
-    team = body.get("team_id") or "-"
-    base = f"{team}:{event['channel']}"
-    return f"{base}:{thread_ts}" if thread_ts else base
+    return ThreadKey.of("slack", body.get("team_id"), str(event["channel"]), thread_ts)

@@ -18,10 +18,9 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
 from bot.app import App, open_app
-from bot.jobs import job_handlers
+from bot.jobs import make_worker
 from bot.settings import Settings, SlackMode
 from bot.slack import SlackAdapter, SlackAdmin, slack_client
-from bot.worker import Worker
 
 __all__ = ["http_app", "run_slack", "slack_adapter"]
 
@@ -58,8 +57,7 @@ async def embedded_worker(app: App) -> AsyncIterator[None]:
         yield
         return
     stop = asyncio.Event()
-    worker = Worker(app.state.queue, job_handlers(app), concurrency=app.settings.worker_concurrency)
-    task = asyncio.create_task(worker.run(stop), name="deskbot-embedded-worker")
+    task = asyncio.create_task(make_worker(app).run(stop), name="deskbot-embedded-worker")
     try:
         yield
     finally:
