@@ -15,7 +15,8 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from knowledge.search import Searcher, SearchResult
-from tools.base import Tool, ToolContext, ToolError, ToolOutput
+from tools.base import Tool, ToolContext, ToolOutput
+from tools.errors import ToolError
 
 __all__ = ["PassageAnswers", "make_document_tools"]
 
