@@ -199,7 +199,7 @@ async def lexical_quality(
     exact, scored, recalls, same = 0, [], [], 0
     stats = None
     for i, (_, query) in enumerate(queries):
-        result = await searcher._bm25(query, filters, limit)
+        result = await searcher.lexical(query, filters, limit)
         exact += result.exact
         scored.append(result.scored)
         if i >= oracle:

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
-
-from sqlalchemy import Table, bindparam, select, update
 
 from knowledge.chunking import embedding_input
 from knowledge.embedders import Embedder
-from knowledge.schema import Chunk, Collection, Document
-from knowledge.store import KnowledgeStore, ensure_vector_index
+from knowledge.store import KnowledgeStore
 
 __all__ = ["reindex_collection"]
 
@@ -29,39 +25,18 @@ async def reindex_collection(
     transaction, so until then searches keep working with the old vectors' model check.
     """
     collection = await store.get_collection(name)
-    async with store.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(Chunk.id, Document.title, Chunk.section, Chunk.content)
-                .join(Document, Document.id == Chunk.document_id)
-                .where(Chunk.collection_id == collection.id, Chunk.kind != "table")
-            )
-        ).all()
+    inputs = await store.embedding_inputs(collection)
     done = 0
-    chunks = cast(Table, Chunk.__table__)
-    statement = (
-        chunks.update()
-        .where(chunks.c.id == bindparam("chunk_id"))
-        .values(embedding=bindparam("vector"), embedding_dim=embedder.dim)
-    )
-    for start in range(0, len(rows), batch):
-        part = rows[start : start + batch]
+    for start in range(0, len(inputs), batch):
+        part = inputs[start : start + batch]
         vectors = await embedder.embed_documents(
             [embedding_input(row.title, row.section, row.content) for row in part]
         )
-        async with store.engine.begin() as conn:
-            await conn.execute(
-                statement,
-                [{"chunk_id": row.id, "vector": v} for row, v in zip(part, vectors, strict=True)],
-            )
+        await store.set_vectors(
+            [(row.chunk_id, v) for row, v in zip(part, vectors, strict=True)], embedder.dim
+        )
         done += len(part)
         if on_progress is not None:
-            on_progress(done, len(rows))
-    async with store.engine.begin() as conn:
-        await ensure_vector_index(conn, embedder.dim)
-        await conn.execute(
-            update(Collection)
-            .where(Collection.id == collection.id)
-            .values(embedding_model=embedder.name, embedding_dim=embedder.dim)
-        )
+            on_progress(done, len(inputs))
+    await store.set_embedder(collection, embedder)
     return done

@@ -206,7 +206,7 @@ async def test_maxscore_returns_exhaustive_bm25s_top_list(
             hits = await searcher.candidates(" ".join(query), filters, mode="lexical", limit=limit)
             got = {cid: hit.lexical for cid, hit in hits.items()}
             _assert_same_ranking(got, expected, limit)  # type: ignore[arg-type]
-            result = await searcher._bm25(" ".join(query), filters, limit)
+            result = await searcher.lexical(" ".join(query), filters, limit)
             assert result.exact
             pruned += result.scored < len(expected)
     if batch < 4_000:  # small rounds: pruning did skip chunks, and stayed exact
@@ -224,7 +224,7 @@ async def test_a_budget_too_small_for_common_words_says_the_list_is_approximate(
     searcher.lexical_batch, searcher.lexical_budget = 20, 60
     filters = Filters([collection.id], None, None, None)
     query = ["t0", "t1", "t2"]
-    result = await searcher._bm25(" ".join(query), filters, 10)
+    result = await searcher.lexical(" ".join(query), filters, 10)
     expected = _exhaustive_bm25(chunks, query, searcher.bm25_k1, searcher.bm25_b)
     assert len(result.hits) == 10
     for cid, score in result.hits:  # what it returns is scored right, over all terms
@@ -232,7 +232,7 @@ async def test_a_budget_too_small_for_common_words_says_the_list_is_approximate(
     assert not result.exact
     assert result.scored <= 60
     # One common word alone still finds chunks (scored right), if not provably the best.
-    alone = await searcher._bm25("t0", filters, 10)
+    alone = await searcher.lexical("t0", filters, 10)
     assert len(alone.hits) == 10
     assert not alone.exact
     expected = _exhaustive_bm25(chunks, ["t0"], searcher.bm25_k1, searcher.bm25_b)

@@ -1,0 +1,319 @@
+"""The PostgreSQL implementation of the knowledge store."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, cast
+
+import numpy as np
+from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from knowledge.embedders import Embedder
+from knowledge.errors import KnowledgeError, NotFoundError
+from knowledge.schema import Chunk, Collection, Document
+from knowledge.store import _writes
+from knowledge.store._bm25 import Bm25, Lexical, bm25
+from knowledge.store._records import (
+    ChunkRecord,
+    CollectionInfo,
+    DocumentInfo,
+    EmbeddingInput,
+    NewChunk,
+    Passage,
+    check_embedder,
+    collection_info,
+    document_info,
+)
+from knowledge.store._retrieval import Filters, nearest, passages
+
+_COLLECTION_COLUMNS = list(Collection.__table__.c)
+
+
+class KnowledgeStore:
+    """Reads and writes the knowledge tables through an async engine.
+
+    Every SQL statement on ``collections``, ``documents``, ``chunks`` and
+    ``term_statistics`` goes through here (or the private modules beside it).
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    # --- collections -------------------------------------------------------------------
+
+    async def get_collection(self, name: str) -> CollectionInfo:
+        """The collection called ``name``; :class:`NotFoundError` if there is none."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(*_COLLECTION_COLUMNS).where(Collection.name == name))
+            ).first()
+        if row is None:
+            raise NotFoundError(f"no collection named {name!r}")
+        return collection_info(row)
+
+    async def list_collections(self) -> list[CollectionInfo]:
+        """Every collection, by name."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(*_COLLECTION_COLUMNS).order_by(Collection.name))
+            return [collection_info(row) for row in rows]
+
+    async def ensure_collection(
+        self,
+        name: str,
+        embedder: Embedder,
+        *,
+        visibility: str | None = None,
+        created_by: str | None = None,
+    ) -> CollectionInfo:
+        """Get or create ``name``; refuse one embedded by another model.
+
+        Raises:
+            EmbeddingMismatchError: The collection's model or dimension is not ``embedder``'s.
+        """
+        try:
+            found = await self.get_collection(name)
+        except NotFoundError:
+            found = await self._create_collection(name, embedder, visibility, created_by)
+        check_embedder(found, embedder)
+        if visibility is not None and visibility != found.visibility:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    update(Collection)
+                    .where(Collection.id == found.id)
+                    .values(visibility=visibility)
+                )
+            found = await self.get_collection(name)
+        return found
+
+    async def _create_collection(
+        self, name: str, embedder: Embedder, visibility: str | None, created_by: str | None
+    ) -> CollectionInfo:
+        if not name.strip() or len(name) > 200:
+            raise KnowledgeError("a collection name must be 1 to 200 characters")
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                pg_insert(Collection)
+                .values(
+                    name=name,
+                    visibility=visibility or "public",
+                    embedding_model=embedder.name,
+                    embedding_dim=embedder.dim,
+                    created_by=created_by,
+                )
+                .on_conflict_do_nothing(index_elements=["name"])
+            )
+            await _writes.ensure_vector_index(conn, embedder.dim)
+        return await self.get_collection(name)
+
+    async def delete_collection(self, name: str) -> None:
+        """Delete a collection with all its documents and chunks."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(Collection).where(Collection.name == name))
+        if result.rowcount == 0:
+            raise NotFoundError(f"no collection named {name!r}")
+
+    # --- documents ---------------------------------------------------------------------
+
+    async def active_document(self, collection: CollectionInfo, source: str) -> DocumentInfo | None:
+        """The current version of ``source`` in ``collection``, if any."""
+        docs = await self._documents(
+            Document.collection_id == collection.id,
+            Document.source == source,
+            Document.status == "active",
+        )
+        return docs[0] if docs else None
+
+    async def list_documents(self, collection: str | None = None) -> list[DocumentInfo]:
+        """Active documents, newest first, optionally of one collection."""
+        conditions: list[Any] = [Document.status == "active"]
+        if collection is not None:
+            conditions.append(Collection.name == collection)
+        return await self._documents(*conditions)
+
+    async def get_document(self, document_id: uuid.UUID) -> DocumentInfo:
+        """One document version by id; :class:`NotFoundError` if absent."""
+        docs = await self._documents(Document.id == document_id)
+        if not docs:
+            raise NotFoundError(f"no document with id {document_id}")
+        return docs[0]
+
+    async def _documents(self, *conditions: Any) -> list[DocumentInfo]:
+        counts = (
+            select(
+                Chunk.document_id,
+                func.count().label("chunks"),
+                # A long table is stored in parts; count it once.
+                func.count()
+                .filter(Chunk.kind == "table", Chunk.meta["part"].as_integer() == 1)
+                .label("tables"),
+            )
+            .group_by(Chunk.document_id)
+            .subquery()
+        )
+        query = (
+            select(
+                *Document.__table__.c,
+                Collection.name.label("collection"),
+                counts.c.chunks,
+                counts.c.tables,
+            )
+            .join(Collection, Collection.id == Document.collection_id)
+            .outerjoin(counts, counts.c.document_id == Document.id)
+            .where(*conditions)
+            .order_by(Document.created_at.desc())
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [document_info(row) for row in rows]
+
+    async def document_chunks(self, document_id: uuid.UUID) -> list[ChunkRecord]:
+        """The chunks of one document version in reading order."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(
+                    Chunk.id,
+                    Chunk.ordinal,
+                    Chunk.kind,
+                    Chunk.content,
+                    Chunk.page,
+                    Chunk.section,
+                    Chunk.char_start,
+                    Chunk.char_end,
+                    Chunk.token_count,
+                )
+                .where(Chunk.document_id == document_id)
+                .order_by(Chunk.ordinal)
+            )
+            return [ChunkRecord(*row) for row in rows]
+
+    async def vectors_by_content(self, document_id: uuid.UUID) -> dict[str, np.ndarray[Any, Any]]:
+        """Stored vectors of a version's chunks by content hash (to reuse in the next)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(Chunk.content_hash, Chunk.embedding).where(
+                    Chunk.document_id == document_id, Chunk.embedding.is_not(None)
+                )
+            )
+            return {row[0]: np.asarray(row[1], dtype=np.float32) for row in rows}
+
+    async def write_version(
+        self,
+        collection: CollectionInfo,
+        *,
+        source: str,
+        title: str,
+        mime_type: str,
+        digest: str,
+        size_bytes: int,
+        chunks: list[NewChunk],
+        uploaded_by: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> DocumentInfo:
+        """Store a new version of ``source`` with its chunks, replacing the current one.
+
+        One transaction: readers see the old version or the new one, never a mix.
+        """
+        document_id = uuid.uuid4()
+        async with self.engine.begin() as conn:
+            previous = await _writes.supersede_active(conn, collection.id, source)
+            await _writes.insert_document(
+                conn,
+                {
+                    "id": document_id,
+                    "collection_id": collection.id,
+                    "source": source,
+                    "title": title,
+                    "mime_type": mime_type,
+                    "content_hash": digest,
+                    "version": (previous.version + 1) if previous else 1,
+                    "size_bytes": size_bytes,
+                    "uploaded_by": uploaded_by,
+                    "meta": meta or {},
+                },
+            )
+            await _writes.insert_chunks(conn, collection, document_id, chunks)
+            replaced = [previous.id] if previous is not None else []
+            await _writes.adjust_term_statistics(conn, collection.id, [document_id], replaced)
+            removed = await _writes.delete_chunks(conn, replaced) if replaced else []
+            added = [len(chunk.lexical_terms) for chunk in chunks]
+            await _writes.adjust_statistics(
+                conn, collection.id, len(added) - len(removed), sum(added) - sum(removed)
+            )
+        return await self.get_document(document_id)
+
+    async def delete_document(self, document_id: uuid.UUID) -> DocumentInfo:
+        """Delete a document (every version of its source) and its chunks."""
+        doc = await self.get_document(document_id)
+        async with self.engine.begin() as conn:
+            collection_id = (
+                await conn.execute(select(Document.collection_id).where(Document.id == doc.id))
+            ).scalar_one()
+            versions = select(Document.id).where(
+                Document.collection_id == collection_id, Document.source == doc.source
+            )
+            await _writes.adjust_term_statistics(
+                conn, collection_id, [], list((await conn.execute(versions)).scalars())
+            )
+            removed = await _writes.delete_chunks(conn, versions)
+            await conn.execute(delete(Document).where(Document.id.in_(versions)))
+            await _writes.adjust_statistics(conn, collection_id, -len(removed), -sum(removed))
+        return doc
+
+    # --- search ------------------------------------------------------------------------
+
+    async def lexical(
+        self, terms: Sequence[str], filters: Filters, *, limit: int, bm: Bm25
+    ) -> Lexical:
+        """The ``limit`` best chunks by BM25 over ``terms`` (analyzed query terms)."""
+        async with self.engine.connect() as conn:
+            return await bm25(conn, terms, filters, limit, bm)
+
+    async def dense(
+        self, vector: np.ndarray[Any, Any], filters: Filters, *, limit: int, ef_search: int
+    ) -> list[tuple[str, float]]:
+        """The ``limit`` chunks nearest ``vector`` (cosine similarity), best first."""
+        async with self.engine.begin() as conn:
+            return await nearest(conn, vector, filters, limit, ef_search)
+
+    async def passages(self, ids: Sequence[str]) -> dict[str, Passage]:
+        """The chunks ``ids`` still stored (a new version may have replaced some), by id."""
+        async with self.engine.connect() as conn:
+            return await passages(conn, ids)
+
+    # --- re-embedding ------------------------------------------------------------------
+
+    async def embedding_inputs(self, collection: CollectionInfo) -> list[EmbeddingInput]:
+        """What each embedded chunk of ``collection`` was embedded from (tables are not)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(Chunk.id, Document.title, Chunk.section, Chunk.content)
+                .join(Document, Document.id == Chunk.document_id)
+                .where(Chunk.collection_id == collection.id, Chunk.kind != "table")
+            )
+            return [EmbeddingInput(*row) for row in rows]
+
+    async def set_vectors(
+        self, vectors: Sequence[tuple[str, np.ndarray[Any, Any]]], dim: int
+    ) -> None:
+        """Replace the vectors of chunks (``(chunk id, vector)``), in one transaction."""
+        chunks = cast(Table, Chunk.__table__)
+        statement = (
+            chunks.update()
+            .where(chunks.c.id == bindparam("chunk_id"))
+            .values(embedding=bindparam("vector"), embedding_dim=dim)
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(statement, [{"chunk_id": c, "vector": v} for c, v in vectors])
+
+    async def set_embedder(self, collection: CollectionInfo, embedder: Embedder) -> None:
+        """Record ``embedder`` as the one that made ``collection``'s vectors."""
+        async with self.engine.begin() as conn:
+            await _writes.ensure_vector_index(conn, embedder.dim)
+            await conn.execute(
+                update(Collection)
+                .where(Collection.id == collection.id)
+                .values(embedding_model=embedder.name, embedding_dim=embedder.dim)
+            )
