@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from tools.classifier import (
     ModelLoadError,
     draft_reply,
     evaluate,
+    features,
     load_examples,
     make_classifier_tools,
     prepare_comment,
@@ -242,6 +244,14 @@ async def test_train_save_load_predict_round_trip(model_dir: Path) -> None:
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize("name", ["_Views", "_normalize", "_jamo", "_morphemes"])
+def test_models_pickled_before_the_package_still_find_their_code(name: str) -> None:
+    # A model saved by the single-module classifier refers to tools.classifier.<name>.
+    old_reference = f"ctools.classifier\n{name}\n.".encode()
+    assert pickle.loads(old_reference) is getattr(features, name)
+
+
+@pytest.mark.unit
 async def test_long_comments_are_cut_and_say_so(model_dir: Path) -> None:
     model = LocalClassifier.load(model_dir, max_chars=20)
     result = await model.classify("thanks " * 50)
@@ -336,6 +346,50 @@ async def test_llm_classifier_reads_the_function_call(
     assert parameters["properties"]["scores"]["required"] == ["hate", "offensive", "none"]
     assert "Comment: 좋아요" in request["messages"][0]["content"]
     assert "너 바보냐" in request["messages"][-1]["content"]
+
+
+class _PlainDictModel:
+    """A backend that speaks the wire format in plain dicts and imports nothing of ours."""
+
+    name = "local"
+    model = "plain"
+
+    def __init__(self, arguments: dict[str, Any]) -> None:
+        self.arguments = arguments
+        self.seen: list[list[dict[str, Any]]] = []
+
+    async def complete(
+        self, messages: Any, *, tools: Any = (), on_text: Any = None
+    ) -> dict[str, Any]:
+        self.seen.append([dict(m) for m in messages])
+        call = {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": TOOL_NAME, "arguments": json.dumps(self.arguments)},
+        }
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        return {
+            "model": self.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+        }
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.mark.unit
+async def test_llm_classifier_takes_any_backend_that_speaks_the_wire_format() -> None:
+    model = _PlainDictModel(verdict("hate", hate=0.7, offensive=0.2, none=0.1))
+
+    result = await LLMClassifier(model).classify("Immigrants are vermin")
+
+    assert (result.label, result.classifier) == ("hate", "llm")
+    ((system, user),) = model.seen
+    assert (system["role"], user["role"]) == ("system", "user")
+    assert "Immigrants are vermin" in user["content"]
 
 
 @pytest.mark.integration
