@@ -1,9 +1,10 @@
 """Exceptions raised by the ``bot`` package.
 
-Every error that a user can cause or fix derives from :class:`DeskbotError`; the CLI
-prints its message on one line and exits with :attr:`DeskbotError.exit_code`.
+Every error that a user can cause or fix derives from :class:`DeskbotError`. Errors carry
+no exit code: the CLI prints the message on one line and maps the type to its code
+(:mod:`bot.cli.exits`), and other front doors tell the user their own way.
 
-    DeskbotError
+    DeskbotError             a user's error (the CLI exits 1)
     ├── ConfigError          configuration is invalid (exit 2)
     ├── StorageError         the database cannot be reached or prepared (exit 2)
     │   └── EmbeddedPostgresError
@@ -24,19 +25,13 @@ __all__ = [
 class DeskbotError(Exception):
     """Base of every error deskbot reports to a user."""
 
-    exit_code: int = 1
-
 
 class ConfigError(DeskbotError):
     """A setting is missing or malformed. The message names the variable."""
 
-    exit_code = 2
-
 
 class StorageError(DeskbotError):
     """The database is unreachable, lacks pgvector, or cannot be migrated."""
-
-    exit_code = 2
 
 
 class EmbeddedPostgresError(StorageError):
@@ -45,5 +40,3 @@ class EmbeddedPostgresError(StorageError):
 
 class SharedStateError(DeskbotError):
     """Redis (queue, dedup, rate limits, cache) is unreachable or failed."""
-
-    exit_code = 2

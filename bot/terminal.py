@@ -20,12 +20,14 @@ from rich.console import Console
 from rich.markdown import Markdown
 
 from bot.agent.loop import Answer
-from bot.agent.store import ThreadKey
 from bot.app import App
+from bot.ingesting import ingest_files
+from bot.messages import ThreadKey
+from bot.rendering import source_line, sources_of
 from knowledge.errors import KnowledgeError
 from tools.base import ToolContext, ToolError, ToolOutput
 
-__all__ = ["TerminalChat", "format_sources"]
+__all__ = ["TerminalChat", "finish_answer", "print_sources"]
 
 HELP = """\
 Ask anything in Korean or English; answers cite the documents they come from.
@@ -39,19 +41,23 @@ Ask anything in Korean or English; answers cite the documents they come from.
 """
 
 
-def format_sources(answer: Answer) -> list[str]:
-    """One line per cited source: ``[n] Title, p. 3 · Section · source``."""
-    lines = []
-    for number, citation in answer.citations:
-        parts = [citation.title or citation.source]
-        if citation.page:
-            parts.append(f"p. {citation.page}")
-        if citation.section and citation.section != citation.title:
-            parts.append(citation.section)
-        if citation.source and citation.source != citation.title:
-            parts.append(citation.source)
-        lines.append(f"[{number}] " + " · ".join(parts))
-    return lines
+def print_sources(console: Console, answer: Answer, *, indent: str = "") -> None:
+    """The answer's cited sources, one dim line each: ``[n] Title · p. 3 · Section · file``."""
+    for source in sources_of(answer.citations):
+        line = indent + source_line(source)
+        console.print(line, style="dim", highlight=False, markup=False)
+
+
+def finish_answer(console: Console, answer: Answer, streamed: str, *, indent: str = "") -> None:
+    """End an answer whose text was streamed: what was not streamed, then its sources.
+
+    A bound's or a failure's message replaces the answer without being streamed, so it is
+    printed here; an answer streamed whole is not printed twice.
+    """
+    if not streamed.strip().endswith(answer.text.strip()[-40:]):
+        console.out(answer.text, highlight=False)
+    console.print()
+    print_sources(console, answer, indent=indent)
 
 
 class TerminalChat:
@@ -129,11 +135,7 @@ class TerminalChat:
             on_text=on_text,
             on_tool_call=on_tool_call,
         )
-        if not "".join(streamed).strip().endswith(answer.text.strip()[-40:]):
-            console.out(answer.text, highlight=False)  # a bound's message is not streamed
-        console.print()
-        for line in format_sources(answer):
-            console.print(f"  [dim]{line}[/]", highlight=False)
+        finish_answer(console, answer, "".join(streamed), indent="  ")
 
     def _thread(self) -> ThreadKey:
         return ThreadKey("terminal", self.session)
@@ -226,20 +228,22 @@ class TerminalChat:
             return
         path = Path(words[0])
         name = words[1] if len(words) == 2 else "local"
-        knowledge = self.app.knowledge
         try:
-            info = await knowledge.store.ensure_collection(name, knowledge.embedder)
             with self.console.status(f"Ingesting {path} into {name} ..."):
-                results = await knowledge.ingestor.ingest_paths([path], info)
+                summary = await ingest_files(self.app.knowledge, name, [path])
         except KnowledgeError as exc:
             self.console.print(str(exc), style="red", highlight=False)
             return
-        for result in results:
+        for result in summary.files:
             style = "red" if result.status == "refused" else "green"
             detail = result.detail or f"{result.chunks} chunks"
             self.console.print(
-                f"  {result.status:9} {result.path} ({detail})", style=style, highlight=False
+                f"  {result.status:9} {result.path} ({detail})",
+                style=style,
+                highlight=False,
+                markup=False,
             )
+        self.console.print(f"  {summary.counts()}", style="dim", highlight=False)
 
     # --- the session -----------------------------------------------------------------
 

@@ -156,9 +156,14 @@ def test_ingest_search_show_delete(
         "notes.txt",
         "permits.csv",
     }
-    assert results["empty.txt"]["reason"] == "empty file (0 bytes)"
-    assert "UTF-8" in results["latin1.txt"]["reason"]
-    assert "unsupported file type .exe" in results["program.exe"]["reason"]
+    assert results["empty.txt"]["detail"] == "empty file (0 bytes)"
+    assert "UTF-8" in results["latin1.txt"]["detail"]
+    assert "unsupported file type .exe" in results["program.exe"]["detail"]
+    assert [results[n]["reason"] for n in ("empty.txt", "latin1.txt", "program.exe")] == [
+        "empty",
+        "not_text",
+        "unsupported",
+    ]
     assert results["handbook.md"]["tables"] == 1
     assert results["permits.csv"]["tables"] == 1
 
@@ -192,6 +197,24 @@ def test_ingest_search_show_delete(
     assert len(json.loads(run_cli("docs", "list", "--json", env=env).stdout)) == 2
 
 
+def test_ingest_summary_counts_refusals_by_reason(
+    run_cli: Run, fresh_database: FreshDatabase, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "guide.md").write_text("# Guide\n\nBadges open every door on weekdays.\n")
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "tool.exe").write_bytes(b"MZ\x90\x00")
+    (folder / "photo.png").write_bytes(b"\x89PNG\r\n")
+
+    result = run_cli("ingest", str(folder), "-c", "mixed", env={"DATABASE_URL": fresh_database.url})
+
+    assert result.code == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary == "1 stored, 0 unchanged, 3 refused (2 unsupported, 1 empty)"
+
+
 def test_a_parser_past_its_timeout_is_stopped(
     run_cli: Run, fresh_database: FreshDatabase, tmp_path: Path
 ) -> None:
@@ -207,7 +230,8 @@ def test_a_parser_past_its_timeout_is_stopped(
     )
     assert result.code == 1
     [refused] = json.loads(result.stdout)
-    assert refused["reason"] == "parsing took longer than 0.001 s and was stopped"
+    assert refused["detail"] == "parsing took longer than 0.001 s and was stopped"
+    assert refused["reason"] == "timeout"
 
 
 def test_a_folder_full_of_unsupported_files_is_one_row_of_the_ingest_table() -> None:
@@ -218,10 +242,13 @@ def test_a_folder_full_of_unsupported_files_is_one_row_of_the_ingest_table() -> 
 
     def refused(name: str) -> FileResult:
         suffix = Path(name).suffix or "(no extension)"
-        return FileResult(name, "refused", reason=f"unsupported file type {suffix}")
+        detail = f"unsupported file type {suffix}"
+        return FileResult(name, "refused", reason="unsupported", detail=detail)
 
     kept = [FileResult("docs/handbook.md", "stored", chunks=4, version=1)]
-    kept.append(FileResult("docs/empty.txt", "refused", reason="empty file (0 bytes)"))
+    kept.append(
+        FileResult("docs/empty.txt", "refused", reason="empty", detail="empty file (0 bytes)")
+    )
     junk = [refused(f"docs/img/{n}.png") for n in range(1200)] + [refused("docs/a.exe")] * 3
     console = Console(record=True, width=200)
     console.print(_results_table(kept + junk))

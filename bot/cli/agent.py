@@ -7,11 +7,9 @@ exits 1 when the run ended without an answer (a bound was reached, the model fai
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,106 +18,45 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from bot.app import open_app
+from bot.cli.common import echo_json, pass_settings, run
+from bot.cli.exits import ExitCode
 from bot.errors import ConfigError
+from bot.ingesting import ingest_files
+from bot.knowledge import Knowledge
 from bot.settings import Settings
 from knowledge.search import Scope
-from tools.base import ToolContext, ToolError, ToolOutput
+from tools.base import ToolContext, ToolOutput
+from tools.errors import ToolError
 
-__all__ = ["register"]
+__all__ = ["DEMO_COLLECTION", "ask", "chat", "demo", "tools"]
 
 DEMO_COLLECTION = "demo"
 
 
-def register(cli: click.Group, pass_settings: Callable[..., Any]) -> None:
-    """Add the agent commands to the ``deskbot`` group."""
-
-    @cli.command()
-    @click.argument("question")
-    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-    @click.option("--thread", help="Continue this conversation (any name you choose).")
-    @pass_settings
-    def ask(settings: Settings, question: str, as_json: bool, thread: str | None) -> None:
-        """Ask one question and print the answer with its sources."""
-        if not question.strip():
-            raise click.UsageError("QUESTION is empty")
-        code = asyncio.run(_ask(settings, question, as_json=as_json, thread=thread))
-        sys.exit(code)
-
-    @cli.command()
-    @pass_settings
-    def chat(settings: Settings) -> None:
-        """Chat in the terminal (history is kept; /new starts over)."""
-        from bot.terminal import TerminalChat
-
-        async def go() -> None:
-            async with open_app(settings) as app:
-                await TerminalChat(app).run()
-
-        asyncio.run(go())
-
-    @cli.command()
-    @click.option("--no-chat", is_flag=True, help="Prepare the demo data, then exit.")
-    @pass_settings
-    def demo(settings: Settings, no_chat: bool) -> None:
-        """Load the sample documents, database and stock prices, then open the chat."""
-        asyncio.run(_demo(settings, chat=not no_chat))
-
-    @cli.group()
-    def tools() -> None:
-        """The tools the agent may call."""
-
-    @tools.command("list")
-    @click.option("--json", "as_json", is_flag=True, help="Print the function schemas.")
-    @pass_settings
-    def tools_list(settings: Settings, as_json: bool) -> None:
-        """List the tools the current settings enable."""
-
-        async def go() -> list[dict[str, Any]]:
-            async with open_app(settings) as app:
-                return app.tools.schemas()
-
-        schemas = asyncio.run(go())
-        if as_json:
-            click.echo(json.dumps(schemas, ensure_ascii=False, indent=2))
-            return
-        for schema in schemas:
-            function = schema["function"]
-            summary = function["description"].split("\n")[0]
-            click.echo(f"{function['name']:<20} {summary}")
-
-    @tools.command("call")
-    @click.argument("name")
-    @click.option("--args", "arguments", default="{}", help="Arguments as a JSON object.")
-    @click.option("--user", help="Call as this user (default: the operator, who reads all).")
-    @click.option("--channel", help="Call from this channel.")
-    @pass_settings
-    def tools_call(
-        settings: Settings, name: str, arguments: str, user: str | None, channel: str | None
-    ) -> None:
-        """Run one tool and print its JSON result."""
-        try:
-            parsed = json.loads(arguments)
-        except json.JSONDecodeError as exc:
-            raise click.BadParameter(f"not JSON: {exc.msg}", param_hint="--args") from None
-        context = (
-            ToolContext(
-                scope=Scope(channel_id=channel, user_id=user),
-                user_id=user,
-                channel_id=channel,
-            )
-            if user or channel
-            else ToolContext.operator()
-        )
-        sys.exit(asyncio.run(_call_tool(settings, name, parsed, context)))
+# --- ask and chat -----------------------------------------------------------------------
 
 
-async def _ask(settings: Settings, question: str, *, as_json: bool, thread: str | None) -> int:
-    from bot.agent.store import ThreadKey
-    from bot.terminal import format_sources
+@click.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--thread", help="Continue this conversation (any name you choose).")
+@pass_settings
+def ask(settings: Settings, question: str, as_json: bool, thread: str | None) -> None:
+    """Ask one question and print the answer with its sources."""
+    if not question.strip():
+        raise click.UsageError("QUESTION is empty")
+    sys.exit(run(_ask(settings, question, as_json=as_json, thread=thread)))
+
+
+async def _ask(settings: Settings, question: str, *, as_json: bool, thread: str | None) -> ExitCode:
+    from bot.messages import ThreadKey
+    from bot.terminal import finish_answer
 
     console = Console()
+    streamed: list[str] = []
 
     async def on_text(chunk: str) -> None:
+        streamed.append(chunk)
         console.out(chunk, end="", highlight=False)
 
     async with open_app(settings) as app:
@@ -128,30 +65,34 @@ async def _ask(settings: Settings, question: str, *, as_json: bool, thread: str 
             key, question, ToolContext.operator(), on_text=None if as_json else on_text
         )
     if as_json:
-        click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+        echo_json(answer.to_json())
     else:
-        if answer.status != "completed":
-            console.out(answer.text, highlight=False)
-        console.print()
-        for line in format_sources(answer):
-            console.print(line, highlight=False, style="dim")
-    return 0 if answer.status == "completed" else 1
+        finish_answer(console, answer, "".join(streamed))
+    return ExitCode.OK if answer.status == "completed" else ExitCode.FAILED
 
 
-async def _call_tool(settings: Settings, name: str, arguments: Any, context: ToolContext) -> int:
-    async with open_app(settings) as app:
-        tool = app.tools.get(name)
-        if tool is None:
-            known = ", ".join(app.tools.names())
-            raise ConfigError(f"no tool named {name!r} is enabled; enabled tools: {known}")
-        try:
-            output = await tool.call(context, arguments)
-        except ToolError as exc:
-            click.echo(f"deskbot: {name}: {exc}", err=True)
-            return 1
-    data = output.data if isinstance(output, ToolOutput) else output
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-    return 0
+@click.command()
+@pass_settings
+def chat(settings: Settings) -> None:
+    """Chat in the terminal (history is kept; /new starts over)."""
+    from bot.terminal import TerminalChat
+
+    async def go() -> None:
+        async with open_app(settings) as app:
+            await TerminalChat(app).run()
+
+    run(go())
+
+
+# --- demo -------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--no-chat", is_flag=True, help="Prepare the demo data, then exit.")
+@pass_settings
+def demo(settings: Settings, no_chat: bool) -> None:
+    """Load the sample documents, database and stock prices, then open the chat."""
+    run(_demo(settings, chat=not no_chat))
 
 
 async def _demo(settings: Settings, *, chat: bool) -> None:
@@ -180,15 +121,80 @@ async def _demo(settings: Settings, *, chat: bool) -> None:
             await TerminalChat(app, examples=DEMO_QUESTIONS).run()
 
 
-async def _ingest_demo(knowledge: Any, paths: list[Path], console: Console) -> None:
-    info = await knowledge.store.ensure_collection(DEMO_COLLECTION, knowledge.embedder)
+async def _ingest_demo(knowledge: Knowledge, paths: list[Path], console: Console) -> None:
     with console.status("Loading the sample documents (first run: about 30 s) ..."):
-        results = await knowledge.ingestor.ingest_paths(paths, info)
-    stored = sum(r.status == "stored" for r in results)
-    refused = [r for r in results if r.status == "refused"]
+        summary = await ingest_files(knowledge, DEMO_COLLECTION, paths)
     console.print(
-        f"[dim]Sample documents: {len(results)} files in collection "
-        f"'{DEMO_COLLECTION}' ({stored} new, {len(refused)} refused).[/]"
+        f"[dim]Sample documents: {len(summary.files)} files in collection "
+        f"'{DEMO_COLLECTION}' ({len(summary.stored)} new, {len(summary.refused)} refused).[/]"
     )
-    for result in refused:
-        console.print(f"  refused {result.path}: {result.detail}", style="red")
+    for result in summary.refused:
+        console.print(f"  refused {result.path}: {result.detail}", style="red", markup=False)
+
+
+# --- tools ------------------------------------------------------------------------------
+
+
+@click.group()
+def tools() -> None:
+    """The tools the agent may call."""
+
+
+@tools.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the function schemas.")
+@pass_settings
+def tools_list(settings: Settings, as_json: bool) -> None:
+    """List the tools the current settings enable."""
+
+    async def go() -> list[dict[str, Any]]:
+        async with open_app(settings) as app:
+            return app.tools.schemas()
+
+    schemas = run(go())
+    if as_json:
+        echo_json(schemas)
+        return
+    for schema in schemas:
+        function = schema["function"]
+        summary = function["description"].split("\n")[0]
+        click.echo(f"{function['name']:<20} {summary}")
+
+
+@tools.command("call")
+@click.argument("name")
+@click.option("--args", "arguments", default="{}", help="Arguments as a JSON object.")
+@click.option("--user", help="Call as this user (default: the operator, who reads all).")
+@click.option("--channel", help="Call from this channel.")
+@pass_settings
+def tools_call(
+    settings: Settings, name: str, arguments: str, user: str | None, channel: str | None
+) -> None:
+    """Run one tool and print its JSON result."""
+    try:
+        parsed = json.loads(arguments)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc.msg}", param_hint="--args") from None
+    context = (
+        ToolContext(scope=Scope(channel_id=channel, user_id=user), user_id=user, channel_id=channel)
+        if user or channel
+        else ToolContext.operator()
+    )
+    sys.exit(run(_call_tool(settings, name, parsed, context)))
+
+
+async def _call_tool(
+    settings: Settings, name: str, arguments: Any, context: ToolContext
+) -> ExitCode:
+    async with open_app(settings) as app:
+        tool = app.tools.get(name)
+        if tool is None:
+            known = ", ".join(app.tools.names())
+            raise ConfigError(f"no tool named {name!r} is enabled; enabled tools: {known}")
+        try:
+            output = await tool.call(context, arguments)
+        except ToolError as exc:  # the tool's own refusal, named so the user knows which
+            click.echo(f"deskbot: {name}: {exc}", err=True)
+            return ExitCode.FAILED
+    data = output.data if isinstance(output, ToolOutput) else output
+    echo_json(data)
+    return ExitCode.OK

@@ -15,11 +15,8 @@ malformed).
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -29,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.classifier import make_comment_classifier
-from bot.errors import DeskbotError
+from bot.cli.common import pass_settings, run
 from bot.settings import Settings
 from tools.classifier import (
     DEFAULT_EXAMPLES,
@@ -37,7 +34,6 @@ from tools.classifier import (
     DEFAULT_LABELS,
     KINDS,
     Classification,
-    ClassifierError,
     Dataset,
     Evaluation,
     FewShotExample,
@@ -49,19 +45,9 @@ from tools.classifier import (
     train_classifier,
 )
 
-__all__ = ["register"]
+__all__ = ["classifier", "classify"]
 
 MODES = ("local", "llm", "combined")
-
-
-@contextmanager
-def _one_line_errors() -> Iterator[None]:
-    """Print a user's error on one line and exit with its code (2 usage/data, 1 failure)."""
-    try:
-        yield
-    except (ClassifierError, DeskbotError) as exc:
-        click.echo(f"deskbot: {exc}", err=True)
-        sys.exit(exc.exit_code)
 
 
 def _labels(_: click.Context, __: click.Parameter, value: str) -> tuple[str, ...]:
@@ -101,137 +87,134 @@ def _skipped(data: Dataset) -> str:
     return f"skipped rows: {', '.join(parts)}" if parts else ""
 
 
-def register(cli: click.Group, pass_settings: Callable[..., Any]) -> None:
-    """Add ``classifier train|eval`` and ``classify`` to the ``deskbot`` group."""
+@click.group()
+def classifier() -> None:
+    """Train and evaluate the local comment classifier."""
 
-    @cli.group()
-    def classifier() -> None:
-        """Train and evaluate the local comment classifier."""
 
-    @classifier.command("train")
-    @_data_options
-    @click.option("--labels", default=",".join(DEFAULT_LABELS), show_default=True, callback=_labels)
-    @click.option("--kind", type=click.Choice(list(KINDS)), default=DEFAULT_KIND, show_default=True)
-    @click.option("--holdout", type=click.FloatRange(0.01, 0.5), default=0.1, show_default=True)
-    @click.option("--out", type=click.Path(path_type=Path), help="Default: the settings' path.")
-    @pass_settings
-    def train(
-        settings: Settings,
-        data: Path,
-        text_col: str,
-        label_col: str,
-        label_map: dict[str, str],
-        drop_unknown: bool,
-        as_json: bool,
-        labels: tuple[str, ...],
-        kind: str,
-        holdout: float,
-        out: Path | None,
-    ) -> None:
-        """Train the local classifier on a CSV or TSV file and save it (model + manifest)."""
-        target = out or settings.classifier_path
-        with _one_line_errors():
-            dataset = read_dataset(
-                data,
-                text_col=text_col,
-                label_col=label_col,
-                labels=labels,
-                label_map=label_map,
-                drop_unknown=drop_unknown,
-            )
-            check_trainable(dataset)
-            click.echo(f"training {kind} on {len(dataset.texts)} rows ...", err=True)
-            model = asyncio.run(
-                train_classifier(
-                    dataset, kind=kind, holdout=holdout, max_chars=settings.classifier_max_chars
-                )
-            )
-            model.save(target)
-        if as_json:
-            manifest = asdict(model.manifest)
-            extra = {
-                "path": str(target),
-                "dropped": dataset.dropped,
-                "empty_rows": dataset.empty_rows,
-            }
-            click.echo(json.dumps({**extra, "manifest": manifest}, ensure_ascii=False, indent=2))
-            return
-        if _skipped(dataset):
-            click.echo(_skipped(dataset))
-        metrics = model.manifest.metrics
-        click.echo(
-            f"held-out ({metrics['rows']} rows): macro-F1 {metrics['macro_f1']:.4f}, "
-            f"accuracy {metrics['accuracy']:.4f}"
-        )
-        click.echo(f"saved to {target}")
-
-    @classifier.command("eval")
-    @click.option("--model", "model_dir", type=click.Path(path_type=Path), help="Model directory.")
-    @_data_options
-    @pass_settings
-    def eval_classifier(
-        settings: Settings,
-        model_dir: Path | None,
-        data: Path,
-        text_col: str,
-        label_col: str,
-        label_map: dict[str, str],
-        drop_unknown: bool,
-        as_json: bool,
-    ) -> None:
-        """Score a trained classifier on a labelled CSV or TSV file."""
-        path = model_dir or settings.classifier_path
-        with _one_line_errors():
-            model = LocalClassifier.load(path, max_chars=settings.classifier_max_chars)
-            dataset = read_dataset(
-                data,
-                text_col=text_col,
-                label_col=label_col,
-                labels=model.labels,
-                label_map=label_map,
-                drop_unknown=drop_unknown,
-            )
-            result = asyncio.run(evaluate(model, dataset))
-        if as_json:
-            report = {**result.to_dict(), "model": str(path), "dropped": dataset.dropped}
-            click.echo(json.dumps(report, ensure_ascii=False, indent=2))
-            return
-        if _skipped(dataset):
-            click.echo(_skipped(dataset))
-        _print_evaluation(result)
-
-    @cli.command()
-    @click.argument("text")
-    @click.option("--mode", type=click.Choice(MODES), help="Default: DESKBOT_CLASSIFIER_MODE.")
-    @click.option("--model", "model_dir", type=click.Path(path_type=Path), help="Model directory.")
-    @click.option(
-        "--examples",
-        type=click.Path(path_type=Path),
-        help="Few-shot examples for the language model: a JSON list of {text, label, rationale}.",
+@classifier.command("train")
+@_data_options
+@click.option("--labels", default=",".join(DEFAULT_LABELS), show_default=True, callback=_labels)
+@click.option("--kind", type=click.Choice(list(KINDS)), default=DEFAULT_KIND, show_default=True)
+@click.option("--holdout", type=click.FloatRange(0.01, 0.5), default=0.1, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), help="Default: the settings' path.")
+@pass_settings
+def train(
+    settings: Settings,
+    data: Path,
+    text_col: str,
+    label_col: str,
+    label_map: dict[str, str],
+    drop_unknown: bool,
+    as_json: bool,
+    labels: tuple[str, ...],
+    kind: str,
+    holdout: float,
+    out: Path | None,
+) -> None:
+    """Train the local classifier on a CSV or TSV file and save it (model + manifest)."""
+    target = out or settings.classifier_path
+    dataset = read_dataset(
+        data,
+        text_col=text_col,
+        label_col=label_col,
+        labels=labels,
+        label_map=label_map,
+        drop_unknown=drop_unknown,
     )
-    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-    @pass_settings
-    def classify(
-        settings: Settings,
-        text: str,
-        mode: str | None,
-        model_dir: Path | None,
-        examples: Path | None,
-        as_json: bool,
-    ) -> None:
-        """Classify one comment (hate / offensive / none) with the configured classifier."""
-        overrides: dict[str, Any] = {}
-        if mode:
-            overrides["classifier_mode"] = mode
-        if model_dir:
-            overrides["classifier_model"] = model_dir
-        with _one_line_errors():
-            shots = load_examples(examples) if examples else DEFAULT_EXAMPLES
-            result = asyncio.run(_classify(settings.model_copy(update=overrides), text, shots))
-        if as_json:
-            click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
-            return
-        _print_classification(result, settings.classifier_max_chars)
+    check_trainable(dataset)
+    click.echo(f"training {kind} on {len(dataset.texts)} rows ...", err=True)
+    model = run(
+        train_classifier(
+            dataset, kind=kind, holdout=holdout, max_chars=settings.classifier_max_chars
+        )
+    )
+    model.save(target)
+    if as_json:
+        manifest = asdict(model.manifest)
+        extra = {
+            "path": str(target),
+            "dropped": dataset.dropped,
+            "empty_rows": dataset.empty_rows,
+        }
+        click.echo(json.dumps({**extra, "manifest": manifest}, ensure_ascii=False, indent=2))
+        return
+    if _skipped(dataset):
+        click.echo(_skipped(dataset))
+    metrics = model.manifest.metrics
+    click.echo(
+        f"held-out ({metrics['rows']} rows): macro-F1 {metrics['macro_f1']:.4f}, "
+        f"accuracy {metrics['accuracy']:.4f}"
+    )
+    click.echo(f"saved to {target}")
+
+
+@classifier.command("eval")
+@click.option("--model", "model_dir", type=click.Path(path_type=Path), help="Model directory.")
+@_data_options
+@pass_settings
+def eval_classifier(
+    settings: Settings,
+    model_dir: Path | None,
+    data: Path,
+    text_col: str,
+    label_col: str,
+    label_map: dict[str, str],
+    drop_unknown: bool,
+    as_json: bool,
+) -> None:
+    """Score a trained classifier on a labelled CSV or TSV file."""
+    path = model_dir or settings.classifier_path
+    model = LocalClassifier.load(path, max_chars=settings.classifier_max_chars)
+    dataset = read_dataset(
+        data,
+        text_col=text_col,
+        label_col=label_col,
+        labels=model.labels,
+        label_map=label_map,
+        drop_unknown=drop_unknown,
+    )
+    result = run(evaluate(model, dataset))
+    if as_json:
+        report = {**result.to_dict(), "model": str(path), "dropped": dataset.dropped}
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    if _skipped(dataset):
+        click.echo(_skipped(dataset))
+    _print_evaluation(result)
+
+
+@click.command()
+@click.argument("text")
+@click.option("--mode", type=click.Choice(MODES), help="Default: DESKBOT_CLASSIFIER_MODE.")
+@click.option("--model", "model_dir", type=click.Path(path_type=Path), help="Model directory.")
+@click.option(
+    "--examples",
+    type=click.Path(path_type=Path),
+    help="Few-shot examples for the language model: a JSON list of {text, label, rationale}.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_settings
+def classify(
+    settings: Settings,
+    text: str,
+    mode: str | None,
+    model_dir: Path | None,
+    examples: Path | None,
+    as_json: bool,
+) -> None:
+    """Classify one comment (hate / offensive / none) with the configured classifier."""
+    overrides: dict[str, Any] = {}
+    if mode:
+        overrides["classifier_mode"] = mode
+    if model_dir:
+        overrides["classifier_model"] = model_dir
+    shots = load_examples(examples) if examples else DEFAULT_EXAMPLES
+    result = run(_classify(settings.model_copy(update=overrides), text, shots))
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        return
+    _print_classification(result, settings.classifier_max_chars)
 
 
 async def _classify(
@@ -241,8 +224,8 @@ async def _classify(
 
     backend = make_backend(settings) if settings.llm_configured else None
     try:
-        classifier = await make_comment_classifier(settings, backend, examples=examples)
-        return await classifier.classify(text)
+        comments = await make_comment_classifier(settings, backend, examples=examples)
+        return await comments.classify(text)
     finally:
         if backend is not None:
             await backend.close()

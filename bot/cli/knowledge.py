@@ -1,55 +1,40 @@
-"""Knowledge commands: ``ingest``, ``search``, ``docs``, ``reindex`` and ``eval retrieval``.
+"""Knowledge commands: ``ingest``, ``search``, ``reindex`` and ``eval retrieval``.
 
-Tables and progress bars go to the terminal; ``--json`` prints one JSON document on stdout
-for scripts. Exit codes: 0 success, 1 when some file was refused or a thing was not found,
-2 for usage and configuration errors.
+Tables and progress bars go to the terminal (progress on stderr); ``--json`` prints one
+JSON document on stdout for scripts. ``ingest`` exits 1 when some file was refused.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
-from bot.knowledge import Knowledge, make_knowledge
+from bot.cli.common import echo_json, pass_settings, progress_bars, run_with_knowledge
+from bot.cli.exits import ExitCode
+from bot.ingesting import IngestSummary, ingest_files
+from bot.knowledge import Knowledge
+from bot.rendering import ranked_sources, source_line
 from bot.settings import Settings
-from bot.storage import open_database
 from knowledge.ingest import FileResult
 from knowledge.ingest import Progress as IngestProgress
-from knowledge.search import Mode, Scope, SearchResult
+from knowledge.search import Mode, Scope, Searcher, SearchResult
 
-__all__ = ["register"]
+__all__ = ["eval_group", "ingest", "reindex", "search"]
 
-T = TypeVar("T")
 MODES = ("hybrid", "dense", "lexical")
+_MAX_UNSUPPORTED_ROWS = 5
+_NUMBERS = ("chunks", "tables", "embedded")
 
 
-@asynccontextmanager
-async def _knowledge(settings: Settings) -> AsyncIterator[Knowledge]:
-    database = await open_database(settings)
-    try:
-        yield make_knowledge(settings, database)
-    finally:
-        await database.close()
-
-
-def _run(settings: Settings, work: Callable[[Knowledge], Coroutine[Any, Any, T]]) -> T:
-    async def go() -> T:
-        async with _knowledge(settings) as knowledge:
-            return await work(knowledge)
-
-    return asyncio.run(go())
+# --- ingest -----------------------------------------------------------------------------
 
 
 class _Bars(IngestProgress):
@@ -76,23 +61,11 @@ class _Bars(IngestProgress):
         self.progress.update(self.chunks, visible=False)
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
-
-
 def _results_table(results: list[FileResult]) -> Table:
+    """One row per file; more than a few unsupported files fold into one row by type."""
     table = Table(title="ingest", show_lines=False)
-    for column in ("file", "status", "chunks", "tables", "embedded", "note"):
-        table.add_column(
-            column, justify="right" if column in ("chunks", "tables", "embedded") else "left"
-        )
+    for column in ("file", "status", *_NUMBERS, "note"):
+        table.add_column(column, justify="right" if column in _NUMBERS else "left")
     unsupported = [r for r in results if r.reason == "unsupported"]
     folded = len(unsupported) > _MAX_UNSUPPORTED_ROWS
     for r in results:
@@ -107,255 +80,78 @@ def _results_table(results: list[FileResult]) -> Table:
         # A folder of images and binaries would otherwise bury the files that matter.
         kinds = Counter(Path(r.path).suffix.lower() or "(no extension)" for r in unsupported)
         listed = ", ".join(f"{kind} {count:,}" for kind, count in kinds.most_common())
-        table.add_row(
-            f"{len(unsupported):,} other files",
-            "refused",
-            "0",
-            "0",
-            "0",
-            f"unsupported file types: {listed} (--json lists each)",
-        )
+        note = f"unsupported file types: {listed} (--json lists each)"
+        table.add_row(f"{len(unsupported):,} other files", "refused", "0", "0", "0", note)
     return table
 
 
-_UNSUPPORTED = "unsupported file type"
-_MAX_UNSUPPORTED_ROWS = 5
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--collection", "-c", required=True, help="Collection to add the files to.")
+@click.option("--private", is_flag=True, help="Create the collection as private.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_settings
+def ingest(
+    settings: Settings, paths: tuple[Path, ...], collection: str, private: bool, as_json: bool
+) -> None:
+    """Add files and folders (recursively) to a collection."""
+    err = Console(stderr=True)
 
-
-def register(cli: click.Group, pass_settings: Callable[..., Any]) -> None:
-    """Add the knowledge commands to the ``deskbot`` group."""
-
-    @cli.command()
-    @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-    @click.option("--collection", "-c", required=True, help="Collection to add the files to.")
-    @click.option("--private", is_flag=True, help="Create the collection as private.")
-    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-    @pass_settings
-    def ingest(
-        settings: Settings, paths: tuple[Path, ...], collection: str, private: bool, as_json: bool
-    ) -> None:
-        """Add files and folders (recursively) to a collection."""
-        err = Console(stderr=True)
-
-        async def work(k: Knowledge) -> list[FileResult]:
-            info = await k.store.ensure_collection(
-                collection, k.embedder, visibility="private" if private else None
-            )
-            with _progress(err) as progress:
-                return await k.ingestor.ingest_paths(paths, info, progress=_Bars(progress))
-
-        results = _run(settings, work)
-        if as_json:
-            click.echo(json.dumps([r.__dict__ for r in results], ensure_ascii=False, indent=2))
-        else:
-            Console().print(_results_table(results))
-            refused = sum(r.status == "refused" for r in results)
-            stored = sum(r.status == "stored" for r in results)
-            click.echo(
-                f"{stored} stored, {len(results) - stored - refused} unchanged, {refused} refused"
-            )
-        if any(r.status == "refused" for r in results):
-            sys.exit(1)
-
-    @cli.command()
-    @click.argument("query")
-    @click.option("--collection", "-c", "collections", multiple=True, help="Search only here.")
-    @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
-    @click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True)
-    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-    @pass_settings
-    def search(
-        settings: Settings,
-        query: str,
-        collections: tuple[str, ...],
-        mode: str,
-        k: int,
-        as_json: bool,
-    ) -> None:
-        """Search the documents (the CLI reads every collection)."""
-
-        async def work(kn: Knowledge) -> list[SearchResult]:
-            return await kn.searcher.search(
-                query,
-                Scope.everything(),
-                k=k,
-                mode=cast(Mode, mode),
-                collections=collections or None,
+    async def work(k: Knowledge) -> IngestSummary:
+        with progress_bars(err) as progress:
+            return await ingest_files(
+                k, collection, paths, private=private, progress=_Bars(progress)
             )
 
-        results = _run(settings, work)
-        if as_json:
-            click.echo(json.dumps([_result_json(r) for r in results], ensure_ascii=False, indent=2))
-            return
-        if not results:
-            click.echo("Nothing relevant found.")
-            return
-        for rank, r in enumerate(results, start=1):
-            c = r.citation
-            where = " — ".join(
-                part for part in (c.title, f"p. {c.page}" if c.page else None, c.section) if part
-            )
-            click.echo(f"[{rank}] {r.score:.3f}  {where}  ({c.collection})")
-            click.echo(f"    {c.snippet}")
+    summary = run_with_knowledge(settings, work)
+    if as_json:
+        echo_json([r.__dict__ for r in summary.files])
+    else:
+        Console().print(_results_table(list(summary.files)))
+        click.echo(summary.counts())
+    if summary.refused:
+        sys.exit(ExitCode.FAILED)
 
-    @cli.group()
-    def docs() -> None:
-        """List, show and delete documents."""
 
-    @docs.command("list")
-    @click.option("--collection", "-c", help="Only this collection.")
-    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-    @pass_settings
-    def docs_list(settings: Settings, collection: str | None, as_json: bool) -> None:
-        """Documents (current versions), newest first."""
+# --- search -----------------------------------------------------------------------------
 
-        async def work(k: Knowledge) -> list[Any]:
-            if collection is not None:
-                await k.store.get_collection(collection)
-            return await k.store.list_documents(collection)
 
-        documents = _run(settings, work)
-        if as_json:
-            click.echo(json.dumps([_doc_json(d) for d in documents], ensure_ascii=False, indent=2))
-            return
-        table = Table(title="documents")
-        for column in ("id", "collection", "title", "version", "chunks", "tables", "size"):
-            table.add_column(column)
-        for d in documents:
-            table.add_row(
-                str(d.id),
-                d.collection,
-                d.title,
-                str(d.version),
-                str(d.chunks),
-                str(d.tables),
-                _size(d.size_bytes),
-            )
-        Console().print(table)
+@click.command()
+@click.argument("query")
+@click.option("--collection", "-c", "collections", multiple=True, help="Search only here.")
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
+@click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_settings
+def search(
+    settings: Settings,
+    query: str,
+    collections: tuple[str, ...],
+    mode: str,
+    k: int,
+    as_json: bool,
+) -> None:
+    """Search the documents (the CLI reads every collection)."""
 
-    @docs.command("show")
-    @click.argument("document_id", type=click.UUID)
-    @click.option("--chunks", "with_chunks", is_flag=True, help="Also print every chunk.")
-    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-    @pass_settings
-    def docs_show(
-        settings: Settings, document_id: uuid.UUID, with_chunks: bool, as_json: bool
-    ) -> None:
-        """One document and, with --chunks, its chunks."""
-
-        async def work(k: Knowledge) -> tuple[Any, list[Any]]:
-            doc = await k.store.get_document(document_id)
-            chunks = await k.store.document_chunks(document_id) if with_chunks else []
-            return doc, chunks
-
-        doc, chunks = _run(settings, work)
-        data = _doc_json(doc)
-        if with_chunks:
-            data["chunks_list"] = [c.__dict__ for c in chunks]
-        if as_json:
-            click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-            return
-        for key in (
-            "id",
-            "collection",
-            "title",
-            "source",
-            "version",
-            "status",
-            "chunks",
-            "tables",
-            "created_at",
-        ):
-            click.echo(f"{key:>10}: {data[key]}")
-        for c in chunks:
-            where = ", ".join(p for p in (f"p. {c.page}" if c.page else "", c.section or "") if p)
-            click.echo(f"\n--- chunk {c.ordinal} ({c.kind}, {c.token_count} tokens) {where}")
-            click.echo(c.content)
-
-    @docs.command("delete")
-    @click.argument("document_id", type=click.UUID)
-    @pass_settings
-    def docs_delete(settings: Settings, document_id: uuid.UUID) -> None:
-        """Delete a document, all its versions and chunks."""
-
-        async def work(k: Knowledge) -> Any:
-            return await k.store.delete_document(document_id)
-
-        doc = _run(settings, work)
-        click.echo(f"deleted {doc.title or doc.source} ({doc.id}) from {doc.collection}")
-
-    @cli.command()
-    @click.argument("collection")
-    @pass_settings
-    def reindex(settings: Settings, collection: str) -> None:
-        """Re-embed a collection with the configured embedder."""
-        from knowledge.reindex import reindex_collection
-
-        err = Console(stderr=True)
-
-        async def work(k: Knowledge) -> int:
-            with _progress(err) as progress:
-                task = progress.add_task(f"re-embedding {collection}", total=None)
-
-                def advance(done: int, total: int) -> None:
-                    progress.update(task, completed=done, total=total)
-
-                return await reindex_collection(
-                    k.store, k.embedder, collection, on_progress=advance
-                )
-
-        count = _run(settings, work)
-        click.echo(f"re-embedded {count} chunks of {collection} with {settings.embedder}")
-
-    @cli.group("eval")
-    def eval_group() -> None:
-        """Evaluate retrieval quality on a labelled dataset."""
-
-    @eval_group.command("retrieval")
-    @click.option("--format", "fmt", type=click.Choice(("trec", "beir", "korquad")), required=True)
-    @click.argument("path", type=click.Path(exists=True, path_type=Path))
-    @click.option("--mode", type=click.Choice((*MODES, "all")), default="all", show_default=True)
-    @click.option("--json", "as_json", is_flag=True, help="Print {mode: {metric: value}}.")
-    @pass_settings
-    def eval_retrieval(settings: Settings, fmt: str, path: Path, mode: str, as_json: bool) -> None:
-        """Build a throwaway collection from a dataset and score every query."""
-        from knowledge.evaluation import METRICS, load_dataset
-        from knowledge.retrieval_eval import run_retrieval_eval
-
-        dataset = load_dataset(fmt, path)  # type: ignore[arg-type]
-        modes = list(MODES) if mode == "all" else [mode]
-        err = Console(stderr=True)
-
-        async def work(k: Knowledge) -> dict[str, dict[str, float]]:
-            with _progress(err) as progress:
-                task = progress.add_task("", total=None)
-
-                def report(stage: str, done: int, total: int) -> None:
-                    progress.update(task, description=stage, completed=done, total=total)
-
-                return await run_retrieval_eval(
-                    dataset,
-                    k.store,
-                    k.searcher,  # the production searcher: what users get is what is measured
-                    k.ingestor,
-                    modes=modes,  # type: ignore[arg-type]
-                    on_progress=report,
-                )
-
-        scores = _run(settings, work)
-        if as_json:
-            click.echo(json.dumps(scores, indent=2))
-            return
-        table = Table(
-            title=f"{dataset.name}: {len(dataset.queries)} queries, "
-            f"{len(dataset.documents)} documents"
+    async def work(kn: Knowledge) -> list[SearchResult]:
+        return await kn.searcher.search(
+            query,
+            Scope.everything(),
+            k=k,
+            mode=cast(Mode, mode),
+            collections=collections or None,
         )
-        table.add_column("mode")
-        for metric in METRICS:
-            table.add_column(metric, justify="right")
-        for name, values in scores.items():
-            table.add_row(name, *(f"{values[m]:.4f}" for m in METRICS))
-        Console().print(table)
+
+    results = run_with_knowledge(settings, work)
+    if as_json:
+        echo_json([_result_json(r) for r in results])
+        return
+    if not results:
+        click.echo("Nothing relevant found.")
+        return
+    for result, source in zip(results, ranked_sources(results), strict=True):
+        click.echo(f"{source_line(source)}  ({result.citation.collection}, {result.score:.3f})")
+        click.echo(f"    {result.citation.snippet}")
 
 
 def _result_json(r: SearchResult) -> dict[str, Any]:
@@ -379,29 +175,87 @@ def _result_json(r: SearchResult) -> dict[str, Any]:
     }
 
 
-def _doc_json(d: Any) -> dict[str, Any]:
-    return {
-        "id": str(d.id),
-        "collection": d.collection,
-        "title": d.title,
-        "source": d.source,
-        "mime_type": d.mime_type,
-        "version": d.version,
-        "status": d.status,
-        "chunks": d.chunks,
-        "tables": d.tables,
-        "size_bytes": d.size_bytes,
-        "uploaded_by": d.uploaded_by,
-        "created_at": d.created_at.isoformat(),
-    }
+# --- reindex ----------------------------------------------------------------------------
 
 
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KB", "MB", "GB"):
-        value /= 1024
-        if value < 1024 or unit == "GB":
-            break
-    return f"{value:.1f} {unit}"
+@click.command()
+@click.argument("collection")
+@pass_settings
+def reindex(settings: Settings, collection: str) -> None:
+    """Re-embed a collection with the configured embedder."""
+    from knowledge.reindex import reindex_collection
+
+    err = Console(stderr=True)
+
+    async def work(k: Knowledge) -> int:
+        with progress_bars(err) as progress:
+            task = progress.add_task(f"re-embedding {collection}", total=None)
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            return await reindex_collection(k.store, k.embedder, collection, on_progress=advance)
+
+    count = run_with_knowledge(settings, work)
+    click.echo(f"re-embedded {count} chunks of {collection} with {settings.embedder}")
+
+
+# --- eval retrieval ---------------------------------------------------------------------
+
+
+@click.group("eval")
+def eval_group() -> None:
+    """Evaluate retrieval quality on a labelled dataset."""
+
+
+@eval_group.command("retrieval")
+@click.option("--format", "fmt", type=click.Choice(("trec", "beir", "korquad")), required=True)
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--mode", type=click.Choice((*MODES, "all")), default="all", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print {mode: {metric: value}}.")
+@pass_settings
+def eval_retrieval(settings: Settings, fmt: str, path: Path, mode: str, as_json: bool) -> None:
+    """Build a throwaway collection from a dataset and score every query."""
+    from knowledge.evaluation import METRICS, load_dataset
+    from knowledge.retrieval_eval import run_retrieval_eval
+
+    dataset = load_dataset(fmt, path)  # type: ignore[arg-type]
+    modes = list(MODES) if mode == "all" else [mode]
+    err = Console(stderr=True)
+
+    async def work(k: Knowledge) -> dict[str, dict[str, float]]:
+        with progress_bars(err) as progress:
+            task = progress.add_task("", total=None)
+
+            def report(stage: str, done: int, total: int) -> None:
+                progress.update(task, description=stage, completed=done, total=total)
+
+            searcher = Searcher(
+                k.store,
+                k.embedder,
+                dense_weight=settings.search_dense_weight,
+                dense_weight_latin=settings.search_dense_weight_latin,
+                dense_floor=-1.0,  # rank everything: the metrics judge the ordering
+            )
+            return await run_retrieval_eval(
+                dataset,
+                k.store,
+                searcher,
+                k.ingestor,
+                modes=modes,  # type: ignore[arg-type]
+                on_progress=report,
+            )
+
+    scores = run_with_knowledge(settings, work)
+    if as_json:
+        click.echo(json.dumps(scores, indent=2))
+        return
+    table = Table(
+        title=f"{dataset.name}: {len(dataset.queries)} queries, {len(dataset.documents)} documents"
+    )
+    table.add_column("mode")
+    for metric in METRICS:
+        table.add_column(metric, justify="right")
+    for name, values in scores.items():
+        table.add_row(name, *(f"{values[m]:.4f}" for m in METRICS))
+    Console().print(table)

@@ -20,6 +20,7 @@ import httpx
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.ingesting import IngestSummary, ingest_files, refused_before_ingest
 from bot.knowledge import Knowledge
 from bot.settings import Settings
 from bot.state import Job, SharedState
@@ -268,40 +269,38 @@ class SlackIngest:
     async def __call__(self, job: Job) -> None:
         payload = job.payload
         user = str(payload["user"])
-        collection = await self.knowledge.store.ensure_collection(
-            str(payload["collection"]), self.knowledge.embedder, created_by=user
-        )
         with tempfile.TemporaryDirectory(prefix="deskbot-slack-") as folder:
             paths, refused = await self._download(list(payload["files"]), Path(folder))
-            results = await self.knowledge.ingestor.ingest_paths(
-                paths, collection, uploaded_by=user
+            result = await ingest_files(
+                self.knowledge, str(payload["collection"]), paths, user=user, refused=refused
             )
-        await self.client.chat_postMessage(
-            channel=user, text=summary(collection.name, results, refused)
-        )
+        await self.client.chat_postMessage(channel=user, text=summary(result))
 
     async def _download(
         self, file_ids: list[str], folder: Path
-    ) -> tuple[list[Path], list[tuple[str, str]]]:
+    ) -> tuple[list[Path], list[FileResult]]:
         limit = int(self.settings.max_file_mb * 1024 * 1024)
         token = self.settings.slack_bot_token
         headers = {"Authorization": f"Bearer {token.get_secret_value() if token else ''}"}
         paths: list[Path] = []
-        refused: list[tuple[str, str]] = []
+        refused: list[FileResult] = []
         async with httpx.AsyncClient(timeout=60, follow_redirects=True) as http:
             for index, file_id in enumerate(file_ids):
                 try:
                     info = (await self.client.files_info(file=file_id))["file"]
                 except SlackApiError as exc:
-                    refused.append((file_id, f"not readable ({exc.response.get('error')})"))
+                    detail = f"not readable ({exc.response.get('error')})"
+                    refused.append(refused_before_ingest(file_id, "unreadable", detail))
                     continue
                 name = PurePath(str(info.get("name") or file_id)).name
                 if int(info.get("size") or 0) > limit:
-                    refused.append((name, f"over {self.settings.max_file_mb:g} MB"))
+                    detail = f"over {self.settings.max_file_mb:g} MB"
+                    refused.append(refused_before_ingest(name, "too_large", detail))
                     continue
                 response = await http.get(str(info["url_private_download"]), headers=headers)
                 if response.status_code != 200:
-                    refused.append((name, f"download failed (HTTP {response.status_code})"))
+                    detail = f"download failed (HTTP {response.status_code})"
+                    refused.append(refused_before_ingest(name, "unreadable", detail))
                     continue
                 path = folder / f"{index:02d}" / name
                 path.parent.mkdir()
@@ -310,18 +309,17 @@ class SlackIngest:
         return paths, refused
 
 
-def summary(collection: str, results: list[FileResult], refused: list[tuple[str, str]]) -> str:
+_MARKS = {"stored": ":white_check_mark:", "unchanged": ":white_circle:", "refused": ":x:"}
+
+
+def summary(result: IngestSummary) -> str:
     """The admin's report: what was stored, unchanged, or refused and why."""
-    lines = [f"*Documents added to `{collection}`*"]
-    for result in results:
-        name = PurePath(result.path).name
-        if result.status == "stored":
-            lines.append(
-                f"• :white_check_mark: {name}: {result.chunks} chunks, {result.tables} tables"
-            )
-        elif result.status == "unchanged":
-            lines.append(f"• :white_circle: {name}: unchanged")
+    lines = [f"*Documents added to `{result.collection}`*"]
+    for file in result.files:
+        if file.status == "stored":
+            note = f"{file.chunks} chunks, {file.tables} tables"
         else:
-            lines.append(f"• :x: {name}: {result.detail}")
-    lines += [f"• :x: {name}: {reason}" for name, reason in refused]
+            note = "unchanged" if file.status == "unchanged" else (file.detail or "refused")
+        lines.append(f"• {_MARKS[file.status]} {PurePath(file.path).name}: {note}")
+    lines.append(result.counts())
     return "\n".join(lines)

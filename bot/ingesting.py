@@ -1,0 +1,105 @@
+"""Adding files to the documents: the one use-case behind every front door.
+
+``deskbot ingest``, the chat's ``/ingest``, Slack uploads and the demo's sample documents all
+call :func:`ingest_files`: make sure the collection exists (created on first use, refused if
+another embedder filled it), ingest the files, and summarise what was stored, what was
+unchanged, and what was refused, grouped by the refusal's :data:`~knowledge.errors.Refusal`
+kind. Each front door only draws the :class:`IngestSummary` its own way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.knowledge import Knowledge
+from knowledge.errors import Refusal
+from knowledge.ingest import FileResult, Progress
+
+__all__ = ["IngestSummary", "ingest_files", "reason_label", "refused_before_ingest"]
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """What one ingest did, file by file, in the order the files were taken."""
+
+    collection: str
+    files: tuple[FileResult, ...]
+
+    @property
+    def stored(self) -> list[FileResult]:
+        """New documents and new versions."""
+        return [r for r in self.files if r.status == "stored"]
+
+    @property
+    def unchanged(self) -> list[FileResult]:
+        """Files whose current version already holds the same bytes."""
+        return [r for r in self.files if r.status == "unchanged"]
+
+    @property
+    def refused(self) -> list[FileResult]:
+        """Files that were not added, each with its ``reason`` and ``detail``."""
+        return [r for r in self.files if r.status == "refused"]
+
+    def refusals(self) -> dict[Refusal, list[FileResult]]:
+        """The refused files grouped by reason, the most frequent reason first."""
+        groups: dict[Refusal, list[FileResult]] = {}
+        for result in self.refused:
+            groups.setdefault(result.reason or "failed", []).append(result)
+        return dict(sorted(groups.items(), key=lambda item: -len(item[1])))
+
+    def counts(self) -> str:
+        """``"2 stored, 1 unchanged, 3 refused (2 unsupported, 1 empty)"``."""
+        line = f"{len(self.stored)} stored, {len(self.unchanged)} unchanged"
+        line += f", {len(self.refused)} refused"
+        groups = self.refusals()
+        if groups:
+            line += " (" + ", ".join(f"{len(g)} {reason_label(r)}" for r, g in groups.items()) + ")"
+        return line
+
+
+def reason_label(reason: Refusal) -> str:
+    """A refusal kind as words: ``"too_large"`` -> ``"too large"``."""
+    return reason.replace("_", " ")
+
+
+def refused_before_ingest(name: str, reason: Refusal, detail: str) -> FileResult:
+    """A file the front door itself refused (a failed download, an upload over the limit)."""
+    return FileResult(name, "refused", reason=reason, detail=detail)
+
+
+async def ingest_files(
+    knowledge: Knowledge,
+    collection: str,
+    paths: Sequence[Path],
+    *,
+    private: bool = False,
+    user: str | None = None,
+    progress: Progress | None = None,
+    refused: Sequence[FileResult] = (),
+) -> IngestSummary:
+    """Add files and folders (recursively) to a collection, creating it on first use.
+
+    Args:
+        knowledge: The store, embedder and ingestor to use.
+        collection: The collection's name.
+        paths: Files and folders; folders are walked, hidden entries skipped.
+        private: Create the collection as private (an existing one keeps its visibility).
+        user: Who asked: the collection's creator and the documents' uploader.
+        progress: Told about each file and its chunks as the ingest goes.
+        refused: Files the front door refused before the ingest; they end the summary.
+
+    Raises:
+        KnowledgeError: The collection's name is invalid or another embedder filled it.
+    """
+    info = await knowledge.store.ensure_collection(
+        collection,
+        knowledge.embedder,
+        visibility="private" if private else None,
+        created_by=user,
+    )
+    results = await knowledge.ingestor.ingest_paths(
+        paths, info, uploaded_by=user, progress=progress
+    )
+    return IngestSummary(info.name, (*results, *refused))
