@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import text
 
+from bot.app import open_app
+from bot.jobs import make_worker
+from bot.messages import ThreadKey
+from bot.settings import Settings
 from bot.state import Delivery, Job, JobQueue
 from bot.state.memory import MemoryJobQueue
 from bot.state.redis import RedisJobQueue
 from bot.worker import Handler, Worker
+from tests.conftest import FreshDatabase
 
 pytestmark = pytest.mark.integration
 
@@ -175,3 +181,35 @@ async def test_redis_queue_recovers_when_its_stream_is_deleted(redis_url: str) -
     assert got is not None
     assert got.job.id == job.id
     await client.aclose()
+
+
+async def test_a_run_left_in_progress_by_a_dead_worker_is_expired(
+    make_settings: Callable[..., Settings], fresh_database: FreshDatabase
+) -> None:
+    async with open_app(make_settings(database_url=fresh_database.url)) as app:
+        store = app.conversations
+        values = {"user_id": "U1", "model": "m", "instructions": "Hi."}
+        crashed, _ = await store.begin_run(ThreadKey("api", "crashed"), question="q", **values)
+        live, _ = await store.begin_run(ThreadKey("api", "live"), question="q", **values)
+        async with store.engine.begin() as conn:  # the crashed worker started an hour ago
+            await conn.execute(
+                text("UPDATE runs SET started_at = now() - interval '1 hour' WHERE id = :id"),
+                {"id": crashed.run_id},
+            )
+
+        async with running(make_worker(app)):
+
+            async def status(run_id: uuid.UUID) -> str:
+                stored = await store.get_run(run_id)
+                assert stored is not None
+                return stored.status
+
+            deadline = asyncio.get_running_loop().time() + 10
+            while await status(crashed.run_id) != "expired":
+                assert asyncio.get_running_loop().time() < deadline, "the stale run stayed"
+                await asyncio.sleep(0.05)
+
+        assert await status(live.run_id) == "in_progress"  # a run that may still finish
+        expired = await store.get_run(crashed.run_id)
+        assert expired is not None
+        assert expired.error == "the process running it stopped"

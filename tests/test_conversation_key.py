@@ -1,0 +1,141 @@
+"""A conversation's key is the same wherever it is built: Slack adapter, worker, job payload.
+
+The adapter asks whether a thread is one the bot answered in; the worker answered it and
+remembered its id under the key it built. When both build the key the same way, the
+adapter's question is answered from that memory, without a database round trip on the
+event path that must acknowledge Slack within three seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp.test_utils import TestServer
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import event
+
+from bot.app import open_app
+from bot.messages import IncomingMessage, ReplyAddress, ThreadKey
+from bot.settings import Settings
+from bot.slack.server import embedded_worker, http_app, slack_adapter
+from tests.conftest import FreshDatabase
+from tests.fakes.openai_server import ScriptedOpenAI
+from tests.fakes.slack_api import FakeSlackAPI
+
+SECRET = "test-signing-secret"
+TEAM = "T0TEST"
+BOT = "U0DESKBOT"
+
+
+def envelope(ts: str, text: str, *, kind: str, thread_ts: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": kind, "user": "U1", "text": text, "ts": ts, "channel": "C1"}
+    if thread_ts:
+        body["thread_ts"] = thread_ts
+    return {
+        "team_id": TEAM,
+        "api_app_id": "A111",
+        "event": body,
+        "type": "event_callback",
+        "event_id": f"Ev{ts.replace('.', '')}",
+        "event_time": 1700000000,
+        "authorizations": [{"user_id": BOT, "team_id": TEAM, "is_bot": True}],
+    }
+
+
+async def until(check: Callable[[], Any], *, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError("timed out waiting for the bot")
+
+
+@pytest.mark.e2e
+async def test_a_follow_up_is_known_without_a_database_lookup(
+    make_settings: Callable[..., Settings],
+    fresh_database: FreshDatabase,
+    slack_api: FakeSlackAPI,
+    openai_server: ScriptedOpenAI,
+) -> None:
+    settings = make_settings(
+        database_url=fresh_database.url,
+        slack_bot_token=slack_api.token,
+        slack_signing_secret=SECRET,
+        slack_api_url=slack_api.api_url,
+        openai_base_url=openai_server.base_url,
+        openai_api_key="test",
+        rate_limit=1000,
+    )
+    openai_server.reply_text("First answer.")
+    openai_server.reply_text("Second answer.")
+    lookups: list[str] = []
+
+    def count_thread_lookups(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().startswith("SELECT threads.id"):
+            lookups.append(statement)
+
+    async with open_app(settings) as app, embedded_worker(app):
+        event.listen(
+            app.conversations.engine.sync_engine, "before_cursor_execute", count_thread_lookups
+        )
+        server = TestServer(http_app(slack_adapter(app)))
+        await server.start_server()
+        url = str(server.make_url("/slack/events"))
+        async with httpx.AsyncClient(timeout=10) as http:
+
+            async def post(body: dict[str, Any]) -> None:
+                raw = json.dumps(body)
+                ts = str(int(time.time()))
+                signature = (
+                    SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=raw) or ""
+                )
+                headers = {
+                    "Content-Type": "application/json",
+                    "X-Slack-Request-Timestamp": ts,
+                    "X-Slack-Signature": signature,
+                }
+                assert (await http.post(url, content=raw, headers=headers)).status_code == 200
+
+            parent = "1700000004.000100"
+            await post(envelope(parent, f"<@{BOT}> first question", kind="app_mention"))
+            await until(lambda: len(openai_server.chat_requests()) == 1)
+            await app.conversations.drain()
+            lookups.clear()  # the worker looked the new thread up once; that is expected
+
+            await post(envelope("1700000004.000200", "and then?", kind="message", thread_ts=parent))
+            await until(lambda: len(openai_server.chat_requests()) == 2)
+        await server.close()
+        await app.state.queue.close()
+
+    sent = [m["content"] for m in openai_server.chat_requests()[1]["messages"][1:]]
+    assert sent == ["first question", "First answer.", "and then?"]
+    assert lookups == [], "the adapter looked up a thread the worker had just answered in"
+
+
+@pytest.mark.unit
+def test_the_key_travels_in_the_job_payload_unchanged() -> None:
+    key = ThreadKey.of("slack", TEAM, "C1", "1700000004.000100")
+    message = IncomingMessage(
+        platform="slack",
+        workspace_id=TEAM,
+        channel_id="C1",
+        user_id="U1",
+        text="and then?",
+        thread=key,
+        event_id="slack:T0TEST:C1:1700000004.000200",
+        reply=ReplyAddress("slack", "C1", "1700000004.000100", TEAM),
+    )
+
+    arrived = IncomingMessage.from_json(json.loads(json.dumps(message.to_json())))
+
+    assert arrived == message
+    assert arrived.thread == key
+    assert key.external_id == "T0TEST:C1:1700000004.000100"  # as stored before: threads match
+    assert ThreadKey.of("slack", None, "D1").external_id == "-:D1"  # a DM without threads
