@@ -9,6 +9,8 @@ STAMP  := $(VENV)/.installed
 install: $(STAMP)
 
 # torch first, pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
+# The extras `make test` needs: ml (fine-tuning) and dev (tests, lint, types). `bench`
+# (LangChain peers for bench/) and `discord` (the coming adapter) are installed by hand.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
