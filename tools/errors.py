@@ -6,11 +6,14 @@ A tool fails in one of two ways, and the agent loop treats them differently::
     ├── ToolError                 the model can fix it (bad argument, unknown table or
     │                             ticker, a refused query, no data in that range): its
     │                             message goes back to the model as the tool's result
-    └── FatalToolError            the run cannot go on (a service is down or missing):
-        │                         the run ends and the user is told why
-        ├── SqlUnavailableError   the SQL database cannot be opened or reached
-        └── QuotesUnavailableError
-                                  the stock data source cannot be reached or read
+    ├── FatalToolError            the run cannot go on (a service is down or missing):
+    │   │                         the run ends and the user is told why
+    │   ├── SqlUnavailableError   the SQL database cannot be opened or reached
+    │   └── QuotesUnavailableError
+    │                             the stock data source cannot be reached or read
+    └── ClassifierError           (tools.classifier) the comment classifier's own errors,
+                                  also raised outside a run (training, the CLI); its tool
+                                  turns them into one of the two kinds above
 
 Any other exception from a tool is a bug; the loop ends the run as for a
 :class:`FatalToolError` and logs the traceback. Messages are one line, written for the
