@@ -1,18 +1,25 @@
 """What every comment classifier shares: the label set, the result, the Protocol, errors.
 
-Exceptions (``exit_code`` is what the CLI exits with after printing the message on one line)::
+Exceptions, under the tools' base (:class:`~tools.errors.BaseToolError`); how the CLI turns
+them into exit codes is decided in ``bot.cli.exits``, not here::
 
     ClassifierError            classifying failed (the language model's reply was
-    │                          malformed, it was unreachable) or saving did (exit 1)
+    │                          malformed, it was unreachable) or saving did
     ├── ClassifierInputError   bad input: empty comment, unreadable data file, missing
-    │                          column, labels outside the label set, a single class (exit 2)
-    └── ModelLoadError         the model directory is missing, unreadable or incompatible (exit 2)
+    │                          column, labels outside the label set, a single class
+    └── ModelLoadError         the model directory is missing, unreadable or incompatible
+
+The ``classify_comment`` tool turns a :class:`ClassifierInputError` into a
+:class:`~tools.errors.ToolError` (the model can fix it) and any other into a
+:class:`~tools.errors.FatalToolError`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
+
+from tools.errors import BaseToolError
 
 __all__ = [
     "DEFAULT_LABELS",
@@ -27,22 +34,16 @@ __all__ = [
 DEFAULT_LABELS: tuple[str, ...] = ("hate", "offensive", "none")
 
 
-class ClassifierError(Exception):
+class ClassifierError(BaseToolError):
     """Classifying failed, or the model could not be saved."""
-
-    exit_code: int = 1
 
 
 class ClassifierInputError(ClassifierError):
     """The comment or the data is unusable; the message says what to change."""
 
-    exit_code = 2
-
 
 class ModelLoadError(ClassifierError):
     """The model directory is missing, unreadable or made by incompatible versions."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ rationale), and the call's arguments are read and validated with pydantic. A mod
 answers in text may put the same JSON object there (fenced or not). Anything else is a
 :class:`~tools.classifier.ClassifierError` naming what was wrong.
 
-Errors: :class:`~tools.classifier.ClassifierInputError` for an empty comment (exit 2),
-:class:`~tools.classifier.ClassifierError` for an unreachable model or a malformed reply
-(exit 1).
+Errors: :class:`~tools.classifier.ClassifierInputError` for an empty comment,
+:class:`~tools.classifier.ClassifierError` for an unreachable model (the backend's
+:class:`~tools.chat_backend.BackendError`) or a malformed reply.
 """
 
 from __future__ import annotations
