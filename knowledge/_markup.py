@@ -183,6 +183,11 @@ def decode_html(data: bytes) -> str:
         raise ParseError(message, reason="not_text") from None
 
 
+# A stray NUL in a text file (a tool's padding, a pasted control code) is cleaned away with
+# the other controls; many are binary data or UTF-16 without its BOM (every other byte).
+_MAX_NUL_SHARE = 0.1
+
+
 def decode_text(data: bytes) -> str:
     """UTF-8 (with or without BOM) or UTF-16 with a BOM; newlines normalized to ``\\n``."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -197,9 +202,11 @@ def decode_text(data: bytes) -> str:
             text = data[skip:].decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ParseError(_not_utf8(data, exc, skip), reason="not_text") from None
-    if "\x00" in text:
+    if text.count("\x00") > len(text) * _MAX_NUL_SHARE:
         raise ParseError("binary data, not text (NUL bytes)", reason="not_text")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    # Dropped here, not only by the cleaner after parsing: markdown-it would turn each into
+    # U+FFFD, in the middle of the word it split.
+    return text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _not_utf8(data: bytes, exc: UnicodeDecodeError, skip: int) -> str:
