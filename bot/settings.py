@@ -226,11 +226,6 @@ class Settings(BaseSettings):
         return value
 
     @property
-    def embedded_database(self) -> bool:
-        """True when no ``DATABASE_URL`` is set and deskbot runs its own PostgreSQL."""
-        return self.database_url is None
-
-    @property
     def llm_configured(self) -> bool:
         """True when an OpenAI-compatible endpoint is configured."""
         return self.openai_api_key is not None or self.openai_base_url is not None

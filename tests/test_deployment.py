@@ -86,7 +86,7 @@ def test_example_env_file_parses_as_valid_settings(tmp_path: Path) -> None:
     example = tmp_path / ".env"
     example.write_text((REPO / ".env.example").read_text())
     settings = Settings(_env_file=example)  # type: ignore[call-arg]
-    assert settings.embedded_database
+    assert settings.database_url is None  # deskbot runs its own PostgreSQL
     assert settings.redis_url is None
     assert not settings.llm_configured
 

@@ -22,7 +22,7 @@ Make = Callable[..., Settings]
 
 def test_defaults_mean_embedded_and_offline(make_settings: Make) -> None:
     settings = make_settings()
-    assert settings.embedded_database
+    assert settings.database_url is None  # deskbot runs its own PostgreSQL
     assert not settings.llm_configured
     assert settings.slack_api_url == "https://slack.com/api/"
 
@@ -33,7 +33,7 @@ def test_conventional_environment_names(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("DESKBOT_DATA_DIR", "~/deskbot-data")
     monkeypatch.setenv("DESKBOT_RATE_LIMIT", "7")
     settings = load_settings()
-    assert not settings.embedded_database
+    assert settings.database_url is not None
     assert settings.llm_configured
     assert settings.data_dir == Path("~/deskbot-data").expanduser()
     assert settings.rate_limit == 7
@@ -73,7 +73,7 @@ def test_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "")
     monkeypatch.setenv("OPENAI_BASE_URL", "")
     settings = load_settings()
-    assert settings.embedded_database
+    assert settings.database_url is None  # deskbot runs its own PostgreSQL
     assert not settings.llm_configured
 
 
