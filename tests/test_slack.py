@@ -426,6 +426,7 @@ async def test_non_admins_cannot_upload_and_admins_make_documents_searchable(
     )
     assert "vpn.md: 1 chunks" in report[0].args["text"]
     assert "huge.pdf: over 50 MB" in report[0].args["text"]
+    assert "1 stored, 0 unchanged, 1 refused (1 too large)" in report[0].args["text"]
     results = await stack.app.knowledge.searcher.search("HanbitConnect", Scope.everything())
     assert results[0].citation.collection == "it"
 

@@ -124,29 +124,16 @@ def train(
     )
     check_trainable(dataset)
     click.echo(f"training {kind} on {len(dataset.texts)} rows ...", err=True)
-    model = run(
-        train_classifier(
-            dataset, kind=kind, holdout=holdout, max_chars=settings.classifier_max_chars
-        )
-    )
+    max_chars = settings.classifier_max_chars
+    model = run(train_classifier(dataset, kind=kind, holdout=holdout, max_chars=max_chars))
     model.save(target)
     if as_json:
-        manifest = asdict(model.manifest)
-        extra = {
-            "path": str(target),
-            "dropped": dataset.dropped,
-            "empty_rows": dataset.empty_rows,
-        }
-        click.echo(json.dumps({**extra, "manifest": manifest}, ensure_ascii=False, indent=2))
+        extra = {"path": str(target), "dropped": dataset.dropped, "empty_rows": dataset.empty_rows}
+        click.echo(
+            json.dumps({**extra, "manifest": asdict(model.manifest)}, ensure_ascii=False, indent=2)
+        )
         return
-    if _skipped(dataset):
-        click.echo(_skipped(dataset))
-    metrics = model.manifest.metrics
-    click.echo(
-        f"held-out ({metrics['rows']} rows): macro-F1 {metrics['macro_f1']:.4f}, "
-        f"accuracy {metrics['accuracy']:.4f}"
-    )
-    click.echo(f"saved to {target}")
+    _print_training(dataset, model.manifest.metrics, target)
 
 
 @classifier.command("eval")
@@ -229,6 +216,16 @@ async def _classify(
     finally:
         if backend is not None:
             await backend.close()
+
+
+def _print_training(dataset: Dataset, metrics: dict[str, Any], target: Path) -> None:
+    if _skipped(dataset):
+        click.echo(_skipped(dataset))
+    click.echo(
+        f"held-out ({metrics['rows']} rows): macro-F1 {metrics['macro_f1']:.4f}, "
+        f"accuracy {metrics['accuracy']:.4f}"
+    )
+    click.echo(f"saved to {target}")
 
 
 def _print_classification(result: Classification, limit: int) -> None:
