@@ -552,3 +552,48 @@ def test_parsing_needs_no_model_downloads(tmp_path: Path) -> None:
         [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+# --- what every format hands over -------------------------------------------------------
+
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("log.txt", b"Door 4\x00 opened\x0cat 06:00\x1b[0m by the guard.\r\nDone\x7f."),
+        ("stock.csv", b"Item,Count\nBol\x00ts,1\x002\nNuts,\x017\n"),
+        ("page.html", b"<title>Ro\x00ta</title><h1>Sh\x01ifts</h1><p>Early\x00 shift.</p>"),
+        (
+            "notes.md",
+            b"# Ro\x00ta\n\nEarly\x1f shift.\n\n| Day | Who |\n|---|---|\n| Mon | A\x00na |\n",
+        ),
+    ],
+)
+def test_no_control_character_comes_back_from_any_format(
+    tmp_path: Path, name: str, data: bytes
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    doc = parse_file(path)
+    cells = [
+        cell
+        for b in doc.blocks
+        if b.table
+        for row in [b.table.headers, *b.table.rows]
+        for cell in row
+    ]
+    sections = [b.section or "" for b in doc.blocks]
+    for value in [doc.title, doc.text, *[b.text for b in doc.blocks], *cells, *sections]:
+        assert not _CONTROLS.search(value), (value, doc)
+    assert_well_formed(doc)
+
+
+def test_clean_text_keeps_tabs_newlines_and_whole_characters() -> None:
+    from knowledge._clean import clean_text
+
+    assert clean_text("a\tb\r\nc\rd\x0ce") == "a\tb\nc\nd\ne"
+    assert clean_text("R\x00e\x00p\x00") == "Rep"
+    assert clean_text("smile \ud83d\ude00, lone \udce9") == "smile \U0001f600, lone \ufffd"
+    assert clean_text("plain 한국어") == "plain 한국어"
