@@ -24,7 +24,6 @@ class ToolCallRecord:
     name: str
     arguments: dict[str, Any] | str
     error: str | None = None
-    latency_ms: float = 0.0
 
 
 @dataclass

@@ -176,10 +176,10 @@ class Agent:
         except RunEndedError as ended:
             run.tool_step(ordinal, call, arguments, started, None, ended.error)
             raise
-        latency = run.tool_step(ordinal, call, arguments, started, result, error)
+        run.tool_step(ordinal, call, arguments, started, result, error)
         content = {"error": error} if error else result
         message = ChatMessage("tool", self._render(content), tool_call_id=call.id)
-        return message, ToolCallRecord(call.name, arguments, error, latency)
+        return message, ToolCallRecord(call.name, arguments, error)
 
     async def _execute(self, run: RunState, call: ToolCall) -> Any:
         tool = self.tools.get(call.name)

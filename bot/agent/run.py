@@ -105,21 +105,19 @@ class RunState:
         started: float,
         result: Any,
         error: str | None,
-    ) -> float:
-        """Record a tool call that began at ``started``; return its latency in ms."""
-        latency = (time.perf_counter() - started) * 1000
+    ) -> None:
+        """Record a tool call that began at ``started``."""
         self.record.step(
             ordinal,
             type="tool_call",
             status="failed" if error else "completed",
-            latency_ms=latency,
+            latency_ms=(time.perf_counter() - started) * 1000,
             tool_name=call.name,
             tool_call_id=call.id,
             arguments=arguments if isinstance(arguments, dict) else {"raw": arguments},
             result=jsonable(result),
             error=error,
         )
-        return latency
 
     # --- ways a run ends early --------------------------------------------------------
 

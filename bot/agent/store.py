@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.messages import ThreadKey
-from bot.schema import Feedback, Message, Run, RunStatus, RunStep, Thread
+from bot.schema import Feedback, Message, Run, RunStatus, RunStep, StepStatus, StepType, Thread
 from tools.chat_backend import ChatMessage, ToolCall
 
 __all__ = ["ConversationStore", "RunRecord", "StoredRun", "ThreadKey"]
@@ -113,8 +113,8 @@ class RunRecord:
             }
         )
 
-    def step(self, ordinal: int, **values: Any) -> None:
-        """Buffer one finished model call or tool call."""
+    def step(self, ordinal: int, *, type: StepType, status: StepStatus, **values: Any) -> None:
+        """Buffer one finished model call or tool call (``values``: the other columns)."""
         row: dict[str, Any] = {
             "tool_name": None,
             "tool_call_id": None,
@@ -124,7 +124,8 @@ class RunRecord:
             "prompt_tokens": 0,
             "completion_tokens": 0,
         }
-        row.update(values, run_id=self.run_id, ordinal=ordinal, completed_at=_now())
+        row.update(values, type=type, status=status)
+        row.update(run_id=self.run_id, ordinal=ordinal, completed_at=_now())
         self.steps.append(row)
 
     def take(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
