@@ -24,6 +24,11 @@ from pdfplumber.pdf import PDF as PlumberPDF  # noqa: N811
 from pypdf import PageObject, PasswordType, PdfReader
 from pypdf.errors import PyPdfError
 
+from knowledge._pdf_aligned import (
+    find_aligned_tables,
+    find_whitespace_tables,
+    may_have_whitespace_table,
+)
 from knowledge._pdf_operators import PageOperators
 from knowledge._pdf_prose import PageProse, squeeze
 from knowledge._pdf_tables import PdfTable, find_pdf_tables
@@ -61,10 +66,7 @@ def read_pdf(path: Path) -> PdfContent:
             raise ParseError("corrupt or truncated PDF: no pages")
         blocks: list[Block] = []
         for number, page in enumerate(reader.pages, 1):
-            operators = PageOperators.of(page)
-            ruled = plumber is not None and operators.may_have_ruled_table()
-            plumber_page = _plumber_page(plumber, number) if ruled else None
-            blocks.extend(_page_blocks(page, operators, plumber_page, number))
+            blocks.extend(_page_blocks(page, plumber, number))
         blocks = continue_tables(blocks)
         title = reader.metadata.title if reader.metadata else None
     except PyPdfError as exc:
@@ -155,15 +157,28 @@ def _plumber_page(plumber: PlumberPDF | None, number: int) -> PlumberPage | None
         return None
 
 
-def _page_blocks(
-    page: PageObject, operators: PageOperators, plumber_page: PlumberPage | None, number: int
-) -> list[Block]:
+def _page_blocks(page: PageObject, plumber: PlumberPDF | None, number: int) -> list[Block]:
+    """The page's prose and tables; pdfplumber reads the page only where a table may be."""
+    operators = PageOperators.of(page)
+    text = _page_text(page, operators)
+    finders = _TableFinders(
+        ruled=operators.may_have_ruled_table(), whitespace=may_have_whitespace_table(text)
+    )
+    plumber_page = _plumber_page(plumber, number) if finders.ruled or finders.whitespace else None
     tables: list[PdfTable] = []
     outside = ""
     if plumber_page is not None:
-        tables, outside = _pdf_tables(plumber_page, number)
+        tables, outside = _pdf_tables(plumber_page, number, finders)
         plumber_page.close()
-    return PageProse(tables, squeeze(outside), number).blocks(_page_text(page, operators))
+    return PageProse(tables, squeeze(outside), number).blocks(text)
+
+
+@dataclass(frozen=True)
+class _TableFinders:
+    """Which table finders a page needs: rules drawn, or whitespace-aligned figures."""
+
+    ruled: bool
+    whitespace: bool
 
 
 def _page_text(page: PageObject, operators: PageOperators) -> str:
@@ -220,10 +235,17 @@ def _extract(page: PageObject, options: dict[str, Any]) -> str:
         return ""
 
 
-def _pdf_tables(page: PlumberPage, number: int) -> tuple[list[PdfTable], str]:
+def _pdf_tables(
+    page: PlumberPage, number: int, finders: _TableFinders
+) -> tuple[list[PdfTable], str]:
     """The page's tables, and the text pdfplumber sees outside them."""
     try:
-        tables = find_pdf_tables(page, number)
+        tables: list[PdfTable] = []
+        if finders.ruled:
+            tables += find_pdf_tables(page, number)
+            tables += find_aligned_tables(page, number, [item.bbox for item in tables])
+        if finders.whitespace:
+            tables += find_whitespace_tables(page, number, [item.bbox for item in tables])
         if not tables:
             return [], ""
         rest = page

@@ -46,15 +46,16 @@ class PageOperators:
         pdfplumber reads every object of a page (each character included) before it looks
         for tables, which is most of the cost of parsing a PDF. Its line strategy needs two
         rows and two columns: three rules of one direction and three of the other, or three
-        horizontal rules and one vertical (it is told where the missing outer sides are). A
-        page painting fewer than four segments cannot hold one (a rectangle counts two: it
-        gives two of each direction).
+        horizontal rules and one vertical (it is told where the missing outer sides are).
+        A table ruled only above, under its header and below (papers' style) needs three
+        horizontal rules. A page painting fewer than three segments cannot hold either (a
+        rectangle counts two: it gives two of each direction).
         """
         if self.counts is None:
             return True
         painted = sum(self.counts[op] for op in _PAINT_OPERATORS)
         segments = sum(self.counts[op] for op in _SEGMENT_OPERATORS)
-        return painted > 0 and segments + 2 * self.counts[b"re"] >= 4
+        return painted > 0 and segments + 2 * self.counts[b"re"] >= 3
 
 
 # Strings are blanked before tokenizing, so that text cannot pass for an operator; what is

@@ -11,7 +11,10 @@ from pdfplumber.page import Page as PlumberPage
 
 from knowledge._tables import normalize_cell
 
-__all__ = ["caption_above", "horizontal_rules", "rule_stacks", "side_rules"]
+__all__ = ["Rule", "caption_above", "horizontal_rules", "rule_stacks", "side_rules"]
+
+# A horizontal rule: its left and right ends and its height on the page (from the top).
+Rule = tuple[float, float, float]
 
 _CAPTION_PREFIX = re.compile(r"^(table|tab\.)\s+\w|^<?(표|表)", re.IGNORECASE)
 # Points: how far above a table a caption line may sit, and tolerances for joining rules.
@@ -46,7 +49,7 @@ def side_rules(page: PlumberPage) -> list[dict[str, Any]]:
     return rules
 
 
-def horizontal_rules(page: PlumberPage) -> list[tuple[float, float, float]]:
+def horizontal_rules(page: PlumberPage) -> list[Rule]:
     """Horizontal edges as ``(x0, x1, y)``, with touching segments of one row joined."""
     edges = sorted(
         (float(edge["top"]), float(edge["x0"]), float(edge["x1"]))
@@ -65,11 +68,10 @@ def horizontal_rules(page: PlumberPage) -> list[tuple[float, float, float]]:
     return joined
 
 
-def rule_stacks(
-    rules: list[tuple[float, float, float]],
-) -> list[list[tuple[float, float, float]]]:
-    """Groups of three or more rules with the same ends, each close below the previous."""
-    stacks: list[list[tuple[float, float, float]]] = []
+def rule_stacks(rules: list[Rule], *, max_gap: float = _MAX_ROW_GAP) -> list[list[Rule]]:
+    """Groups of three or more rules with the same ends, each at most ``max_gap`` points
+    below the previous (a row's height, by default)."""
+    stacks: list[list[Rule]] = []
     for rule in sorted(rules, key=lambda item: item[2]):
         for stack in stacks:
             last = stack[-1]
@@ -77,7 +79,7 @@ def rule_stacks(
                 abs(last[0] - rule[0]) <= _RULE_TOLERANCE
                 and abs(last[1] - rule[1]) <= _RULE_TOLERANCE
             )
-            if same_ends and 0 < rule[2] - last[2] <= _MAX_ROW_GAP:
+            if same_ends and 0 < rule[2] - last[2] <= max_gap:
                 stack.append(rule)
                 break
         else:

@@ -34,18 +34,75 @@ class PdfTable:
 def find_pdf_tables(page: PlumberPage, page_number: int) -> list[PdfTable]:
     """Ruled tables on ``page`` (at least two rows and two columns), top to bottom."""
     settings: dict[str, Any] = {"explicit_vertical_lines": side_rules(page)}
-    found: list[PdfTable] = []
-    for candidate in page.find_tables(settings):
-        rows = [row for row in _cell_texts(candidate) if any(cell and cell.strip() for cell in row)]
-        if len(rows) < 2 or max((len(row) for row in rows), default=0) < 2:
-            continue
-        caption = caption_above(page, candidate.bbox)
-        header_rows = _pdf_header_rows(rows)
-        rows = rows[:header_rows] + [line for row in rows[header_rows:] for line in _unstack(row)]
-        table = build_table(rows, header_rows=header_rows, caption=caption, page=page_number)
-        if table is not None and table.rows:
-            found.append(PdfTable(bbox=candidate.bbox, table=table))
+    found = [
+        table
+        for candidate in page.find_tables(settings)
+        if (table := _ruled_table(page, candidate, page_number)) is not None
+    ]
     return sorted(found, key=lambda item: (item.bbox[1], item.bbox[0]))
+
+
+def _ruled_table(page: PlumberPage, candidate: PlumberTable, page_number: int) -> PdfTable | None:
+    grid = _cell_texts(candidate)
+    band = _header_band(candidate)
+    if any(char.isdigit() for row in grid[:band] for cell in row if cell for char in cell):
+        band = 1  # figures: data rows beside a label cell spanning them, not headers
+    heads = [row for row in grid[:band] if _filled(row)]
+    rows = heads + [row for row in grid[band:] if _filled(row)]
+    if len(rows) < 2 or max(len(row) for row in rows) < 2:
+        return None
+    header_rows = min(max(len(heads), _pdf_header_rows(rows)), len(rows) - 1)
+    heads, body = _merge_header_only_columns(rows[:header_rows], rows[header_rows:])
+    rows = heads + [line for row in body for line in _unstack(row)]
+    caption = caption_above(page, candidate.bbox)
+    table = build_table(rows, header_rows=header_rows, caption=caption, page=page_number)
+    return PdfTable(bbox=candidate.bbox, table=table) if table and table.rows else None
+
+
+def _filled(row: list[str | None]) -> bool:
+    return any(cell and cell.strip() for cell in row)
+
+
+def _header_band(table: PlumberTable) -> int:
+    """Rows of the header band: the first row, and the rows beside its taller cells.
+
+    A header cell that spans two rows ("Category" beside "Results" over "Accuracy | Time")
+    makes the rows it stands beside header rows too.
+    """
+    bottoms = [cell[3] for cell in table.rows[0].cells if cell is not None]
+    low = max(bottoms, default=0.0)
+    band = 1
+    while band < len(table.rows) and table.rows[band].bbox[1] < low - 1:
+        band += 1
+    return band if band <= _HEADER_SCAN else 1
+
+
+def _merge_header_only_columns(
+    heads: list[list[str | None]], body: list[list[str | None]]
+) -> tuple[list[list[str | None]], list[list[str | None]]]:
+    """Header and body rows with the columns that only the header band rules apart merged.
+
+    A header row can be ruled finer than the body: "Count" in a narrow cell inside the
+    span of each body row's value cell. Read column by column, "Count" would head an empty
+    column and the values would get no name. Columns where no body row starts a cell are
+    joined to the column on their left, their header texts together.
+    """
+    width = max(len(row) for row in [*heads, *body])
+    starts = sorted({0} | {i for row in body for i, cell in enumerate(row) if cell is not None})
+    if len(starts) < 2 or len(starts) == width:
+        return heads, body
+    groups = list(pairwise([*starts, width]))
+
+    def header(row: list[str | None]) -> list[str | None]:
+        merged: list[str | None] = []
+        for a, b in groups:
+            present = [cell for cell in row[a:b] if cell is not None]
+            texts = dict.fromkeys(cell.strip() for cell in present if cell.strip())
+            merged.append(" ".join(texts) if present else None)
+        return merged
+
+    padded = [row + [None] * (width - len(row)) for row in body]
+    return [header(row) for row in heads], [[row[a] for a, _ in groups] for row in padded]
 
 
 def _cell_texts(table: PlumberTable) -> list[list[str | None]]:

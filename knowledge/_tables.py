@@ -49,7 +49,8 @@ def build_table(
     ``None`` cells in the first row take the value on their left (a merged header spans the
     columns it covers); elsewhere they become ``""``. Empty rows and empty columns (spacers)
     are dropped; a first row holding one short value across all columns becomes the caption
-    (when there is none). Returns ``None`` when no cell has text.
+    (when there is none). An empty header is named ``Column N``, except the first column's
+    (row labels). Returns ``None`` when no cell has text.
     """
     grid = [row for row in grid if any(normalize_cell(cell) for cell in row)]
     if not grid:
@@ -67,7 +68,11 @@ def build_table(
     headers = _merge_headers(heads, width)
     body = rows[header_rows:]
     keep = [column for column in range(width) if headers[column] or any(r[column] for r in body)]
-    headers = [headers[column] or f"Column {index}" for index, column in enumerate(keep, 1)]
+    # The first column without a header holds the rows' labels: it needs no name.
+    headers = [
+        headers[column] or ("" if index == 1 else f"Column {index}")
+        for index, column in enumerate(keep, 1)
+    ]
     body = [[row[column] for column in keep] for row in body]
     return Table(headers=headers, rows=body, caption=caption or None, page=page)
 

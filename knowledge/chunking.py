@@ -244,8 +244,9 @@ def render_markdown_table(table: Table, rows: list[list[str]] | None = None) -> 
 
 
 def serialize_row(headers: list[str], row: list[str]) -> str:
-    """``Header: value | Header: value`` for the non-empty cells of one row."""
-    pairs = [f"{h}: {v}" for h, v in zip(headers, row, strict=False) if v.strip()]
+    """``Header: value | Header: value`` for the non-empty cells of one row (a value alone
+    where its header is empty: the row's label)."""
+    pairs = [f"{h}: {v}" if h else v for h, v in zip(headers, row, strict=False) if v.strip()]
     return " | ".join(pairs)
 
 

@@ -13,7 +13,8 @@ class Table:
     """A table as header cells and rows of cells (strings, whitespace-normalized).
 
     ``headers`` has one entry per column (merged or multi-line header cells joined with a
-    space; an empty header becomes ``"Column N"``); every row has ``len(headers)`` cells.
+    space; an empty header becomes ``"Column N"``, but the first column's stays empty: it
+    holds the rows' labels); every row has ``len(headers)`` cells.
     """
 
     headers: list[str]

@@ -127,6 +127,9 @@ def test_the_smallest_ruled_table_is_still_looked_for(tmp_path: Path) -> None:
         (TEXT_PAGE, False),
         ([*TEXT_PAGE, "72 600 300 100 re f"], False),  # one filled box: no table
         ([*TEXT_PAGE, rule(72, 600, 372, 600)], False),  # an underline
+        ([*TEXT_PAGE, rule(72, 600, 372, 600), rule(72, 580, 372, 580)], False),
+        # Top, header and bottom rules: a table in a paper's style.
+        ([*TEXT_PAGE, *(rule(72, y, 372, y) for y in (600, 580, 500))], True),
         # Operators inside a string are text, not drawing.
         (["BT /F1 11 Tf 72 700 Td (0 0 m 9 9 l 1 1 l 2 2 l 3 3 l S) Tj ET"], False),
         (grid(72, 700, [120, 120], [["a", "b"], ["c", "d"]]), True),
