@@ -27,7 +27,7 @@ Overhead of a turn = its wall time minus the raw client's median turn time (p95 
 p95 wall minus that median). Both agents use the openai SDK underneath, so the subtraction
 leaves what the agent itself adds. ``--profile`` adds a breakdown of deskbot's new-thread
 turn (wall time inside the store and the backend, calls per turn) and its top cProfile
-entries. Needs ``langchain-openai`` (``pip install langchain-openai``) for the LangChain rows.
+entries. The LangChain rows need the ``bench`` extra (``pip install -e '.[bench]'``).
 """
 
 from __future__ import annotations
