@@ -176,6 +176,8 @@ def test_ingest_search_show_delete(
     assert any("State: Alabama | Permits: 71,137" in r["content"] for r in found)
     korean = json.loads(run_cli("search", "노트북 암호화", "--json", "-k", "1", env=env).stdout)
     assert korean[0]["citation"]["title"] == "notes"
+    shown = run_cli("search", "노트북 암호화", "-k", "1", env=env).stdout.splitlines()
+    assert shown[0].startswith(f"[1] notes · {corpus / 'notes.txt'}  (handbook, ")
 
     (corpus / "notes.txt").write_text(
         "회사 노트북은 반드시 디스크를 암호화해야 합니다.\n\nVPN 필수.\n"
