@@ -173,3 +173,20 @@ def test_demo_loads_its_data_once_and_chats_offline(run_cli: RunCli) -> None:
     assert "HNBT" in out
     assert again.code == 0, again.stderr
     assert "(0 new, 0 refused)" in again.stderr
+
+
+def test_chat_ingest_reports_each_file_and_the_refusals_by_reason(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "badges.md").write_text("# Badges\n\nBadges open every door on weekdays.\n")
+    (folder / "empty.txt").write_bytes(b"")
+
+    result = run_cli("chat", input=f"/ingest {folder} office\n")
+
+    assert result.code == 0, result.stderr
+    out = " ".join(result.stdout.split())  # the console wraps long lines
+    assert f"stored {folder / 'badges.md'} (1 chunks)" in out
+    assert f"refused {folder / 'empty.txt'} (empty file (0 bytes))" in out
+    assert "1 stored, 0 unchanged, 1 refused (1 empty)" in out
