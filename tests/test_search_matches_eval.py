@@ -1,5 +1,5 @@
 """What users get is what is measured: ``deskbot search`` and ``deskbot eval retrieval``
-rank a Korean question the same way, with the Korean dense weight.
+rank a Korean question the same way, with the Korean dense weight and the same settings.
 
 The dense weights are set to their extremes so the query's script decides the top hit: a
 Korean question fuses with weight 1 (dense only), a Latin one with weight 0 (lexical
@@ -55,36 +55,59 @@ def _korquad() -> dict[str, object]:
     }
 
 
-def _top_title(run_cli: Run, env: dict[str, str], mode: str) -> str:
-    result = run_cli("search", QUESTION, "--mode", mode, "-k", "1", "--json", env=env)
-    assert result.code == 0, result.stderr
-    [top] = json.loads(result.stdout)
-    return str(top["citation"]["title"])
-
-
-def test_search_and_eval_rank_a_korean_question_alike(
-    run_cli: Run, fresh_database: FreshDatabase, tmp_path: Path
-) -> None:
-    env = {"DATABASE_URL": fresh_database.url, **SETTINGS}
+def _ingest(run_cli: Run, env: dict[str, str], tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for title, text in PASSAGES.items():
         (corpus / f"{title}.txt").write_text(text + "\n", encoding="utf-8")
     ingested = run_cli("ingest", str(corpus), "--collection", "guide", env=env)
     assert ingested.code == 0, ingested.stderr
-    # The retrievers disagree, so the fusion weight decides the hybrid top hit.
-    assert _top_title(run_cli, env, "dense") == ANSWER
-    assert _top_title(run_cli, env, "lexical") != ANSWER
 
-    searched = _top_title(run_cli, env, "hybrid")
 
+def _search(run_cli: Run, env: dict[str, str], mode: str) -> list[str]:
+    """The titles ``deskbot search`` lists for the question, best first."""
+    result = run_cli("search", QUESTION, "--mode", mode, "--json", env=env)
+    assert result.code == 0, result.stderr
+    return [str(hit["citation"]["title"]) for hit in json.loads(result.stdout)]
+
+
+def _recall_at_1(run_cli: Run, env: dict[str, str], tmp_path: Path) -> dict[str, float]:
+    """``deskbot eval retrieval``'s Recall@1 per mode on the same passages and question."""
     dataset = tmp_path / "korquad.json"
     dataset.write_text(json.dumps(_korquad(), ensure_ascii=False), encoding="utf-8")
     evaluated = run_cli("eval", "retrieval", "--format", "korquad", str(dataset), "--json", env=env)
     assert evaluated.code == 0, evaluated.stderr
-    recall = {mode: m["recall@1"] for mode, m in json.loads(evaluated.stdout).items()}
+    return {mode: m["recall@1"] for mode, m in json.loads(evaluated.stdout).items()}
+
+
+def test_search_and_eval_rank_a_korean_question_alike(
+    run_cli: Run, fresh_database: FreshDatabase, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": fresh_database.url, **SETTINGS}
+    _ingest(run_cli, env, tmp_path)
+    # The retrievers disagree, so the fusion weight decides the hybrid top hit.
+    assert _search(run_cli, env, "dense")[0] == ANSWER
+    assert _search(run_cli, env, "lexical")[0] != ANSWER
+
+    searched = _search(run_cli, env, "hybrid")[0]
+
+    recall = _recall_at_1(run_cli, env, tmp_path)
     assert recall["dense"] == 1.0
     assert recall["lexical"] == 0.0
     # A Korean question gets the Korean dense weight in both, so both find the answer.
     assert searched == ANSWER
     assert recall["hybrid"] == 1.0
+
+
+def test_eval_keeps_the_relevance_floor_search_keeps(
+    run_cli: Run, fresh_database: FreshDatabase, tmp_path: Path
+) -> None:
+    # No passage is that similar to the question: dense search finds nothing relevant.
+    env = {"DATABASE_URL": fresh_database.url, **SETTINGS, "DESKBOT_SEARCH_MIN_SIMILARITY": "0.99"}
+    _ingest(run_cli, env, tmp_path)
+    assert _search(run_cli, env, "dense") == []
+    hybrid_top = _search(run_cli, env, "hybrid")[0]
+
+    recall = _recall_at_1(run_cli, env, tmp_path)
+    assert recall["dense"] == 0.0
+    assert recall["hybrid"] == (1.0 if hybrid_top == ANSWER else 0.0)
