@@ -106,7 +106,7 @@ async def main(fmt: str, path: Path, weights: list[float]) -> None:
                 found,
                 owner,
                 dataset.queries,
-                lambda h, q, s=s: s.rank(h, "hybrid", "rrf"),  # type: ignore[misc]
+                lambda h, q, s=s: s.rank(h, "hybrid", "rrf", query=q),  # type: ignore[misc]
                 1000,
             )
         else:

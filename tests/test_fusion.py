@@ -42,3 +42,10 @@ def test_without_dense_hits_hybrid_is_the_lexical_order() -> None:
     hits = {f"c{i}": Hit(lexical=float(i)) for i in range(30)}
     ranked = [cid for cid, _ in _searcher().rank(hits, "hybrid", query="no vectors")]
     assert ranked == [f"c{i}" for i in reversed(range(30))]
+
+
+def test_the_dense_weight_follows_the_querys_script() -> None:
+    searcher = Searcher(None, None, dense_weight=1.0, dense_weight_latin=0.0, dense_floor=-1.0)  # type: ignore[arg-type]
+    hits = {"dense-best": Hit(dense=0.9, lexical=1.0), "lexical-best": Hit(dense=0.5, lexical=9.0)}
+    assert searcher.rank(hits, "hybrid", query="강아지 사료")[0][0] == "dense-best"
+    assert searcher.rank(hits, "hybrid", query="dog food")[0][0] == "lexical-best"
