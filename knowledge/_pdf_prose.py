@@ -89,17 +89,15 @@ class PageProse:
         self._out.append(table_block(self.tables[index].table))
 
     def _drop_caption_line(self, caption: str) -> None:
-        """The caption line right above a table travels with the table block."""
-        if self._lines:
-            if self._lines[-1] == caption:
-                self._lines.pop()
-            return
-        if self._out and self._out[-1].kind == "text":
-            *rest, last = self._out[-1].text.split("\n")
-            if last == caption:
-                self._out.pop()
-                if rest:
-                    self._out.append(text_block("\n".join(rest), page=self.page))
+        """The caption right above a table (one line, or a label line and one more) travels
+        with the table block."""
+        if not self._lines and self._out and self._out[-1].kind == "text":
+            self._lines = self._out.pop().text.split("\n")
+        for count in (1, 2):
+            if " ".join(self._lines[-count:]) == caption:
+                del self._lines[-count:]
+                break
+        self._flush()
 
     def _flush(self) -> None:
         if self._lines:

@@ -11,8 +11,11 @@ from pdfplumber.page import Page as PlumberPage
 
 from knowledge._tables import normalize_cell
 
-__all__ = ["Rule", "caption_above", "horizontal_rules", "rule_stacks", "side_rules"]
+__all__ = ["WORD_GAP", "Rule", "caption_above", "horizontal_rules", "rule_stacks", "side_rules"]
 
+# Ems between two glyphs that start a new word. pdfplumber's default, 3 points, joins the
+# words of small type ("Table1", "concentration(g)"); a fifth of the type's size does not.
+WORD_GAP = 0.2
 # A horizontal rule: its left and right ends and its height on the page (from the top).
 Rule = tuple[float, float, float]
 
@@ -21,6 +24,7 @@ _CAPTION_PREFIX = re.compile(r"^(table|tab\.)\s+\w|^<?(표|表)", re.IGNORECASE)
 _CAPTION_REACH = 24.0
 _RULE_TOLERANCE = 3.0
 _MAX_ROW_GAP = 120.0
+_MAX_CAPTION = 200
 
 
 def side_rules(page: PlumberPage) -> list[dict[str, Any]]:
@@ -88,18 +92,35 @@ def rule_stacks(rules: list[Rule], *, max_gap: float = _MAX_ROW_GAP) -> list[lis
 
 
 def caption_above(page: PlumberPage, bbox: tuple[float, float, float, float]) -> str | None:
-    """The line right above the table if it reads like a title ("Table 3 ...", "표 2", short)."""
+    """The line right above the table if it reads like a title ("Table 3 ...", "표 2", short),
+    or that line and the one above it when the upper one starts "Table 3" (papers set the
+    label on a line of its own over the description)."""
+    top = bbox[1]
+    lines = _lines_above(page, bbox, 2 * _CAPTION_REACH)
+    near = [line for line in lines if line["top"] >= top - _CAPTION_REACH]
+    if not near:
+        return None
+    text = normalize_cell(str(near[-1]["text"]))
+    if _looks_like_caption(text):
+        return text
+    label = normalize_cell(str(lines[-2]["text"])) if len(lines) >= 2 else ""
+    if label and _CAPTION_PREFIX.match(label) and len(label) + len(text) < _MAX_CAPTION:
+        return f"{label} {text}"
+    return None
+
+
+def _lines_above(
+    page: PlumberPage, bbox: tuple[float, float, float, float], reach: float
+) -> list[dict[str, Any]]:
     x0, top, x1, _ = bbox
     left, right = max(page.bbox[0], x0 - 20), min(page.bbox[2], x1 + 20)
-    upper = max(page.bbox[1], top - _CAPTION_REACH)
+    upper = max(page.bbox[1], top - reach)
     if top - upper < 1 or right - left < 1:
-        return None
-    band = (left, upper, right, top)
-    lines = page.within_bbox(band).extract_text_lines(strip=True)
-    if not lines:
-        return None
-    text = normalize_cell(str(lines[-1]["text"]))
-    return text if _looks_like_caption(text) else None
+        return []
+    lines: list[dict[str, Any]] = page.within_bbox((left, upper, right, top)).extract_text_lines(
+        strip=True, x_tolerance_ratio=WORD_GAP
+    )
+    return lines
 
 
 def _looks_like_caption(text: str) -> bool:

@@ -91,6 +91,18 @@ def test_a_table_ruled_only_above_below_and_under_its_headers_is_a_table(
     assert not any("0.87" in paragraph for paragraph in prose)  # no scrambled figures
 
 
+def test_a_caption_set_over_two_lines_names_the_table(tmp_path: Path) -> None:
+    ops = [PROSE_ABOVE, text(72, 752, "Table 4", 10)]
+    ops.append(text(72, 740, "Precision and recall of the four models on the test set.", 10))
+    ops += [rule(72, 730, RIGHT, 730), rule(72, 706, RIGHT, 706), rule(72, 640, RIGHT, 640)]
+    ops += _line(714, [(76, "Model"), (190, "Precision"), (270, "Recall"), (350, "F1")])
+    doc = parse_file(_pdf(tmp_path, "caption.pdf", [*ops, *_body(692)]))
+    (table,) = _tables(doc)
+    assert table.caption == "Table 4 Precision and recall of the four models on the test set."
+    prose = [block.text for block in doc.blocks if block.kind == "text"]
+    assert prose == ["We compare four models on the held-out test set."]  # caption not twice
+
+
 def test_a_spanning_header_over_sub_headers_leads_each_of_their_names(tmp_path: Path) -> None:
     ops = [PROSE_ABOVE, rule(72, 730, RIGHT, 730), rule(72, 692, RIGHT, 692)]
     ops += _line(718, [(262, "Scores")])
