@@ -10,8 +10,9 @@ Per folder (and per file with ``--files``): PDFs parsed, tables found, table row
 folder) that occur verbatim in their PDF's chunks, counted by ``bench/ingest.py``'s
 ``cells_found``. The chunks are cut as ``deskbot ingest`` cuts them for MiniLM (its
 tokenizer, 256 tokens with the title and section); no database and no embedding. Each
-file's line ends with a digest of its table rows: equal digests before and after a change
-mean the file's tables did not change at all.
+file's line ends with a digest of its table rows (equal digests before and after a change
+mean the file's tables did not change at all) and the CPU seconds its parsing took (this
+process's, so that neighbours on a shared machine weigh less than in wall time).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class FileCount:
     tables: int = 0
     rows: int = 0
     placeholders: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # CPU seconds parsing the file
     refused: str | None = None
     lines: list[str] = field(default_factory=list)
 
