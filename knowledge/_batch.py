@@ -9,6 +9,7 @@ its traceback goes to the debug log.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -130,8 +131,8 @@ def printable_path(path: Path | str) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def read_file(path: Path, max_bytes: int) -> tuple[bytes, str]:
-    """The file's bytes and its source name (the resolved path), read in one go.
+def read_file(path: Path, max_bytes: int) -> tuple[str, int, str]:
+    """The file's SHA-256 digest, its size and its source name (the resolved path).
 
     Raises:
         ParseError: The file is missing, unreadable, empty or over ``max_bytes``.
@@ -144,7 +145,8 @@ def read_file(path: Path, max_bytes: int) -> tuple[bytes, str]:
             mib = 1024 * 1024
             limit = f"{size / mib:.1f} MB > {max_bytes / mib:.1f} MB"
             raise ParseError(f"over the size limit ({limit})", reason="too_large")
-        return path.read_bytes(), printable_path(path.resolve())
+        data = path.read_bytes()
+        return hashlib.sha256(data).hexdigest(), len(data), printable_path(path.resolve())
     except OSError as exc:
         raise ParseError(_os_reason(exc), reason="unreadable") from None
 

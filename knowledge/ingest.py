@@ -19,7 +19,6 @@ that concern the whole collection (another embedder filled it) end the batch.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -72,6 +71,9 @@ class _Loaded:
     seconds: float
 
 
+_Item = _Loaded | FileResult | Exception
+
+
 class Ingestor:
     """Puts files into a collection; :meth:`aclose` stops its parser processes."""
 
@@ -120,13 +122,16 @@ class Ingestor:
         """
         progress = progress or Progress()
         files = await asyncio.to_thread(lambda: list(expand_paths(paths)))
-        loaded: asyncio.Queue[_Loaded | FileResult] = asyncio.Queue(maxsize=self.parse_ahead)
+        loaded: asyncio.Queue[_Item] = asyncio.Queue(maxsize=self.parse_ahead)
         loader = asyncio.create_task(self._load_all(files, collection, loaded))
         results: list[FileResult] = []
         try:
             for index, path in enumerate(files):
                 progress.file_started(str(path), index, len(files))
-                result = await self._finish(await loaded.get(), collection, uploaded_by, progress)
+                item = await loaded.get()
+                if isinstance(item, Exception):  # the collection's error, not one file's
+                    raise item
+                result = await self._finish(item, collection, uploaded_by, progress)
                 progress.file_finished(result)
                 results.append(result)
         finally:
@@ -139,9 +144,10 @@ class Ingestor:
         self,
         files: list[Path],
         collection: CollectionInfo,
-        out: asyncio.Queue[_Loaded | FileResult],
+        out: asyncio.Queue[_Item],
     ) -> None:
-        """Load the files into ``out`` in order, ``parse_workers`` at a time."""
+        """Load the files into ``out`` in order, ``parse_workers`` at a time; an error that
+        is not one file's ends the queue (the consumer raises it)."""
         pending: deque[asyncio.Task[_Loaded | FileResult]] = deque()
         upcoming = iter(files)
         try:
@@ -153,9 +159,14 @@ class Ingestor:
                     pending.append(asyncio.create_task(self._load(path, collection)))
                 if not pending:
                     return
-                item = await pending[0]
+                try:
+                    item: _Item = await pending[0]
+                except Exception as exc:
+                    item = exc
                 pending.popleft()
                 await out.put(item)
+                if isinstance(item, Exception):
+                    return
         finally:
             for task in pending:  # stopped early: the parses in flight go too
                 task.cancel()
@@ -167,8 +178,7 @@ class Ingestor:
         shown = printable_path(path)
         try:
             with step("reading"):
-                data, source = await asyncio.to_thread(read_file, path, self.max_bytes)
-            digest = hashlib.sha256(data).hexdigest()
+                digest, size, source = await asyncio.to_thread(read_file, path, self.max_bytes)
             with step("looking up the current version"):
                 current = await self.store.active_document(collection, source)
             if current is not None and current.content_hash == digest:
@@ -179,7 +189,7 @@ class Ingestor:
                 )
         except (ParseError, StepError) as exc:
             return refused(shown, exc, began)
-        return _Loaded(shown, source, digest, len(data), doc, current, time.perf_counter() - began)
+        return _Loaded(shown, source, digest, size, doc, current, time.perf_counter() - began)
 
     async def _finish(
         self,
