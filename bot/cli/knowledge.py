@@ -25,7 +25,7 @@ from bot.rendering import ranked_sources, source_line
 from bot.settings import Settings
 from knowledge.ingest import FileResult
 from knowledge.ingest import Progress as IngestProgress
-from knowledge.search import Mode, Scope, Searcher, SearchResult
+from knowledge.search import Mode, Scope, SearchResult
 
 __all__ = ["eval_group", "ingest", "reindex", "search"]
 
@@ -230,17 +230,10 @@ def eval_retrieval(settings: Settings, fmt: str, path: Path, mode: str, as_json:
             def report(stage: str, done: int, total: int) -> None:
                 progress.update(task, description=stage, completed=done, total=total)
 
-            searcher = Searcher(
-                k.store,
-                k.embedder,
-                dense_weight=settings.search_dense_weight,
-                dense_weight_latin=settings.search_dense_weight_latin,
-                dense_floor=-1.0,  # rank everything: the metrics judge the ordering
-            )
             return await run_retrieval_eval(
                 dataset,
                 k.store,
-                searcher,
+                k.searcher,  # the production searcher: what users get is what is measured
                 k.ingestor,
                 modes=modes,  # type: ignore[arg-type]
                 on_progress=report,
