@@ -96,6 +96,14 @@ class IncomingMessage:
         """The message from :meth:`to_json`'s output."""
         values = dict(data)
         reply = values.pop("reply", None)
+        if "thread_key" in values:  # a job queued by a release before ThreadKey travelled
+            old_key = values.pop("thread_key")
+            values["thread"] = {
+                "platform": values["platform"],
+                "external_id": old_key,
+                "workspace_id": values["workspace_id"],
+                "channel_id": values["channel_id"],
+            }
         return cls(
             **{
                 **values,

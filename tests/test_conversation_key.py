@@ -139,3 +139,24 @@ def test_the_key_travels_in_the_job_payload_unchanged() -> None:
     assert arrived.thread == key
     assert key.external_id == "T0TEST:C1:1700000004.000100"  # as stored before: threads match
     assert ThreadKey.of("slack", None, "D1").external_id == "-:D1"  # a DM without threads
+
+
+@pytest.mark.unit
+def test_a_job_queued_by_the_previous_release_still_decodes() -> None:
+    payload = {
+        "platform": "slack",
+        "workspace_id": TEAM,
+        "channel_id": "C1",
+        "user_id": "U1",
+        "text": "and then?",
+        "thread_key": "T0TEST:C1:1700000004.000100",
+        "event_id": "slack:T0TEST:C1:1700000004.000200",
+        "private": False,
+        "roles": [],
+        "reply": None,
+    }
+
+    arrived = IncomingMessage.from_json(payload)
+
+    assert arrived.thread == ThreadKey.of("slack", TEAM, "C1", "1700000004.000100")
+    assert arrived.thread.channel_id == "C1"
