@@ -8,7 +8,6 @@ event path that must acknowledge Slack within three seconds.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -27,34 +26,8 @@ from bot.slack.server import embedded_worker, http_app, slack_adapter
 from tests.conftest import FreshDatabase
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
-
-SECRET = "test-signing-secret"
-TEAM = "T0TEST"
-BOT = "U0DESKBOT"
-
-
-def envelope(ts: str, text: str, *, kind: str, thread_ts: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": kind, "user": "U1", "text": text, "ts": ts, "channel": "C1"}
-    if thread_ts:
-        body["thread_ts"] = thread_ts
-    return {
-        "team_id": TEAM,
-        "api_app_id": "A111",
-        "event": body,
-        "type": "event_callback",
-        "event_id": f"Ev{ts.replace('.', '')}",
-        "event_time": 1700000000,
-        "authorizations": [{"user_id": BOT, "team_id": TEAM, "is_bot": True}],
-    }
-
-
-async def until(check: Callable[[], Any], *, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError("timed out waiting for the bot")
+from tests.test_slack import BOT, SECRET, TEAM, until
+from tests.test_slack import event as envelope
 
 
 @pytest.mark.e2e
