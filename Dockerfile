@@ -21,7 +21,8 @@ COPY tools ./tools
 COPY knowledge ./knowledge
 COPY finetune ./finetune
 COPY migrations ./migrations
-RUN pip install '.[ml]'
+# ml: fine-tuning; discord: discord.py, for `deskbot discord` and the workers answering its jobs.
+RUN pip install '.[ml,discord]'
 
 USER deskbot
 VOLUME ["/data"]
