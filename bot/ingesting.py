@@ -16,8 +16,17 @@ from pathlib import Path
 from bot.knowledge import Knowledge
 from knowledge.errors import Refusal
 from knowledge.ingest import FileResult, Progress
+from knowledge.search import Scope
+from knowledge.store import DocumentInfo
 
-__all__ = ["IngestSummary", "ingest_files", "reason_label", "refused_before_ingest"]
+__all__ = [
+    "IngestSummary",
+    "file_note",
+    "ingest_files",
+    "readable_documents",
+    "reason_label",
+    "refused_before_ingest",
+]
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,31 @@ class IngestSummary:
 def reason_label(reason: Refusal) -> str:
     """A refusal kind as words: ``"too_large"`` -> ``"too large"``."""
     return reason.replace("_", " ")
+
+
+def file_note(result: FileResult) -> str:
+    """What happened to one file, after its name: ``"12 chunks, 1 tables"``, or why not."""
+    if result.status == "stored":
+        return f"{result.chunks} chunks, {result.tables} tables"
+    if result.status == "unchanged":
+        return "unchanged"
+    return result.detail or "refused"
+
+
+async def readable_documents(
+    knowledge: Knowledge, scope: Scope, collection: str | None = None
+) -> list[DocumentInfo]:
+    """The documents (of ``collection``, or all) in the collections ``scope`` may search.
+
+    What a chat's document list shows: only what the caller could search from where they
+    ask, so a list in a public channel never names a private collection's files.
+
+    Raises:
+        KnowledgeError: The store could not be read.
+    """
+    readable = {c.name for c in await knowledge.store.list_collections() if scope.can_read(c)}
+    documents = await knowledge.store.list_documents(collection)
+    return [d for d in documents if d.collection in readable]
 
 
 def refused_before_ingest(name: str, reason: Refusal, detail: str) -> FileResult:

@@ -52,12 +52,22 @@ class ThreadKey:
 
 @dataclass(frozen=True)
 class ReplyAddress:
-    """Where the answer goes: a channel and (Slack) the thread to reply in."""
+    """Where the answer goes, enough to answer from any process.
+
+    Slack: a channel and the thread to reply in (``thread_ts``). Discord: the channel (or
+    thread, or DM channel) to post in; ``message_id`` when the answer starts a thread from
+    that message; or an interaction's ``application_id`` and ``interaction_token`` (valid
+    until ``token_expires``, epoch seconds) for a slash command's deferred answer.
+    """
 
     platform: Platform
     channel_id: str
     thread_ts: str | None = None
     workspace_id: str | None = None
+    message_id: str | None = None
+    application_id: str | None = None
+    interaction_token: str | None = None
+    token_expires: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe dict for a job payload."""

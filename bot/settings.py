@@ -122,6 +122,10 @@ class Settings(BaseSettings):
 
     # Discord
     discord_token: Annotated[SecretStr | None, _env("DISCORD_TOKEN")] = None
+    discord_api_url: Annotated[str, _env("DISCORD_API_URL")] = "https://discord.com/api/v10"
+    discord_guilds: Annotated[str, _env("DESKBOT_DISCORD_GUILDS")] = ""
+    discord_admin_roles: Annotated[str, _env("DESKBOT_DISCORD_ADMIN_ROLES")] = ""
+    discord_guild_rate_limit: Annotated[int, _env("DESKBOT_DISCORD_GUILD_RATE_LIMIT")] = 120
 
     # Jobs and limits
     queue_name: Annotated[str, _env("DESKBOT_QUEUE_NAME")] = "deskbot:jobs"
@@ -154,12 +158,20 @@ class Settings(BaseSettings):
         _require_url(value.get_secret_value(), _REDIS_SCHEMES, "a redis:// or rediss:// URL")
         return value
 
-    @field_validator("openai_base_url", "slack_api_url")
+    @field_validator("openai_base_url", "slack_api_url", "discord_api_url")
     @classmethod
     def _check_http_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
         _require_url(value, {"http", "https"}, "an http:// or https:// URL")
+        return value
+
+    @field_validator("discord_guilds")
+    @classmethod
+    def _check_guild_ids(cls, value: str) -> str:
+        bad = [g for g in _items(value) if not g.isdigit()]
+        if bad:
+            raise ValueError(f"must be guild ids (numbers) separated by commas, got {bad[0]!r}")
         return value
 
     @field_validator("llm_max_retries")
@@ -183,6 +195,7 @@ class Settings(BaseSettings):
         "queue_max_attempts",
         "worker_concurrency",
         "rate_limit",
+        "discord_guild_rate_limit",
         "openai_embedding_dim",
         "chunk_tokens",
         "max_file_mb",
@@ -236,6 +249,16 @@ class Settings(BaseSettings):
         return frozenset(a.strip() for a in self.slack_admins.split(",") if a.strip())
 
     @property
+    def discord_guild_ids(self) -> list[int]:
+        """``DESKBOT_DISCORD_GUILDS`` as guild ids: where slash commands are synced."""
+        return [int(g) for g in _items(self.discord_guilds)]
+
+    @property
+    def discord_admin_role_set(self) -> frozenset[str]:
+        """``DESKBOT_DISCORD_ADMIN_ROLES``: role ids or names that may manage documents."""
+        return frozenset(_items(self.discord_admin_roles))
+
+    @property
     def classifier_path(self) -> Path:
         """Where the local classifier model is read from (and ``train`` writes by default)."""
         return self.classifier_model or self.data_dir / "classifier"
@@ -266,6 +289,11 @@ class Settings(BaseSettings):
             raise ConfigError(
                 f"{' and '.join(missing)}: required to start the {adapter} adapter{how}"
             )
+
+
+def _items(value: str) -> list[str]:
+    """A comma-separated setting's non-empty items, stripped."""
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def _require_url(value: str, schemes: set[str], what: str) -> None:

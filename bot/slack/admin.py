@@ -20,7 +20,13 @@ import httpx
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.ingesting import IngestSummary, ingest_files, refused_before_ingest
+from bot.ingesting import (
+    IngestSummary,
+    file_note,
+    ingest_files,
+    readable_documents,
+    refused_before_ingest,
+)
 from bot.knowledge import Knowledge
 from bot.settings import Settings
 from bot.state import Job, SharedState
@@ -114,14 +120,10 @@ class SlackAdmin:
             operator=await self.is_admin(user),
         )
         try:
-            readable = {
-                c.name for c in await self.knowledge.store.list_collections() if scope.can_read(c)
-            }
-            docs = await self.knowledge.store.list_documents(collection)
+            docs = await readable_documents(self.knowledge, scope, collection)
         except KnowledgeError as exc:
             await respond(text=str(exc), response_type="ephemeral")
             return
-        docs = [d for d in docs if d.collection in readable]
         if not docs:
             where = f" in `{collection}`" if collection else ""
             await respond(text=f"No documents{where}.", response_type="ephemeral")
@@ -316,10 +318,6 @@ def summary(result: IngestSummary) -> str:
     """The admin's report: what was stored, unchanged, or refused and why."""
     lines = [f"*Documents added to `{result.collection}`*"]
     for file in result.files:
-        if file.status == "stored":
-            note = f"{file.chunks} chunks, {file.tables} tables"
-        else:
-            note = "unchanged" if file.status == "unchanged" else (file.detail or "refused")
-        lines.append(f"• {_MARKS[file.status]} {PurePath(file.path).name}: {note}")
+        lines.append(f"• {_MARKS[file.status]} {PurePath(file.path).name}: {file_note(file)}")
     lines.append(result.counts())
     return "\n".join(lines)

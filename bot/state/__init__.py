@@ -52,7 +52,21 @@ class SharedState:
     limiter: RateLimiter
     cache: Cache
     display_url: str = "in-process"
+    key_prefix: str = ""
     _client: object | None = None
+
+    def rate_limiter(self, name: str, *, limit: int, window: float) -> RateLimiter:
+        """Another limiter on the same backend, with its own limit and key space.
+
+        ``limiter`` counts per user; a second one counts per group of users (a Discord
+        guild) against a larger limit.
+        """
+        if self._client is None:
+            return MemoryRateLimiter(limit=limit, window=window)
+        from bot.state.redis import RedisRateLimiter
+
+        prefix = f"{self.key_prefix}rate:{name}:"
+        return RedisRateLimiter(self._client, prefix=prefix, limit=limit, window=window)  # type: ignore[arg-type]
 
     async def close(self) -> None:
         """Release the Redis connection pool, if any."""
@@ -119,5 +133,6 @@ async def _open_redis(settings: Settings, *, consumer: str | None) -> SharedStat
         ),
         cache=RedisCache(client, prefix=f"{prefix}cache:"),
         display_url=redact_url(raw),
+        key_prefix=prefix,
         _client=client,
     )
