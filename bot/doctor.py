@@ -77,7 +77,10 @@ async def run_doctor(settings: Settings) -> Report:
     report.checks.append(_check_llm(settings))
     adapters: tuple[Adapter, ...] = ("slack", "discord")
     for adapter in adapters:
-        report.checks.append(_check_adapter(settings, adapter))
+        if adapter == "discord" and settings.discord_token is not None:
+            report.checks.append(await _check_discord(settings))
+        else:
+            report.checks.append(_check_adapter(settings, adapter))
     return report
 
 
@@ -131,3 +134,15 @@ def _check_adapter(settings: Settings, adapter: Adapter) -> Check:
     if missing:
         return Check(adapter, "warn", f"cannot start: needs {' and '.join(missing)}")
     return Check(adapter, "ok", "tokens present")
+
+
+async def _check_discord(settings: Settings) -> Check:
+    """The token and the privileged intents, as Discord sees them."""
+    from bot.discord.portal import check_application
+    from bot.discord.rest import RestError
+
+    try:
+        status, detail = await check_application(settings)
+    except (RestError, OSError) as exc:
+        return Check("discord", "warn", f"{settings.discord_api_url} did not answer: {exc}")
+    return Check("discord", status, detail)

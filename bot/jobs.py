@@ -5,26 +5,41 @@ worker (a ``deskbot worker`` process with Redis, or the adapter's own in-process
 A job of an unknown kind is dead-lettered at once. :func:`make_worker` builds that worker,
 with its upkeep: runs left ``in_progress`` by a worker that died are marked ``expired``.
 
-    answer        an IncomingMessage to answer with the agent, on its platform
-    slack_ingest  files an admin gave the bot in Slack, to download and ingest
+    answer          an IncomingMessage to answer with the agent, on its platform
+    slack_ingest    files an admin gave the bot in Slack, to download and ingest
+    discord_ingest  attachments an admin gave ``/docs upload``, to download and ingest
+
+Discord jobs are answered through Discord's REST API alone: a worker holds no gateway
+connection (the adapter's process holds the only one).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from bot.answering import ANSWER_JOB, AnswerService, Channel
 from bot.app import App
 from bot.worker import Chore, Handler, Worker
 
-__all__ = ["job_handlers", "make_worker", "stale_run_expiry"]
+if TYPE_CHECKING:
+    from bot.discord.rest import DiscordREST
+
+__all__ = ["embedded_worker", "job_handlers", "make_worker", "stale_run_expiry"]
 
 log = logging.getLogger(__name__)
 
 
-def job_handlers(app: App) -> dict[str, Handler]:
-    """Every handler the configuration supports, keyed by job kind."""
+def job_handlers(app: App, *, discord: DiscordREST | None = None) -> dict[str, Handler]:
+    """Every handler the configuration supports, keyed by job kind.
+
+    ``discord`` is the REST client Discord jobs answer through (required when
+    ``DISCORD_TOKEN`` is set; :func:`make_worker` makes one).
+    """
     channels: dict[str, Channel] = {}
     handlers: dict[str, Handler] = {}
     if app.settings.slack_bot_token is not None:
@@ -34,18 +49,53 @@ def job_handlers(app: App) -> dict[str, Handler]:
         client = slack_client(app.settings)
         channels["slack"] = SlackChannel(client)
         handlers[INGEST_JOB] = SlackIngest(app.settings, app.knowledge, client)
+    if discord is not None:
+        from bot.discord.admin import INGEST_JOB as DISCORD_INGEST_JOB
+        from bot.discord.admin import DiscordIngest
+        from bot.discord.channel import DiscordChannel
+
+        channels["discord"] = DiscordChannel(discord)
+        handlers[DISCORD_INGEST_JOB] = DiscordIngest(app.settings, app.knowledge, discord)
     handlers[ANSWER_JOB] = AnswerService(app, channels)
     return handlers
 
 
-def make_worker(app: App) -> Worker:
-    """The worker for ``app``: every handler, and the upkeep that expires stale runs."""
+def make_worker(app: App, *, discord: DiscordREST | None = None) -> Worker:
+    """The worker for ``app``: every handler, and the upkeep that expires stale runs.
+
+    With ``DISCORD_TOKEN`` set and no ``discord`` client handed in (a ``deskbot worker``
+    process), the worker opens its own REST client and closes it when it stops.
+    """
+    cleanup: list[Chore] = []
+    if discord is None and app.settings.discord_token is not None:
+        from bot.discord.rest import DiscordREST
+
+        token = app.settings.discord_token.get_secret_value()
+        discord = DiscordREST(token, app.settings.discord_api_url)
+        cleanup.append(discord.close)
     return Worker(
         app.state.queue,
-        job_handlers(app),
+        job_handlers(app, discord=discord),
         concurrency=app.settings.worker_concurrency,
         upkeep=[stale_run_expiry(app)],
+        cleanup=cleanup,
     )
+
+
+@contextlib.asynccontextmanager
+async def embedded_worker(app: App, *, discord: DiscordREST | None = None) -> AsyncIterator[None]:
+    """Run the worker in this process unless Redis shares the queue with other workers."""
+    if app.settings.redis_url is not None:
+        yield
+        return
+    stop = asyncio.Event()
+    worker = make_worker(app, discord=discord)
+    task = asyncio.create_task(worker.run(stop), name="deskbot-embedded-worker")
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
 
 
 def stale_run_expiry(app: App) -> Chore:

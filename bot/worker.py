@@ -7,7 +7,8 @@ redelivered by the queue after its visibility timeout.
 
 Beside the jobs, the worker does its upkeep: chores run when it starts and then every
 ``upkeep_interval`` seconds until it stops (such as expiring the runs a dead worker left
-``in_progress``). A chore that fails is logged and tried again next time.
+``in_progress``). A chore that fails is logged and tried again next time. The ``cleanup``
+chores run once, after the last job, to close what the handlers opened.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Worker:
         backoff: float = 2.0,
         upkeep: Sequence[Chore] = (),
         upkeep_interval: float = 60.0,
+        cleanup: Sequence[Chore] = (),
     ) -> None:
         self.queue = queue
         self.handlers = dict(handlers)
@@ -50,6 +52,7 @@ class Worker:
         self.backoff = backoff
         self.upkeep = tuple(upkeep)
         self.upkeep_interval = upkeep_interval
+        self.cleanup = tuple(cleanup)
         self.processed = 0
         self.failed = 0
 
@@ -61,6 +64,8 @@ class Worker:
         finally:
             chores.cancel()  # idle on the stop event by now, unless taking jobs failed
             await asyncio.gather(chores, return_exceptions=True)
+            for close in self.cleanup:  # what the handlers opened (HTTP sessions)
+                await close()
 
     async def _keep_up(self, stop: asyncio.Event) -> None:
         while self.upkeep and not stop.is_set():

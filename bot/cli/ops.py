@@ -11,7 +11,7 @@ import click
 
 from bot.cli.common import pass_settings, run
 from bot.cli.exits import ExitCode
-from bot.errors import ConfigError, DeskbotError
+from bot.errors import ConfigError
 from bot.settings import Settings, SlackMode
 
 __all__ = ["db", "discord", "doctor", "slack", "worker"]
@@ -144,8 +144,14 @@ def slack(settings: Settings, mode: SlackMode, port: int | None) -> None:
 
 
 @click.command()
+@click.option("--sync-only", is_flag=True, help="Sync the slash commands, then exit.")
 @pass_settings
-def discord(settings: Settings) -> None:
-    """Run the Discord adapter."""
+def discord(settings: Settings, sync_only: bool) -> None:
+    """Run the Discord adapter (the gateway; with REDIS_URL, workers answer)."""
     settings.require_adapter("discord")
-    raise DeskbotError("the Discord adapter is not part of this release yet")
+    from bot.discord.server import run_discord
+
+    run(run_discord(settings, sync_only=sync_only))
+    if sync_only:
+        where = ", ".join(f"guild {g}" for g in settings.discord_guild_ids) or "globally"
+        click.echo(f"slash commands synced {where}")

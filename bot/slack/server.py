@@ -9,20 +9,18 @@ only enqueues and ``deskbot worker`` processes answer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
 from bot.app import App, open_app
-from bot.jobs import make_worker
+from bot.jobs import embedded_worker
 from bot.settings import Settings, SlackMode
 from bot.slack import SlackAdapter, SlackAdmin, slack_client
 
-__all__ = ["http_app", "run_slack", "slack_adapter"]
+__all__ = ["embedded_worker", "http_app", "run_slack", "slack_adapter"]
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +46,6 @@ def http_app(adapter: SlackAdapter) -> web.Application:
     application.router.add_post("/slack/events", events)
     application.router.add_get("/health", health)
     return application
-
-
-@contextlib.asynccontextmanager
-async def embedded_worker(app: App) -> AsyncIterator[None]:
-    """Run the worker in this process unless Redis shares the queue with other workers."""
-    if app.settings.redis_url is not None:
-        yield
-        return
-    stop = asyncio.Event()
-    task = asyncio.create_task(make_worker(app).run(stop), name="deskbot-embedded-worker")
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
 
 
 async def run_slack(settings: Settings, mode: SlackMode, port: int) -> None:

@@ -1,0 +1,143 @@
+"""The gateway client: one connection per deployment, with the slash commands it serves.
+
+:class:`DeskbotClient` holds the only gateway session. Every guild and DM message goes to
+each of its ``message_listeners`` in turn (answering is one; moderation hooks in beside
+it without a second connection), and interactions go to the command tree or, for the
+feedback buttons, to the adapter. Commands are module-level functions that reach the
+adapter through ``interaction.client``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import discord
+from discord import app_commands
+
+from bot.agent.store import ConversationStore
+from bot.discord.adapter import DiscordAdapter
+from bot.discord.admin import DiscordAdmin
+from bot.discord.rest import DiscordREST
+from bot.knowledge import Knowledge
+from bot.settings import Settings
+from bot.state import SharedState
+
+__all__ = ["INTENTS", "DeskbotClient", "MessageListener"]
+
+log = logging.getLogger(__name__)
+
+MessageListener = Callable[[discord.Message], Awaitable[None]]
+
+INTENTS = discord.Intents(
+    guilds=True, guild_messages=True, dm_messages=True, message_content=True, members=True
+)
+"""What the bot reads. Message content and members are privileged: enabled in the portal."""
+
+Interaction = discord.Interaction["DeskbotClient"]
+
+
+class DeskbotClient(discord.Client):
+    """The Discord client: intents, commands, and where each event goes.
+
+    Its :attr:`rest` shares the client's HTTP session (and so its rate-limit buckets) and
+    works once the client has logged in.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        state: SharedState,
+        conversations: ConversationStore,
+        knowledge: Knowledge,
+    ) -> None:
+        super().__init__(intents=INTENTS)
+        token = settings.discord_token.get_secret_value() if settings.discord_token else ""
+        self.rest = DiscordREST(token, settings.discord_api_url, http=self.http)
+        self.adapter = DiscordAdapter(settings, state, conversations, self.rest)
+        self.admin = DiscordAdmin(settings, state, knowledge)
+        self.tree = app_commands.CommandTree(self)
+        self.tree.add_command(ask)
+        self.tree.add_command(Docs())
+        self.message_listeners: list[MessageListener] = [self._answer]
+
+    async def _answer(self, message: discord.Message) -> None:
+        if self.user is not None:
+            await self.adapter.on_message(message, self.user)
+
+    async def on_message(self, message: discord.Message) -> None:
+        """Hand the message to every listener; one failing does not stop the others."""
+        for listener in self.message_listeners:
+            try:
+                await listener(message)
+            except Exception:
+                log.exception("message listener %s failed on %s", listener, message.id)
+
+    async def on_interaction(self, interaction: Interaction) -> None:
+        """Component clicks (the feedback buttons); commands go to the tree by themselves."""
+        try:
+            await self.adapter.on_interaction(interaction)
+        except Exception:
+            log.exception("interaction %s failed", interaction.id)
+
+    async def sync_commands(self, guild_ids: list[int]) -> list[str]:
+        """Register the slash commands in these guilds (at once), or globally (within an hour).
+
+        Returns where they were synced, for the log and ``--sync-only``.
+        """
+        if not guild_ids:
+            await self.tree.sync()
+            return ["globally"]
+        for guild_id in guild_ids:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+        return [f"guild {g}" for g in guild_ids]
+
+
+@app_commands.command(name="ask", description="Ask deskbot a question / 질문하기")
+@app_commands.describe(question="What you want to know")
+async def ask(interaction: Interaction, question: app_commands.Range[str, 1, 4000]) -> None:
+    """Answer in the channel: deferred now, the answer follows."""
+    await interaction.client.adapter.ask(interaction, question)
+
+
+class Docs(app_commands.Group):
+    """``/docs``: the documents deskbot answers from."""
+
+    def __init__(self) -> None:
+        super().__init__(name="docs", description="The documents deskbot answers from")
+
+    @app_commands.command(name="upload", description="Add files to a collection (admins)")
+    @app_commands.describe(
+        file="A PDF, DOCX, HTML, Markdown, text or spreadsheet file",
+        collection="The collection to add them to",
+        private="Create the collection as private (read only in DMs by allowed roles)",
+    )
+    async def upload(
+        self,
+        interaction: Interaction,
+        file: discord.Attachment,
+        collection: app_commands.Range[str, 1, 200],
+        file2: discord.Attachment | None = None,
+        file3: discord.Attachment | None = None,
+        file4: discord.Attachment | None = None,
+        file5: discord.Attachment | None = None,
+        private: bool = False,
+    ) -> None:
+        """Check the caller and the sizes, then queue the ingest."""
+        files = [f for f in (file, file2, file3, file4, file5) if f is not None]
+        admin = interaction.client.admin
+        await admin.upload(interaction, files, collection.strip(), private=private)
+
+    @app_commands.command(name="list", description="Documents you can search from here")
+    @app_commands.describe(collection="Only this collection")
+    async def list(self, interaction: Interaction, collection: str | None = None) -> None:
+        """List the documents the caller could search where they ask."""
+        await interaction.client.admin.list(interaction, collection)
+
+    @app_commands.command(name="delete", description="Delete a document (admins)")
+    @app_commands.describe(id="The document's id, from /docs list")
+    async def delete(self, interaction: Interaction, id: str) -> None:
+        """Delete one document."""
+        await interaction.client.admin.delete(interaction, id)
