@@ -11,12 +11,13 @@ raw HTML off), so anything the model writes in angle brackets (``<!channel>``,
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
+
+from bot.text_layout import grid_lines, grid_width, plain_inline, table_rows
 
 __all__ = ["FENCE", "TABLE_WIDTH", "ZWSP", "escape", "link", "to_mrkdwn", "unescape"]
 
@@ -176,9 +177,9 @@ def _inline(node: SyntaxTreeNode, *, bold: bool) -> Iterator[tuple[str, str]]:
     elif kind == "code_inline":
         yield f"`{escape(node.content)}`", "text"
     elif kind == "link":
-        yield link(str(node.attrs["href"]), _plain_inline(node)), "text"
+        yield link(str(node.attrs["href"]), plain_inline(node)), "text"
     elif kind == "image":
-        yield link(str(node.attrs["src"]), _plain_inline(node)), "text"
+        yield link(str(node.attrs["src"]), plain_inline(node)), "text"
     elif kind in ("softbreak", "hardbreak"):
         yield "\n", "text"
     else:
@@ -213,56 +214,19 @@ def _next_chars(pieces: list[tuple[str, str]]) -> list[str]:
     return following[::-1]
 
 
-def _plain_inline(node: SyntaxTreeNode) -> str:
-    if node.type in ("softbreak", "hardbreak"):
-        return " "
-    if node.type in ("text", "code_inline"):
-        return node.content
-    return "".join(_plain_inline(child) for child in node.children)
-
-
 # --- tables -----------------------------------------------------------------------------
 
 
-def _display_width(text: str) -> int:
-    """Columns a monospace font gives ``text``: wide (Hangul, CJK) 2, combining marks 0."""
-    width = 0
-    for char in text:
-        if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
-            continue
-        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
-    return width
-
-
-def _pad(text: str, width: int, align: str) -> str:
-    gap = width - _display_width(text)
-    if align == "right":
-        return " " * gap + text
-    if align == "center":
-        return " " * (gap // 2) + text + " " * (gap - gap // 2)
-    return text + " " * gap
-
-
 def _table(node: SyntaxTreeNode, table_width: int) -> str:
-    rows = [row for section in node.children for row in section.children]
-    cells = [row.children for row in rows]
-    texts = [[" ".join(_plain_inline(cell).split()) for cell in row] for row in cells]
-    count = max(len(row) for row in texts)
-    widths = [
-        max((_display_width(r[i]) for r in texts if i < len(r)), default=0) for i in range(count)
-    ]
-    if sum(widths) + 3 * (count - 1) > table_width:
-        return _table_as_records(cells)
-    aligns = [str(cell.attrs.get("style", "")).removeprefix("text-align:") for cell in cells[0]]
-    lines = [
-        " | ".join(_pad(t, w, a) for t, w, a in zip(r, widths, aligns, strict=False)) for r in texts
-    ]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
-    return f"{FENCE}\n" + "\n".join(escape(line.rstrip()) for line in lines) + f"\n{FENCE}"
+    texts, aligns = table_rows(node)
+    if grid_width(texts) > table_width:
+        return _table_as_records([row.children for part in node.children for row in part.children])
+    lines = grid_lines(texts, aligns)
+    return f"{FENCE}\n" + "\n".join(escape(line) for line in lines) + f"\n{FENCE}"
 
 
 def _table_as_records(cells: list[list[SyntaxTreeNode]]) -> str:
-    header = [" ".join(_plain_inline(cell).split()) for cell in cells[0]]
+    header = [" ".join(plain_inline(cell).split()) for cell in cells[0]]
     groups = []
     for row in cells[1:]:
         lines = [

@@ -9,9 +9,9 @@ and logs.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from bot.slack.mrkdwn import FENCE, ZWSP, unescape
+from bot.text_layout import joins_previous
 
 __all__ = ["SECTION_LIMIT", "plain_text", "split_text", "truncate"]
 
@@ -125,24 +125,9 @@ def _blocked_positions(text: str, budget: int) -> set[int]:
                 break
             blocked.update(range(match.start() + 1, match.end()))
     for index in range(1, min(len(text), budget + 1)):
-        if _joins_previous(text[index]) or text[index - 1] == "\u200d":
+        if joins_previous(text[index]) or text[index - 1] == "\u200d":
             blocked.add(index)
     return blocked
-
-
-def _joins_previous(char: str) -> bool:
-    """Whether ``char`` belongs to the character before it (marks, joiners, selectors, jamo)."""
-    code = ord(char)
-    if code < 0x300:  # nothing below the combining diacritics joins
-        return False
-    return (
-        unicodedata.category(char) in ("Mn", "Me", "Mc")
-        or code == 0x200D  # zero-width joiner
-        or 0xFE00 <= code <= 0xFE0F  # variation selectors
-        or 0x1F3FB <= code <= 0x1F3FF  # skin tones
-        or 0x1160 <= code <= 0x11FF  # Hangul medial vowels and final consonants (NFD)
-        or 0xDC00 <= code <= 0xDFFF  # a low surrogate, should one be present
-    )
 
 
 def _hard_cut(budget: int, blocked: set[int], floor: int) -> int:
