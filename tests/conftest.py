@@ -28,6 +28,7 @@ from pydantic import AliasChoices
 from bot.embedded_pg import EmbeddedPostgres
 from bot.settings import Settings
 from bot.storage import Database, open_database
+from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.netguard_hook import install, take_violations
@@ -171,6 +172,24 @@ def slack_api() -> Iterator[FakeSlackAPI]:
     """A fake Slack Web API that records calls."""
     with FakeSlackAPI() as server:
         yield server  # type: ignore[misc]
+    assert not server.errors, server.errors
+
+
+@pytest.fixture
+def discord_api() -> Iterator[FakeDiscord]:
+    """A fake Discord (REST, gateway, CDN) that records calls.
+
+    discord.py's REST base and default gateway URL are class attributes the code under test
+    points at the fake; they are put back afterwards.
+    """
+    import discord
+
+    bases = (discord.http.Route.BASE, discord.webhook.async_.Route.BASE)
+    gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    with FakeDiscord() as server:
+        yield server
+    discord.http.Route.BASE, discord.webhook.async_.Route.BASE = bases
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway
     assert not server.errors, server.errors
 
 

@@ -1,0 +1,591 @@
+"""A fake Discord: REST API, gateway websocket and attachment CDN in one local server.
+
+The real discord.py client talks to it end to end, pointed at it the way production is:
+
+    fake = FakeDiscord().start()
+    discord.http.Route.BASE = discord.webhook.async_.Route.BASE = fake.api_url
+    await client.login(fake.token)
+    _, url, _ = await client.http.get_bot_gateway()
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+    task = asyncio.create_task(client.connect())
+
+It seeds one guild (see ``discord_world``'s constants), records every REST call in
+:attr:`FakeDiscord.calls`, and lets a test act as Discord's users: ``send_message``,
+``send_dm``, ``slash``, ``click``... each dispatched over the gateway. The server runs on its
+own thread and event loop, so async tests (on another loop) and sync code use it alike;
+every test-side method is thread-safe. A bug in the fake (or a route it does not know) is
+recorded in :attr:`FakeDiscord.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from tests.fakes.discord_gateway import Gateway
+from tests.fakes.discord_interactions import base_payload, click_payload, slash_payload
+from tests.fakes.discord_rest import (
+    EPHEMERAL,
+    Call,
+    Callback,
+    CommandSync,
+    Download,
+    Part,
+    Reply,
+    RestRoutes,
+    now,
+)
+from tests.fakes.discord_world import (
+    ADMIN_ID,
+    ADMIN_ROLE_ID,
+    APPLICATION_ID,
+    BOT_ID,
+    CHANNEL_ID,
+    DEFAULT_TOKEN,
+    GUILD_ID,
+    HR_ROLE_ID,
+    OTHER_CHANNEL_ID,
+    OWNER_ID,
+    USER_ID,
+    InteractionRecord,
+    World,
+    user_payload,
+)
+
+__all__ = [
+    "ADMIN_ID",
+    "ADMIN_ROLE_ID",
+    "APPLICATION_ID",
+    "BOT_ID",
+    "CHANNEL_ID",
+    "DEFAULT_TOKEN",
+    "GUILD_ID",
+    "HR_ROLE_ID",
+    "OTHER_CHANNEL_ID",
+    "OWNER_ID",
+    "USER_ID",
+    "Call",
+    "Callback",
+    "CommandSync",
+    "Download",
+    "FakeDiscord",
+    "InteractionRecord",
+    "Part",
+]
+
+API_PREFIX = "/api/v10"
+
+
+@dataclass
+class _Limit:
+    method: str
+    pattern: str
+    retry_after: float
+    scope: str
+    is_global: bool
+
+
+class FakeDiscord(RestRoutes):
+    """One guild, its users and channels, served over REST and the gateway."""
+
+    def __init__(
+        self,
+        token: str = DEFAULT_TOKEN,
+        *,
+        intents: Iterable[str] = ("message_content", "members"),
+        heartbeat_interval_ms: int = 41250,
+        ack_deadline: float | None = 3.0,
+    ) -> None:
+        """``intents``: the privileged intents enabled in the Developer Portal.
+
+        ``ack_deadline``: seconds after dispatch within which an interaction callback is
+        accepted (Discord's 3 s; later ones get 404 Unknown interaction); None: no limit.
+        """
+        self.token = token
+        self.world = World()
+        self.gateway = Gateway(
+            self.world, token=token, intents=frozenset(intents), heartbeat_ms=heartbeat_interval_ms
+        )
+        self.ack_deadline = ack_deadline
+        self.url = ""
+        self.calls: list[Call] = []
+        self.callbacks: list[Callback] = []
+        self.threads: list[dict[str, Any]] = []
+        self.command_syncs: list[CommandSync] = []
+        self.downloads: list[Download] = []
+        self.dispatched_at: dict[str, float] = {}
+        self._errors: list[str] = []
+        self._limits: list[_Limit] = []
+        self._routes = self.routes()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="fake-discord", daemon=True)
+        self._started = threading.Event()
+        self._runner: web.AppRunner | None = None
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        """The REST base (``DISCORD_API_URL``): ``http://127.0.0.1:PORT/api/v10``."""
+        return self.url + API_PREFIX
+
+    @property
+    def gateway_url(self) -> str:
+        """``ws://127.0.0.1:PORT/gateway``, as GET /gateway/bot answers."""
+        return self.gateway.url
+
+    def start(self) -> FakeDiscord:
+        """Serve on a free port from a background thread."""
+        self._thread.start()
+        if not self._started.wait(10) or not self.url:
+            raise RuntimeError("the fake Discord did not start")
+        return self
+
+    def stop(self) -> None:
+        """Close every gateway connection and the server."""
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeDiscord:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._serve())
+        finally:
+            self._started.set()
+        self._loop.run_forever()
+        self._loop.close()
+
+    async def _serve(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/gateway", self.gateway.handle)
+        app.router.add_route("*", "/{tail:.*}", self._http)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.gateway.url = f"ws://127.0.0.1:{port}/gateway"
+
+    async def _shutdown(self) -> None:
+        await self.gateway.close_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # --- HTTP -------------------------------------------------------------------------
+
+    async def _http(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        call = Call(
+            method=request.method,
+            path=path.removeprefix(API_PREFIX) if path.startswith(API_PREFIX + "/") else path,
+            query=dict(request.query),
+            json=None,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            at=now(),
+        )
+        with self.world.lock:
+            self.calls.append(call)
+        try:
+            await _read_body(request, call)
+            response = self._answer(call, under_api=path.startswith(API_PREFIX + "/"))
+        except Exception as exc:  # a bug in the fake must fail the test, not hang it
+            self._errors.append(f"{call.method} {call.path}: {type(exc).__name__}: {exc}")
+            response = _json(Reply(400, {"code": 0, "message": f"fake Discord bug: {exc}"}))
+        call.status = response.status
+        return response
+
+    def _answer(self, call: Call, *, under_api: bool) -> web.Response:
+        if call.method == "GET" and call.path.startswith("/attachments/"):
+            return self._download(call)
+        limited = self._take_limit(call) if under_api else None
+        if limited is not None:
+            return limited
+        for method, pattern, handler, needs_token in self._routes if under_api else []:
+            match = pattern.fullmatch(call.path)
+            if match is None or method != call.method:
+                continue
+            if needs_token and call.headers.get("authorization") != f"Bot {self.token}":
+                return _json(Reply(401, {"message": "401: Unauthorized", "code": 0}))
+            with self.world.lock:
+                return _json(handler(call, *match.groups()))
+        self._errors.append(f"unsupported route: {call.method} {call.path}")
+        return _json(Reply(404, {"message": "404: Not Found", "code": 0}))
+
+    def _download(self, call: Call) -> web.Response:
+        parts = call.path.split("/")
+        with self.world.lock:
+            entry = self.world.attachments.get(parts[2]) if len(parts) > 3 else None
+            if entry is None:
+                return web.Response(status=404, body=b"not found")
+            self.downloads.append(Download(parts[2], entry[0]["filename"], call.at))
+        content_type = entry[0].get("content_type") or "application/octet-stream"
+        return web.Response(body=entry[1], headers={"Content-Type": content_type})
+
+    def _take_limit(self, call: Call) -> web.Response | None:
+        with self.world.lock:
+            for limit in self._limits:
+                if limit.method == call.method and re.fullmatch(limit.pattern, call.path):
+                    self._limits.remove(limit)
+                    break
+            else:
+                return None
+        retry = limit.retry_after
+        headers = {
+            "Retry-After": str(math.ceil(retry)),
+            "X-RateLimit-Limit": "5",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": f"{time.time() + retry:.3f}",
+            "X-RateLimit-Reset-After": f"{retry:.3f}",
+            "X-RateLimit-Bucket": "fake" + format(abs(hash(limit.pattern)), "x"),
+            "X-RateLimit-Scope": limit.scope,
+            "Via": "1.1 google",  # discord.py treats a 429 without Via as a Cloudflare ban
+        }
+        if limit.is_global:
+            headers["X-RateLimit-Global"] = "true"
+        body = {"message": "You are being rate limited.", "retry_after": retry}
+        return _json(Reply(429, {**body, "global": limit.is_global}), headers)
+
+    # --- acting as Discord's users ------------------------------------------------------
+
+    def send_message(
+        self,
+        channel_id: str = CHANNEL_ID,
+        content: str = "",
+        *,
+        author_id: str = USER_ID,
+        mention_bot: bool = False,
+        kind: int = 0,
+        bot: bool = False,
+        attachments: Iterable[dict[str, Any]] = (),
+        reply_to: str | None = None,
+    ) -> dict[str, Any]:
+        """A member posts in a guild channel or thread: MESSAGE_CREATE (returned).
+
+        ``mention_bot`` starts the content with the bot's mention; ``bot`` makes the author a
+        bot; ``kind`` is the message type (0 default, 19 reply, 7 member join...).
+        """
+        text = f"<@{BOT_ID}> {content}" if mention_bot else content
+        with self.world.lock:
+            if self.world.guild_of(channel_id) is None:
+                raise ValueError(f"{channel_id} is not a guild channel or thread")
+            fields: dict[str, Any] = {"type": kind, "attachments": list(attachments)}
+            if bot:
+                known = self.world.users.get(author_id) or user_payload(author_id, "otherbot")
+                fields["author"] = {**known, "bot": True}
+            if reply_to is not None:
+                fields.update(type=19, message_reference={"message_id": reply_to})
+            event = self.world.for_gateway(
+                self.world.new_message(channel_id, author_id, text, **fields)
+            )
+        self._dispatch("MESSAGE_CREATE", event)
+        return event
+
+    def send_dm(self, user_id: str, content: str) -> dict[str, Any]:
+        """``user_id`` writes to the bot in their DM channel: MESSAGE_CREATE (returned)."""
+        with self.world.lock:
+            channel = self.world.dm(user_id)
+            event = self.world.new_message(channel["id"], user_id, content)
+        self._dispatch("MESSAGE_CREATE", dict(event))
+        return dict(event)
+
+    def edit_message(self, channel_id: str, message_id: str, content: str) -> dict[str, Any]:
+        """The author edits a message: MESSAGE_UPDATE (returned)."""
+        with self.world.lock:
+            message = self.world.find_message(channel_id, message_id)
+            if message is None:
+                raise KeyError(message_id)
+            self.world.edit_message(message, {"content": content})
+            event = self.world.for_gateway(message)
+        self._dispatch("MESSAGE_UPDATE", event)
+        return event
+
+    def start_thread(
+        self,
+        channel_id: str = CHANNEL_ID,
+        name: str = "a thread",
+        *,
+        message_id: str | None = None,
+        owner_id: str = USER_ID,
+    ) -> dict[str, Any]:
+        """A member starts a public thread (from ``message_id`` if given): THREAD_CREATE."""
+        with self.world.lock:
+            thread_id = message_id or self.world.ids.next()
+            thread = self.world.thread(channel_id, name, owner_id, thread_id)
+        event = {**thread, "newly_created": True}
+        self._dispatch("THREAD_CREATE", event)
+        return event
+
+    def add_attachment(
+        self,
+        filename: str,
+        content: bytes,
+        *,
+        size: int | None = None,
+        content_type: str = "application/octet-stream",
+    ) -> dict[str, Any]:
+        """An uploaded file the CDN serves; ``size`` may claim more than ``content`` holds."""
+        with self.world.lock:
+            attachment = self.upload(Part("file", filename, content_type, content))
+            if size is not None:
+                attachment["size"] = size
+        return attachment
+
+    def slash(
+        self,
+        name: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        user_id: str = USER_ID,
+        roles: Iterable[str] = (),
+        permissions: int | None = None,
+        channel_id: str = CHANNEL_ID,
+        dm: bool = False,
+        subcommand: str | None = None,
+        attachments: Iterable[dict[str, Any]] = (),
+    ) -> dict[str, Any]:
+        """A member runs ``/name`` (``subcommand``: "upload", or "group sub"): INTERACTION_CREATE.
+
+        ``options`` maps option names to values; an attachment dict from
+        :meth:`add_attachment` becomes an attachment option. ``roles`` are added to the
+        member's seeded roles; ``permissions`` overrides the computed ones. Returns the
+        payload (``id``, ``token``...).
+        """
+        with self.world.lock:
+            payload = base_payload(
+                self.world,
+                2,
+                self.world.ids.next(),
+                user_id=user_id,
+                channel_id=None if dm else channel_id,
+                roles=roles,
+                permissions=permissions,
+            )
+            slash_payload(
+                self.world,
+                payload,
+                name,
+                options or {},
+                subcommand=subcommand,
+                attachments=attachments,
+            )
+            self._register(payload, user_id, None)
+        self._dispatch("INTERACTION_CREATE", payload)
+        return payload
+
+    def click(
+        self,
+        custom_id: str,
+        *,
+        message: Mapping[str, Any],
+        user_id: str = USER_ID,
+        component_type: int = 2,
+        values: Iterable[str] | None = None,
+    ) -> dict[str, Any]:
+        """``user_id`` presses a button (or picks ``values``) on ``message``: INTERACTION_CREATE."""
+        with self.world.lock:
+            stored = self.world.find_message(message["channel_id"], message["id"]) or message
+            payload = base_payload(
+                self.world,
+                3,
+                self.world.ids.next(),
+                user_id=user_id,
+                channel_id=stored["channel_id"],
+            )
+            click_payload(
+                self.world,
+                payload,
+                custom_id,
+                dict(stored),
+                component_type=component_type,
+                values=values,
+            )
+            self._register(payload, user_id, stored["id"])
+        self._dispatch("INTERACTION_CREATE", payload)
+        return payload
+
+    # --- steering the fake ------------------------------------------------------------
+
+    def reconnect(self, *, replay_all: bool = False, op7: bool = False) -> None:
+        """Drop the gateway connection resumably (close 4000; ``op7``: send RECONNECT).
+
+        ``replay_all``: the RESUME replays every event of the session (a resume storm).
+        """
+        drop = functools.partial(self.gateway.reconnect, replay_all=replay_all, op7=op7)
+        self._loop.call_soon_threadsafe(drop)
+
+    def rate_limit_next(
+        self,
+        method: str,
+        path_regex: str,
+        retry_after: float = 0.3,
+        *,
+        scope: str = "user",
+        is_global: bool = False,
+    ) -> None:
+        """The next ``method`` request whose path (after /api/v10) matches gets a 429."""
+        with self.world.lock:
+            self._limits.append(_Limit(method.upper(), path_regex, retry_after, scope, is_global))
+
+    def expire_token(self, token: str) -> None:
+        """The interaction's 15 minutes are over: its webhook answers 404 Unknown Webhook."""
+        with self.world.lock:
+            self.world.interactions[token].expired = True
+
+    # --- what happened ------------------------------------------------------------------
+
+    @property
+    def errors(self) -> list[str]:
+        """Bugs in the fake and routes it does not serve."""
+        return self._errors + self.gateway.errors
+
+    @property
+    def identifies(self) -> int:
+        """IDENTIFY payloads received."""
+        return self.gateway.identifies
+
+    @property
+    def resumes(self) -> int:
+        """RESUME payloads received."""
+        return self.gateway.resumes
+
+    @property
+    def readies(self) -> int:
+        """Sessions started (READY sent)."""
+        return self.gateway.readies
+
+    @property
+    def close_codes(self) -> list[int]:
+        """Close codes the fake closed gateway connections with."""
+        return list(self.gateway.close_codes)
+
+    def calls_to(self, method: str, path_regex: str) -> list[Call]:
+        """REST calls with ``method`` whose path (after /api/v10) fully matches."""
+        with self.world.lock:
+            calls = list(self.calls)
+        return [c for c in calls if c.method == method.upper() and re.fullmatch(path_regex, c.path)]
+
+    def messages_in(self, channel_id: str) -> list[dict[str, Any]]:
+        """A channel's messages as they are now (after edits), oldest first; no ephemeral ones."""
+        with self.world.lock:
+            found = self.world.messages.get(channel_id, {}).values()
+            ordered = sorted(found, key=lambda m: int(m["id"]))
+            return [dict(m) for m in ordered if not m["flags"] & EPHEMERAL]
+
+    def interaction(self, token: str) -> InteractionRecord:
+        """What the fake knows of an interaction (acknowledged, message ids...)."""
+        with self.world.lock:
+            return self.world.interactions[token]
+
+    def original(self, token: str) -> dict[str, Any] | None:
+        """The interaction's @original message as it is now (None before a response)."""
+        with self.world.lock:
+            record = self.world.interactions[token]
+            return self._copy(record.channel_id, record.message_id)
+
+    def followups(self, token: str) -> list[dict[str, Any]]:
+        """The interaction's follow-up messages as they are now."""
+        with self.world.lock:
+            record = self.world.interactions[token]
+            found = [self._copy(record.channel_id, m) for m in record.followups]
+        return [m for m in found if m is not None]
+
+    def commands(self, guild_id: str | None = None) -> list[dict[str, Any]]:
+        """The commands synced to a guild (None: global), with the ids the fake gave them."""
+        with self.world.lock:
+            return list(self.world.commands.get(guild_id, []))
+
+    def dm_channel_id(self, user_id: str) -> str:
+        """The id of the DM channel between the bot and ``user_id``."""
+        with self.world.lock:
+            return str(self.world.dm(user_id)["id"])
+
+    async def wait_until(self, predicate: Callable[[], object], timeout: float = 5.0) -> None:
+        """Poll ``predicate`` from the caller's loop until it is true."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"condition not met in {timeout}s")
+            await asyncio.sleep(0.01)
+
+    def wait_until_sync(self, predicate: Callable[[], object], timeout: float = 5.0) -> None:
+        """:meth:`wait_until` for sync code."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"condition not met in {timeout}s")
+            time.sleep(0.01)
+
+    async def wait_ready(self, timeout: float = 5.0, count: int = 1) -> None:
+        """Until ``count`` sessions got READY and GUILD_CREATE."""
+        await self.wait_until(lambda: self.readies >= count, timeout)
+
+    def wait_ready_sync(self, timeout: float = 5.0, count: int = 1) -> None:
+        """:meth:`wait_ready` for sync code."""
+        self.wait_until_sync(lambda: self.readies >= count, timeout)
+
+    def _copy(self, channel_id: str, message_id: str | None) -> dict[str, Any] | None:
+        found = self.world.find_message(channel_id, message_id) if message_id else None
+        return None if found is None else dict(found)
+
+    def _register(self, payload: dict[str, Any], user_id: str, message_id: str | None) -> None:
+        record = InteractionRecord(
+            id=payload["id"],
+            token=payload["token"],
+            type=payload["type"],
+            channel_id=payload["channel_id"],
+            guild_id=payload.get("guild_id"),
+            user_id=user_id,
+            dispatched_at=now(),
+            message_id=message_id,
+        )
+        self.world.interactions[record.token] = record
+        self.dispatched_at[record.id] = record.dispatched_at
+
+    def _dispatch(self, event: str, data: dict[str, Any]) -> None:
+        self._loop.call_soon_threadsafe(self.gateway.broadcast, event, data)
+
+
+async def _read_body(request: web.Request, call: Call) -> None:
+    if request.content_type == "multipart/form-data":
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if isinstance(part, BodyPartReader):
+                data = bytes(await part.read(decode=False))
+                kind = part.headers.get("Content-Type", "application/octet-stream")
+                call.parts.append(Part(part.name or "", part.filename, kind, data))
+        payload = next((p for p in call.parts if p.name == "payload_json"), None)
+        call.json = json.loads(payload.data) if payload else None
+    elif request.can_read_body:
+        raw = await request.read()
+        call.json = json.loads(raw) if raw and "json" in request.content_type else None
+
+
+def _json(reply: Reply, headers: Mapping[str, str] | None = None) -> web.Response:
+    if reply.status == 204:
+        return web.Response(status=204, headers=headers)
+    body = json.dumps(reply.payload).encode()
+    # discord.py parses JSON only when Content-Type is exactly application/json.
+    return web.Response(
+        status=reply.status,
+        body=body,
+        headers={**(headers or {}), "Content-Type": "application/json"},
+    )

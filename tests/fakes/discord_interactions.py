@@ -1,0 +1,162 @@
+"""INTERACTION_CREATE payloads of the fake Discord: slash commands and component clicks.
+
+Shapes follow Discord's (and what discord.py's ``Interaction`` reads): the member with its
+roles and permissions as a string, the channel, ``app_permissions``, ``context``,
+``authorizing_integration_owners``. A slash command carries the id the fake gave that
+command when it was synced (and ``data.guild_id`` for a guild command), so discord.py's
+``CommandTree`` finds it; option types come from the synced schema when there is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from tests.fakes.discord_world import APPLICATION_ID, BOT_ID, GUILD_ID, World
+
+__all__ = ["click_payload", "slash_payload"]
+
+ATTACHMENT, USER, CHANNEL, ROLE = 11, 6, 7, 8
+SIZE_LIMIT = 10 * 1024 * 1024  # a guild without boosts: 10 MiB per upload
+
+
+def base_payload(
+    world: World,
+    kind: int,
+    interaction_id: str,
+    *,
+    user_id: str,
+    channel_id: str | None,
+    roles: Iterable[str] = (),
+    permissions: int | None = None,
+) -> dict[str, Any]:
+    """The fields every interaction has; ``channel_id=None`` is the user's DM with the bot."""
+    payload: dict[str, Any] = {
+        "id": interaction_id,
+        "application_id": APPLICATION_ID,
+        "type": kind,
+        "token": world.new_token(interaction_id),
+        "version": 1,
+        "locale": "en-US",
+        "entitlements": [],
+        "entitlement_sku_ids": [],
+        "attachment_size_limit": SIZE_LIMIT,
+        "app_permissions": str(world.permissions([], BOT_ID)),
+    }
+    if channel_id is None or world.guild_of(channel_id) is None:
+        channel = world.dm(user_id)
+        payload.update(
+            channel_id=channel["id"],
+            channel=channel,
+            user=world.users[user_id],
+            context=1,
+            authorizing_integration_owners={"0": "0"},
+        )
+        return payload
+    member = world.member(user_id, [*world.member_roles.get(user_id, []), *roles])
+    allowed = world.permissions(member["roles"], user_id) if permissions is None else permissions
+    member["permissions"] = str(allowed)
+    payload.update(
+        guild_id=GUILD_ID,
+        guild={"id": GUILD_ID, "locale": "en-US", "features": []},
+        guild_locale="en-US",
+        channel_id=channel_id,
+        channel={**(world.channel(channel_id) or {}), "permissions": str(allowed)},
+        member=member,
+        context=0,
+        authorizing_integration_owners={"0": GUILD_ID},
+    )
+    return payload
+
+
+def slash_payload(
+    world: World,
+    payload: dict[str, Any],
+    name: str,
+    values: Mapping[str, Any],
+    *,
+    subcommand: str | None,
+    attachments: Iterable[dict[str, Any]],
+) -> dict[str, Any]:
+    """Fill ``data`` of an application command interaction (type 2) into ``payload``."""
+    command = world.synced(name, payload.get("guild_id"))
+    schema = (command or {}).get("options") or []
+    path = subcommand.split() if subcommand else []
+    for part in path:
+        schema = next((o.get("options") or [] for o in schema if o["name"] == part), [])
+    resolved: dict[str, dict[str, Any]] = {}
+    for attachment in attachments:
+        resolved.setdefault("attachments", {})[attachment["id"]] = attachment
+    options = [_option(world, schema, k, v, resolved) for k, v in values.items()]
+    for part, kind in reversed(list(zip(path, [2] * (len(path) - 1) + [1], strict=True))):
+        options = [{"name": part, "type": kind, "options": options}]
+    data: dict[str, Any] = {
+        "id": command["id"] if command else world.ids.next(),
+        "name": name,
+        "type": 1,
+        "options": options,
+    }
+    if command and command.get("guild_id"):
+        data["guild_id"] = command["guild_id"]
+    if resolved:
+        data["resolved"] = resolved
+    payload["data"] = data
+    return payload
+
+
+def click_payload(
+    world: World,
+    payload: dict[str, Any],
+    custom_id: str,
+    message: dict[str, Any],
+    *,
+    component_type: int,
+    values: Iterable[str] | None,
+) -> dict[str, Any]:
+    """Fill ``data`` and ``message`` of a component interaction (type 3) into ``payload``."""
+    data: dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
+    if values is not None:
+        data["values"] = list(values)
+    payload["data"] = data
+    payload["message"] = dict(message)
+    return payload
+
+
+def _option(
+    world: World,
+    schema: list[dict[str, Any]],
+    name: str,
+    value: Any,
+    resolved: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    if isinstance(value, dict) and "filename" in value:  # an attachment from add_attachment
+        resolved.setdefault("attachments", {})[value["id"]] = value
+        return {"name": name, "type": ATTACHMENT, "value": value["id"]}
+    if isinstance(value, dict) and "type" in value:  # given raw: {"type": 4, "value": 3}
+        return {"name": name, **value}
+    declared = next((o["type"] for o in schema if o["name"] == name), None)
+    kind = declared or _inferred(value)
+    if kind == USER and value in world.users:
+        member = {k: v for k, v in world.member(value).items() if k != "user"}
+        resolved.setdefault("users", {})[value] = world.users[value]
+        resolved.setdefault("members", {})[value] = {**member, "permissions": "0"}
+    elif kind == CHANNEL and world.channel(value) is not None:
+        resolved.setdefault("channels", {})[value] = {
+            **(world.channel(value) or {}),
+            "permissions": "0",
+        }
+    elif kind == ROLE:
+        resolved.setdefault("roles", {}).update(
+            {r["id"]: r for r in world.roles if r["id"] == value}
+        )
+    return {"name": name, "type": kind, "value": value}
+
+
+def _inferred(value: Any) -> int:
+    if isinstance(value, bool):
+        return 5
+    if isinstance(value, int):
+        return 4
+    if isinstance(value, float):
+        return 10
+    return 3

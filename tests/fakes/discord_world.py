@@ -1,0 +1,452 @@
+"""The guild, users and stored objects of the fake Discord, in Discord's JSON shapes.
+
+Pure data: :class:`World` builds and stores payloads; ``discord_api`` serves them over REST
+and ``discord_gateway`` dispatches them. Every id is a string snowflake, as Discord sends it.
+Messages are stored in their REST shape (no ``guild_id`` or ``member``); the gateway copy
+adds both, as Discord's MESSAGE_CREATE does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "ADMIN_ID",
+    "ADMIN_ROLE_ID",
+    "APPLICATION_ID",
+    "BOT_ID",
+    "CHANNEL_ID",
+    "DEFAULT_TOKEN",
+    "EVERYONE_PERMISSIONS",
+    "GUILD_ID",
+    "HR_ROLE_ID",
+    "MANAGE_GUILD",
+    "OTHER_CHANNEL_ID",
+    "OWNER_ID",
+    "USER_ID",
+    "InteractionRecord",
+    "World",
+]
+
+APPLICATION_ID = "1300000000000000001"
+BOT_ID = APPLICATION_ID  # a bot user's id is its application's id
+GUILD_ID = "1300000000000000010"
+ADMIN_ROLE_ID = "1300000000000000011"
+HR_ROLE_ID = "1300000000000000012"
+CHANNEL_ID = "1300000000000000020"
+OTHER_CHANNEL_ID = "1300000000000000021"
+USER_ID = "1300000000000000030"
+ADMIN_ID = "1300000000000000031"
+OWNER_ID = "1300000000000000032"
+DEFAULT_TOKEN = "discord-test-token"
+
+MANAGE_GUILD = 1 << 5
+# View, send, embed, attach, history, reactions, slash commands, threads: a default member.
+EVERYONE_PERMISSIONS = sum(1 << b for b in (6, 10, 11, 14, 15, 16, 31, 35, 38))
+ALL_PERMISSIONS = (1 << 51) - 1
+DISCORD_EPOCH_MS = 1420070400000
+_MENTION = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
+
+
+def now_iso() -> str:
+    """The current time as Discord writes timestamps."""
+    return datetime.now(UTC).isoformat()
+
+
+class Snowflakes:
+    """Fresh snowflakes: the creation time in the high bits, strictly increasing."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> str:
+        """A new id."""
+        with self._lock:
+            stamp = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
+            self._last = max(stamp, self._last + 1)
+            return str(self._last)
+
+
+@dataclass
+class InteractionRecord:
+    """One interaction the fake dispatched and what the bot did with it."""
+
+    id: str
+    token: str
+    type: int
+    channel_id: str
+    guild_id: str | None
+    user_id: str
+    dispatched_at: float
+    message_id: str | None = None  # @original: the component's message or the response
+    acknowledged: bool = False
+    expired: bool = False
+    followups: list[str] = field(default_factory=list)
+
+
+def user_payload(user_id: str, name: str, *, bot: bool = False) -> dict[str, Any]:
+    """A user object."""
+    return {
+        "id": user_id,
+        "username": name,
+        "global_name": None if bot else name.title(),
+        "discriminator": "0",
+        "avatar": None,
+        "bot": bot,
+        "public_flags": 0,
+        "flags": 0,
+    }
+
+
+def member_payload(user: dict[str, Any], roles: Iterable[str]) -> dict[str, Any]:
+    """A guild member object with its user."""
+    return {
+        "user": user,
+        "roles": list(roles),
+        "nick": None,
+        "avatar": None,
+        "joined_at": "2025-01-06T09:00:00.000000+00:00",
+        "premium_since": None,
+        "deaf": False,
+        "mute": False,
+        "flags": 0,
+        "pending": False,
+    }
+
+
+def role_payload(role_id: str, name: str, permissions: int, position: int) -> dict[str, Any]:
+    """A role object."""
+    return {
+        "id": role_id,
+        "name": name,
+        "permissions": str(permissions),
+        "position": position,
+        "color": 0,
+        "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+        "hoist": False,
+        "icon": None,
+        "unicode_emoji": None,
+        "managed": False,
+        "mentionable": True,
+        "flags": 0,
+    }
+
+
+def text_channel(channel_id: str, name: str, position: int) -> dict[str, Any]:
+    """A guild text channel (type 0)."""
+    return {
+        "id": channel_id,
+        "type": 0,
+        "guild_id": GUILD_ID,
+        "name": name,
+        "position": position,
+        "permission_overwrites": [],
+        "rate_limit_per_user": 0,
+        "nsfw": False,
+        "topic": None,
+        "last_message_id": None,
+        "parent_id": None,
+        "default_auto_archive_duration": 1440,
+        "flags": 0,
+    }
+
+
+class World:
+    """The seeded guild and everything created since; callers hold ``lock``."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.ids = Snowflakes()
+        self._tokens = itertools.count(1)
+        self.users: dict[str, dict[str, Any]] = {
+            BOT_ID: user_payload(BOT_ID, "deskbot", bot=True),
+            USER_ID: user_payload(USER_ID, "alice"),
+            ADMIN_ID: user_payload(ADMIN_ID, "admin"),
+            OWNER_ID: user_payload(OWNER_ID, "owner"),
+        }
+        self.member_roles: dict[str, list[str]] = {
+            BOT_ID: [],
+            USER_ID: [],
+            ADMIN_ID: [ADMIN_ROLE_ID],
+            OWNER_ID: [],
+        }
+        self.roles = [
+            role_payload(GUILD_ID, "@everyone", EVERYONE_PERMISSIONS, 0),
+            role_payload(ADMIN_ROLE_ID, "Admin", EVERYONE_PERMISSIONS | MANAGE_GUILD, 2),
+            role_payload(HR_ROLE_ID, "HR", EVERYONE_PERMISSIONS, 1),
+        ]
+        self.channels = {
+            CHANNEL_ID: text_channel(CHANNEL_ID, "general", 0),
+            OTHER_CHANNEL_ID: text_channel(OTHER_CHANNEL_ID, "random", 1),
+        }
+        self.threads: dict[str, dict[str, Any]] = {}
+        self.dms: dict[str, dict[str, Any]] = {}  # by recipient user id
+        self.messages: dict[str, dict[str, dict[str, Any]]] = {}  # channel -> id -> message
+        self.commands: dict[str | None, list[dict[str, Any]]] = {}  # guild id (None: global)
+        self._command_ids: dict[tuple[str | None, str, int], str] = {}
+        self.attachments: dict[str, tuple[dict[str, Any], bytes]] = {}
+        self.interactions: dict[str, InteractionRecord] = {}  # by token
+
+    # --- the guild ----------------------------------------------------------------------
+
+    def member(self, user_id: str, roles: Iterable[str] | None = None) -> dict[str, Any]:
+        """``user_id``'s member object (``roles`` replaces the seeded ones)."""
+        given = self.member_roles.get(user_id, []) if roles is None else roles
+        return member_payload(self.users[user_id], given)
+
+    def permissions(self, roles: Iterable[str], user_id: str) -> int:
+        """A member's guild permissions: @everyone's and each role's, all for the owner."""
+        if user_id == OWNER_ID:
+            return ALL_PERMISSIONS
+        wanted = {GUILD_ID, *roles}
+        return _or(int(r["permissions"]) for r in self.roles if r["id"] in wanted)
+
+    def guild(self, *, all_members: bool) -> dict[str, Any]:
+        """GUILD_CREATE's guild; without the members intent only the bot's member is sent."""
+        shown = self.member_roles if all_members else [BOT_ID]
+        return {
+            "id": GUILD_ID,
+            "name": "deskbot test",
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "banner": None,
+            "description": None,
+            "owner_id": OWNER_ID,
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "premium_progress_bar_enabled": False,
+            "system_channel_id": CHANNEL_ID,
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "safety_alerts_channel_id": None,
+            "preferred_locale": "en-US",
+            "features": [],
+            "vanity_url_code": None,
+            "max_members": 500000,
+            "max_video_channel_users": 25,
+            "application_id": None,
+            "widget_enabled": False,
+            "roles": self.roles,
+            "emojis": [],
+            "stickers": [],
+            "unavailable": False,
+            "large": False,
+            "lazy": True,
+            "joined_at": "2025-01-06T09:00:00.000000+00:00",
+            "member_count": len(self.member_roles),
+            "members": [self.member(uid) for uid in shown],
+            "channels": list(self.channels.values()),
+            "threads": [t for t in self.threads.values() if not t["thread_metadata"]["archived"]],
+            "presences": [],
+            "voice_states": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+            "embedded_activities": [],
+        }
+
+    def guild_of(self, channel_id: str) -> str | None:
+        """The guild a channel or thread belongs to (None: a DM)."""
+        return GUILD_ID if channel_id in self.channels or channel_id in self.threads else None
+
+    def channel(self, channel_id: str) -> dict[str, Any] | None:
+        """A guild channel, thread or DM channel by id."""
+        if channel_id in self.channels:
+            return self.channels[channel_id]
+        if channel_id in self.threads:
+            return self.threads[channel_id]
+        return next((dm for dm in self.dms.values() if dm["id"] == channel_id), None)
+
+    def dm(self, user_id: str) -> dict[str, Any]:
+        """The DM channel with ``user_id`` (the same one each time)."""
+        if user_id not in self.dms:
+            self.dms[user_id] = {
+                "id": self.ids.next(),
+                "type": 1,
+                "last_message_id": None,
+                "flags": 0,
+                "recipients": [self.users[user_id]],
+            }
+        return self.dms[user_id]
+
+    def thread(self, parent_id: str, name: str, owner_id: str, thread_id: str) -> dict[str, Any]:
+        """A new public thread (type 11) under ``parent_id``."""
+        stamp = now_iso()
+        thread: dict[str, Any] = {
+            "id": thread_id,
+            "guild_id": GUILD_ID,
+            "parent_id": parent_id,
+            "owner_id": owner_id,
+            "name": name,
+            "type": 11,
+            "last_message_id": None,
+            "message_count": 0,
+            "member_count": 1,
+            "total_message_sent": 0,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": stamp,
+                "locked": False,
+                "create_timestamp": stamp,
+            },
+        }
+        if owner_id == BOT_ID:
+            thread["member"] = {
+                "id": thread_id,
+                "user_id": BOT_ID,
+                "join_timestamp": stamp,
+                "flags": 1,
+            }
+        self.threads[thread_id] = thread
+        return thread
+
+    # --- messages -----------------------------------------------------------------------
+
+    def new_message(
+        self, channel_id: str, author_id: str, content: str, **fields: Any
+    ) -> dict[str, Any]:
+        """Store a message in its REST shape; ``fields`` overrides any key."""
+        author = self.users.get(author_id) or user_payload(author_id, f"user{author_id[-4:]}")
+        message: dict[str, Any] = {
+            "id": fields.pop("id", None) or self.ids.next(),
+            "channel_id": channel_id,
+            "author": author,
+            "content": content,
+            "timestamp": now_iso(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mention_roles": [],
+            "mentions": [],
+            "attachments": [],
+            "embeds": [],
+            "components": [],
+            "pinned": False,
+            "type": 0,
+            "flags": 0,
+        }
+        message.update(fields)
+        self._mentions(message)
+        self.messages.setdefault(channel_id, {})[message["id"]] = message
+        holder = self.channel(channel_id)
+        if holder is not None:
+            holder["last_message_id"] = message["id"]
+        return message
+
+    def edit_message(self, message: dict[str, Any], changes: Mapping[str, Any]) -> None:
+        """Apply an edit (content, embeds, components, flags, attachments) in place."""
+        for key in ("content", "embeds", "components", "flags", "attachments"):
+            if key in changes and changes[key] is not None:
+                message[key] = changes[key]
+        message["edited_timestamp"] = now_iso()
+        self._mentions(message)
+
+    def find_message(self, channel_id: str, message_id: str) -> dict[str, Any] | None:
+        """A stored message."""
+        return self.messages.get(channel_id, {}).get(message_id)
+
+    def history(
+        self, channel_id: str, *, before: str | None, after: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Messages newest first, as GET /channels/{id}/messages answers."""
+        ordered = sorted(self.messages.get(channel_id, {}).values(), key=lambda m: int(m["id"]))
+        if before:
+            ordered = [m for m in ordered if int(m["id"]) < int(before)][-limit:]
+        elif after:
+            ordered = [m for m in ordered if int(m["id"]) > int(after)][:limit]
+        else:
+            ordered = ordered[-limit:]
+        return ordered[::-1]
+
+    def for_gateway(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The gateway's copy: ``guild_id``, the author's ``member``, members on mentions."""
+        guild_id = self.guild_of(message["channel_id"])
+        if guild_id is None:
+            return dict(message)
+        event = {**message, "guild_id": guild_id}
+        author_id = message["author"]["id"]
+        if author_id in self.member_roles and "webhook_id" not in message:
+            event["member"] = {k: v for k, v in self.member(author_id).items() if k != "user"}
+        event["mentions"] = [
+            {**u, "member": {k: v for k, v in self.member(u["id"]).items() if k != "user"}}
+            if u["id"] in self.member_roles
+            else u
+            for u in message["mentions"]
+        ]
+        return event
+
+    def _mentions(self, message: dict[str, Any]) -> None:
+        ids = dict.fromkeys(_MENTION.findall(message["content"]))
+        message["mentions"] = [self.users[i] for i in ids if i in self.users]
+        message["mention_roles"] = list(dict.fromkeys(_ROLE_MENTION.findall(message["content"])))
+
+    # --- application commands, attachments, interactions ------------------------------
+
+    def sync_commands(
+        self, guild_id: str | None, given: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Bulk overwrite: each command keeps its id across syncs (by name and type)."""
+        stored = []
+        for command in given:
+            kind = int(command.get("type", 1))
+            key = (guild_id, command["name"], kind)
+            self._command_ids.setdefault(key, self.ids.next())
+            entry: dict[str, Any] = {
+                "default_member_permissions": None,
+                "nsfw": False,
+                "contexts": None,
+                "integration_types": None,
+                "description_localizations": None,
+                "name_localizations": None,
+                **command,
+                "id": self._command_ids[key],
+                "application_id": APPLICATION_ID,
+                "type": kind,
+                "version": self.ids.next(),
+            }
+            if guild_id is not None:
+                entry["guild_id"] = guild_id
+            stored.append(entry)
+        self.commands[guild_id] = stored
+        return stored
+
+    def synced(self, name: str, guild_id: str | None) -> dict[str, Any] | None:
+        """The synced command a slash interaction names: the guild's first, then global."""
+        scopes = [guild_id, None] if guild_id else [None]
+        for scope in scopes:
+            for command in self.commands.get(scope, []):
+                if command["name"] == name and command["type"] == 1:
+                    return command
+        return None
+
+    def new_token(self, interaction_id: str) -> str:
+        """An interaction token (unique, URL-safe)."""
+        return f"itok-{interaction_id}-{next(self._tokens)}"
+
+
+def _or(values: Iterable[int]) -> int:
+    total = 0
+    for value in values:
+        total |= value
+    return total
