@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import pytest
 
 discord = pytest.importorskip("discord")
@@ -247,3 +248,120 @@ async def test_a_member_writes_in_a_thread(client: Any, discord_api: FakeDiscord
     assert message.channel.parent_id == int(CHANNEL_ID) and message.guild.id == int(GUILD_ID)
     history = [m.content async for m in message.channel.history(limit=10)]
     assert history == [f"<@{BOT_ID}> it jams"]
+
+
+def add_commands(tree: Any, seen: list[Any]) -> None:
+    """/ask question, /docs upload file [file2] collection: deferred, then followed up."""
+
+    @tree.command(name="ask", description="Ask the docs")
+    async def ask(interaction: Any, question: str) -> None:
+        await interaction.response.defer(thinking=True)
+        seen.append(question)
+        first = await interaction.followup.send(f"answer to {question}", wait=True)
+        await interaction.edit_original_response(content=f"edited answer to {question}")
+        await interaction.followup.send("part 2")
+        seen.append(first.id)
+
+    docs = app_commands.Group(name="docs", description="Documents")
+
+    @docs.command(name="upload", description="Upload")
+    async def upload(
+        interaction: Any,
+        file: discord.Attachment,
+        collection: str,
+        file2: discord.Attachment | None = None,
+    ) -> None:
+        await interaction.response.defer(ephemeral=True)
+        seen.append((file.filename, file.size, await file.read(), collection, file2))
+        await interaction.followup.send("stored", ephemeral=True)
+
+    tree.add_command(docs)
+
+
+async def test_a_slash_command_reaches_the_tree_and_its_defer_the_fake(
+    client: Any, discord_api: FakeDiscord
+) -> None:
+    seen: list[Any] = []
+    add_commands(client.tree, seen)
+    client.tree.copy_global_to(guild=GUILD)
+    synced = await client.tree.sync(guild=GUILD)
+    assert {c.name for c in synced} == {"ask", "docs"}
+    assert discord_api.command_syncs[0].guild_id == GUILD_ID
+    ids = {c["name"]: c["id"] for c in discord_api.commands(GUILD_ID)}
+
+    asked = discord_api.slash("ask", {"question": "vpn?"})
+    await discord_api.wait_until(lambda: len(seen) == 2)
+
+    assert asked["data"]["id"] == ids["ask"] and asked["data"]["guild_id"] == GUILD_ID
+    callback = discord_api.callbacks[0]
+    assert (callback.type, callback.interaction_id) == (5, asked["id"])
+    assert 0 < callback.latency < 1 and discord_api.dispatched_at[asked["id"]] < callback.at
+    original = discord_api.original(asked["token"])
+    # As on Discord, the first follow-up after a defer replaces the "thinking" message.
+    assert seen[1] == int(original["id"]) and not original["flags"] & 128
+    assert original["content"] == "edited answer to vpn?"
+    assert [m["content"] for m in discord_api.followups(asked["token"])] == ["part 2"]
+    assert [m["content"] for m in discord_api.messages_in(CHANNEL_ID)] == [
+        "edited answer to vpn?",
+        "part 2",
+    ]
+    assert client.seen.interactions[0].command.name == "ask"
+
+
+async def test_an_attachment_option_is_resolved_and_downloaded(
+    client: Any, discord_api: FakeDiscord
+) -> None:
+    seen: list[Any] = []
+    add_commands(client.tree, seen)
+    await client.tree.sync()  # global: the interaction carries no data.guild_id
+    report = discord_api.add_attachment("vpn.md", b"# VPN\n", content_type="text/markdown")
+    big = discord_api.add_attachment("big.pdf", b"%PDF", size=50 * 1024 * 1024)
+
+    done = discord_api.slash(
+        "docs", {"file": report, "collection": "it", "file2": big}, subcommand="upload"
+    )
+    await discord_api.wait_until(lambda: (discord_api.original(done["token"]) or {}).get("content"))
+
+    name, size, data, collection, second = seen[0]
+    assert (name, size, data, collection) == ("vpn.md", 6, b"# VPN\n", "it")
+    assert (second.filename, second.size) == ("big.pdf", 50 * 1024 * 1024)
+    assert [d.filename for d in discord_api.downloads] == ["vpn.md"]
+    assert done["data"]["options"][0]["options"][0] == {
+        "name": "file",
+        "type": 11,
+        "value": report["id"],
+    }
+    assert discord_api.original(done["token"])["flags"] & 64  # ephemeral defer
+    assert discord_api.followups(done["token"]) == []  # the follow-up replaced the loading one
+    assert discord_api.original(done["token"])["content"] == "stored"
+    assert discord_api.messages_in(CHANNEL_ID) == []
+
+
+async def test_a_button_click_and_the_callback_rules(client: Any, discord_api: FakeDiscord) -> None:
+    channel = client.get_channel(int(CHANNEL_ID))
+    view = discord.ui.View()
+    view.add_item(discord.ui.Button(label="👍", custom_id="deskbot:feedback:up:7"))
+    await channel.send("an answer", view=view)
+    await discord_api.wait_until(lambda: client.seen.messages)
+    posted = discord_api.messages_in(CHANNEL_ID)[0]
+    assert posted["components"][0]["components"][0]["custom_id"] == "deskbot:feedback:up:7"
+
+    clicked = discord_api.click("deskbot:feedback:up:7", message=posted, user_id=ADMIN_ID)
+    await discord_api.wait_until(lambda: client.seen.interactions)
+    interaction = client.seen.interactions[0]
+    assert interaction.data["custom_id"] == "deskbot:feedback:up:7"
+    assert interaction.message.id == int(posted["id"]) and interaction.user.id == int(ADMIN_ID)
+    assert interaction.permissions.manage_guild
+
+    await interaction.response.send_message("Thanks!", ephemeral=True)
+    url = f"{discord_api.api_url}/interactions/{clicked['id']}/{clicked['token']}/callback"
+    async with aiohttp.ClientSession() as session, session.post(url, json={"type": 6}) as again:
+        assert (again.status, (await again.json())["code"]) == (400, 40060)
+    discord_api.expire_token(clicked["token"])
+    late = discord.Webhook.partial(int(APPLICATION_ID), clicked["token"], client=client)
+    with pytest.raises(discord.NotFound) as expired:
+        await late.send("too late")
+    assert expired.value.code == 10015
+    thanked = discord_api.original(clicked["token"])
+    assert thanked["content"] == "Thanks!" and thanked["flags"] & 64
+    assert discord_api.callbacks[0].type == 4 and len(discord_api.messages_in(CHANNEL_ID)) == 1

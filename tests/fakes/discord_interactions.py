@@ -88,7 +88,8 @@ def slash_payload(
     for attachment in attachments:
         resolved.setdefault("attachments", {})[attachment["id"]] = attachment
     options = [_option(world, schema, k, v, resolved) for k, v in values.items()]
-    for part, kind in reversed(list(zip(path, [2] * (len(path) - 1) + [1], strict=True))):
+    kinds = [2] * (len(path) - 1) + [1] if path else []
+    for part, kind in reversed(list(zip(path, kinds, strict=True))):
         options = [{"name": part, "type": kind, "options": options}]
     data: dict[str, Any] = {
         "id": command["id"] if command else world.ids.next(),
