@@ -21,30 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
-import math
-import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import BodyPartReader, web
-
 from tests.fakes.discord_gateway import Gateway
-from tests.fakes.discord_interactions import base_payload, click_payload, slash_payload
-from tests.fakes.discord_rest import (
-    EPHEMERAL,
-    Call,
-    Callback,
-    CommandSync,
-    Download,
-    Part,
-    Reply,
-    RestRoutes,
-    now,
+from tests.fakes.discord_http import Call, Callback, CommandSync, Download, Part, now
+from tests.fakes.discord_interactions import (
+    InteractionRecord,
+    base_payload,
+    click_payload,
+    slash_payload,
 )
+from tests.fakes.discord_rest import EPHEMERAL, RestRoutes
 from tests.fakes.discord_world import (
     ADMIN_ID,
     ADMIN_ROLE_ID,
@@ -57,7 +46,6 @@ from tests.fakes.discord_world import (
     OTHER_CHANNEL_ID,
     OWNER_ID,
     USER_ID,
-    InteractionRecord,
     World,
     user_payload,
 )
@@ -83,17 +71,6 @@ __all__ = [
     "Part",
 ]
 
-API_PREFIX = "/api/v10"
-
-
-@dataclass
-class _Limit:
-    method: str
-    pattern: str
-    retry_after: float
-    scope: str
-    is_global: bool
-
 
 class FakeDiscord(RestRoutes):
     """One guild, its users and channels, served over REST and the gateway."""
@@ -117,152 +94,12 @@ class FakeDiscord(RestRoutes):
             self.world, token=token, intents=frozenset(intents), heartbeat_ms=heartbeat_interval_ms
         )
         self.ack_deadline = ack_deadline
-        self.url = ""
-        self.calls: list[Call] = []
         self.callbacks: list[Callback] = []
         self.threads: list[dict[str, Any]] = []
         self.command_syncs: list[CommandSync] = []
-        self.downloads: list[Download] = []
         self.dispatched_at: dict[str, float] = {}
-        self._errors: list[str] = []
-        self._limits: list[_Limit] = []
-        self._routes = self.routes()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name="fake-discord", daemon=True)
-        self._started = threading.Event()
-        self._runner: web.AppRunner | None = None
-
-    # --- lifecycle --------------------------------------------------------------------
-
-    @property
-    def api_url(self) -> str:
-        """The REST base (``DISCORD_API_URL``): ``http://127.0.0.1:PORT/api/v10``."""
-        return self.url + API_PREFIX
-
-    @property
-    def gateway_url(self) -> str:
-        """``ws://127.0.0.1:PORT/gateway``, as GET /gateway/bot answers."""
-        return self.gateway.url
-
-    def start(self) -> FakeDiscord:
-        """Serve on a free port from a background thread."""
-        self._thread.start()
-        if not self._started.wait(10) or not self.url:
-            raise RuntimeError("the fake Discord did not start")
-        return self
-
-    def stop(self) -> None:
-        """Close every gateway connection and the server."""
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeDiscord:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._serve())
-        finally:
-            self._started.set()
-        self._loop.run_forever()
-        self._loop.close()
-
-    async def _serve(self) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_get("/gateway", self.gateway.handle)
-        app.router.add_route("*", "/{tail:.*}", self._http)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
-        self.gateway.url = f"ws://127.0.0.1:{port}/gateway"
-
-    async def _shutdown(self) -> None:
-        await self.gateway.close_all()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    # --- HTTP -------------------------------------------------------------------------
-
-    async def _http(self, request: web.Request) -> web.StreamResponse:
-        path = request.path
-        call = Call(
-            method=request.method,
-            path=path.removeprefix(API_PREFIX) if path.startswith(API_PREFIX + "/") else path,
-            query=dict(request.query),
-            json=None,
-            headers={k.lower(): v for k, v in request.headers.items()},
-            at=now(),
-        )
-        with self.world.lock:
-            self.calls.append(call)
-        try:
-            await _read_body(request, call)
-            response = self._answer(call, under_api=path.startswith(API_PREFIX + "/"))
-        except Exception as exc:  # a bug in the fake must fail the test, not hang it
-            self._errors.append(f"{call.method} {call.path}: {type(exc).__name__}: {exc}")
-            response = _json(Reply(400, {"code": 0, "message": f"fake Discord bug: {exc}"}))
-        call.status = response.status
-        return response
-
-    def _answer(self, call: Call, *, under_api: bool) -> web.Response:
-        if call.method == "GET" and call.path.startswith("/attachments/"):
-            return self._download(call)
-        limited = self._take_limit(call) if under_api else None
-        if limited is not None:
-            return limited
-        for method, pattern, handler, needs_token in self._routes if under_api else []:
-            match = pattern.fullmatch(call.path)
-            if match is None or method != call.method:
-                continue
-            if needs_token and call.headers.get("authorization") != f"Bot {self.token}":
-                return _json(Reply(401, {"message": "401: Unauthorized", "code": 0}))
-            with self.world.lock:
-                return _json(handler(call, *match.groups()))
-        self._errors.append(f"unsupported route: {call.method} {call.path}")
-        return _json(Reply(404, {"message": "404: Not Found", "code": 0}))
-
-    def _download(self, call: Call) -> web.Response:
-        parts = call.path.split("/")
-        with self.world.lock:
-            entry = self.world.attachments.get(parts[2]) if len(parts) > 3 else None
-            if entry is None:
-                return web.Response(status=404, body=b"not found")
-            self.downloads.append(Download(parts[2], entry[0]["filename"], call.at))
-        content_type = entry[0].get("content_type") or "application/octet-stream"
-        return web.Response(body=entry[1], headers={"Content-Type": content_type})
-
-    def _take_limit(self, call: Call) -> web.Response | None:
-        with self.world.lock:
-            for limit in self._limits:
-                if limit.method == call.method and re.fullmatch(limit.pattern, call.path):
-                    self._limits.remove(limit)
-                    break
-            else:
-                return None
-        retry = limit.retry_after
-        headers = {
-            "Retry-After": str(math.ceil(retry)),
-            "X-RateLimit-Limit": "5",
-            "X-RateLimit-Remaining": "0",
-            "X-RateLimit-Reset": f"{time.time() + retry:.3f}",
-            "X-RateLimit-Reset-After": f"{retry:.3f}",
-            "X-RateLimit-Bucket": "fake" + format(abs(hash(limit.pattern)), "x"),
-            "X-RateLimit-Scope": limit.scope,
-            "Via": "1.1 google",  # discord.py treats a 429 without Via as a Cloudflare ban
-        }
-        if limit.is_global:
-            headers["X-RateLimit-Global"] = "true"
-        body = {"message": "You are being rate limited.", "retry_after": retry}
-        return _json(Reply(429, {**body, "global": limit.is_global}), headers)
+        self.interactions: dict[str, InteractionRecord] = {}
+        super().__init__()
 
     # --- acting as Discord's users ------------------------------------------------------
 
@@ -432,23 +269,10 @@ class FakeDiscord(RestRoutes):
         drop = functools.partial(self.gateway.reconnect, replay_all=replay_all, op7=op7)
         self._loop.call_soon_threadsafe(drop)
 
-    def rate_limit_next(
-        self,
-        method: str,
-        path_regex: str,
-        retry_after: float = 0.3,
-        *,
-        scope: str = "user",
-        is_global: bool = False,
-    ) -> None:
-        """The next ``method`` request whose path (after /api/v10) matches gets a 429."""
-        with self.world.lock:
-            self._limits.append(_Limit(method.upper(), path_regex, retry_after, scope, is_global))
-
     def expire_token(self, token: str) -> None:
         """The interaction's 15 minutes are over: its webhook answers 404 Unknown Webhook."""
         with self.world.lock:
-            self.world.interactions[token].expired = True
+            self.interactions[token].expired = True
 
     # --- what happened ------------------------------------------------------------------
 
@@ -477,12 +301,6 @@ class FakeDiscord(RestRoutes):
         """Close codes the fake closed gateway connections with."""
         return list(self.gateway.close_codes)
 
-    def calls_to(self, method: str, path_regex: str) -> list[Call]:
-        """REST calls with ``method`` whose path (after /api/v10) fully matches."""
-        with self.world.lock:
-            calls = list(self.calls)
-        return [c for c in calls if c.method == method.upper() and re.fullmatch(path_regex, c.path)]
-
     def messages_in(self, channel_id: str) -> list[dict[str, Any]]:
         """A channel's messages as they are now (after edits), oldest first; no ephemeral ones."""
         with self.world.lock:
@@ -493,18 +311,18 @@ class FakeDiscord(RestRoutes):
     def interaction(self, token: str) -> InteractionRecord:
         """What the fake knows of an interaction (acknowledged, message ids...)."""
         with self.world.lock:
-            return self.world.interactions[token]
+            return self.interactions[token]
 
     def original(self, token: str) -> dict[str, Any] | None:
         """The interaction's @original message as it is now (None before a response)."""
         with self.world.lock:
-            record = self.world.interactions[token]
+            record = self.interactions[token]
             return self._copy(record.channel_id, record.message_id)
 
     def followups(self, token: str) -> list[dict[str, Any]]:
         """The interaction's follow-up messages as they are now."""
         with self.world.lock:
-            record = self.world.interactions[token]
+            record = self.interactions[token]
             found = [self._copy(record.channel_id, m) for m in record.followups]
         return [m for m in found if m is not None]
 
@@ -557,35 +375,8 @@ class FakeDiscord(RestRoutes):
             dispatched_at=now(),
             message_id=message_id,
         )
-        self.world.interactions[record.token] = record
+        self.interactions[record.token] = record
         self.dispatched_at[record.id] = record.dispatched_at
 
     def _dispatch(self, event: str, data: dict[str, Any]) -> None:
         self._loop.call_soon_threadsafe(self.gateway.broadcast, event, data)
-
-
-async def _read_body(request: web.Request, call: Call) -> None:
-    if request.content_type == "multipart/form-data":
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if isinstance(part, BodyPartReader):
-                data = bytes(await part.read(decode=False))
-                kind = part.headers.get("Content-Type", "application/octet-stream")
-                call.parts.append(Part(part.name or "", part.filename, kind, data))
-        payload = next((p for p in call.parts if p.name == "payload_json"), None)
-        call.json = json.loads(payload.data) if payload else None
-    elif request.can_read_body:
-        raw = await request.read()
-        call.json = json.loads(raw) if raw and "json" in request.content_type else None
-
-
-def _json(reply: Reply, headers: Mapping[str, str] | None = None) -> web.Response:
-    if reply.status == 204:
-        return web.Response(status=204, headers=headers)
-    body = json.dumps(reply.payload).encode()
-    # discord.py parses JSON only when Content-Type is exactly application/json.
-    return web.Response(
-        status=reply.status,
-        body=body,
-        headers={**(headers or {}), "Content-Type": "application/json"},
-    )

@@ -10,14 +10,32 @@ command when it was synced (and ``data.guild_id`` for a guild command), so disco
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fakes.discord_world import APPLICATION_ID, BOT_ID, GUILD_ID, World
 
-__all__ = ["click_payload", "slash_payload"]
+__all__ = ["InteractionRecord", "base_payload", "click_payload", "slash_payload"]
 
 ATTACHMENT, USER, CHANNEL, ROLE = 11, 6, 7, 8
 SIZE_LIMIT = 10 * 1024 * 1024  # a guild without boosts: 10 MiB per upload
+
+
+@dataclass
+class InteractionRecord:
+    """One interaction the fake dispatched and what the bot did with it."""
+
+    id: str
+    token: str
+    type: int
+    channel_id: str
+    guild_id: str | None
+    user_id: str
+    dispatched_at: float
+    message_id: str | None = None  # @original: the component's message or the response
+    acknowledged: bool = False
+    expired: bool = False
+    followups: list[str] = field(default_factory=list)
 
 
 def base_payload(
@@ -35,7 +53,7 @@ def base_payload(
         "id": interaction_id,
         "application_id": APPLICATION_ID,
         "type": kind,
-        "token": world.new_token(interaction_id),
+        "token": f"itok-{interaction_id}",
         "version": 1,
         "locale": "en-US",
         "entitlements": [],

@@ -10,115 +10,47 @@ token.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.discord_gateway import Gateway
-from tests.fakes.discord_world import APPLICATION_ID, BOT_ID, OWNER_ID, InteractionRecord, World
+from tests.fakes.discord_http import (
+    Call,
+    Callback,
+    CommandSync,
+    DiscordServer,
+    Part,
+    Reply,
+    Route,
+    error,
+)
+from tests.fakes.discord_interactions import InteractionRecord
+from tests.fakes.discord_world import APPLICATION_ID, BOT_ID, OWNER_ID
 
-__all__ = ["Call", "Callback", "CommandSync", "Download", "Part", "Reply", "RestRoutes"]
+__all__ = ["RestRoutes"]
 
 EPHEMERAL, LOADING = 1 << 6, 1 << 7
 MAX_CONTENT, MAX_EMBEDS = 2000, 10
-
-
-@dataclass
-class Part:
-    """One part of a multipart request (``payload_json``, ``files[0]``...)."""
-
-    name: str
-    filename: str | None
-    content_type: str
-    data: bytes
-
-
-@dataclass
-class Call:
-    """One REST request as the fake received it (``path`` is relative to ``api_url``)."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    json: Any
-    headers: dict[str, str]
-    at: float
-    parts: list[Part] = field(default_factory=list)
-    status: int = 0
-
-
-@dataclass
-class Callback:
-    """An interaction callback: its type and data, when dispatched and when received."""
-
-    interaction_id: str
-    token: str
-    type: int
-    data: dict[str, Any]
-    dispatched_at: float
-    at: float
-
-    @property
-    def latency(self) -> float:
-        """Seconds from dispatching the interaction to receiving this callback."""
-        return self.at - self.dispatched_at
-
-
-@dataclass
-class Download:
-    """One attachment download from the CDN."""
-
-    attachment_id: str
-    filename: str
-    at: float
-
-
-@dataclass
-class CommandSync:
-    """One bulk overwrite of application commands (``guild_id`` None: global)."""
-
-    guild_id: str | None
-    names: list[str]
-    at: float
-
-
-@dataclass
-class Reply:
-    """What a handler answers: a status and a JSON payload (204: none)."""
-
-    status: int = 200
-    payload: Any = None
-
-
-def error(status: int, code: int, message: str, **extra: Any) -> Reply:
-    """A Discord JSON error body."""
-    return Reply(status, {"code": code, "message": message, **extra})
 
 
 UNKNOWN_CHANNEL = error(404, 10003, "Unknown Channel")
 UNKNOWN_MESSAGE = error(404, 10008, "Unknown Message")
 UNKNOWN_WEBHOOK = error(404, 10015, "Unknown Webhook")
 UNKNOWN_INTERACTION = error(404, 10062, "Unknown interaction")
-Handler = Callable[..., Reply]
 
 
-class RestRoutes:
-    """Route table and handlers; :class:`FakeDiscord` supplies the state they share."""
+class RestRoutes(DiscordServer):
+    """Discord's routes; :class:`FakeDiscord` supplies the state they share."""
 
-    world: World
-    gateway: Gateway
-    url: str
     ack_deadline: float | None
+    interactions: dict[str, InteractionRecord]  # by token
     callbacks: list[Callback]
     threads: list[dict[str, Any]]
     command_syncs: list[CommandSync]
 
-    def routes(self) -> list[tuple[str, re.Pattern[str], Handler, bool]]:
-        """(method, path pattern, handler, needs the bot token)."""
+    def routes(self) -> list[Route]:
+        """(method, path pattern after /api/v10, handler, needs the bot token)."""
         app, guild = r"/applications/(\d+)", r"/guilds/(\d+)"
-        hook = r"/webhooks/(\d+)/([^/]+)"
-        table: list[tuple[str, str, Handler, bool]] = [
+        hook, verbs = r"/webhooks/(\d+)/([^/]+)", ("GET", "PATCH", "DELETE")
+        table: list[tuple[str, str, Any, bool]] = [
             ("GET", r"/gateway/bot", self._gateway_bot, True),
             ("GET", r"/gateway", self._gateway_bot, False),
             ("GET", r"/users/@me", self._me, True),
@@ -140,9 +72,7 @@ class RestRoutes:
             ("POST", r"/channels/(\d+)/messages/(\d+)/threads", self._start_thread, True),
             ("POST", r"/interactions/(\d+)/([^/]+)/callback", self._callback, False),
             ("POST", hook, self._followup, False),
-            ("GET", hook + r"/messages/(@original|\d+)", self._hook_get, False),
-            ("PATCH", hook + r"/messages/(@original|\d+)", self._hook_patch, False),
-            ("DELETE", hook + r"/messages/(@original|\d+)", self._hook_delete, False),
+            *[(m, hook + r"/messages/(@original|\d+)", self._hook, False) for m in verbs],
         ]
         return [(m, re.compile(p), h, auth) for m, p, h, auth in table]
 
@@ -165,8 +95,6 @@ class RestRoutes:
                 "name": "deskbot",
                 "icon": None,
                 "description": "",
-                "summary": "",
-                "type": None,
                 "bot_public": True,
                 "bot_require_code_grant": False,
                 "verify_key": "0" * 64,
@@ -176,8 +104,6 @@ class RestRoutes:
                 "bot": self.world.users[BOT_ID],
                 "interactions_endpoint_url": None,
                 "approximate_guild_count": 1,
-                "redirect_uris": [],
-                "tags": [],
             },
         )
 
@@ -223,7 +149,7 @@ class RestRoutes:
     def _post_message(self, call: Call, channel_id: str) -> Reply:
         if self.world.channel(channel_id) is None:
             return UNKNOWN_CHANNEL
-        body = self.payload(call)
+        body = body_of(call)
         refused = refusal(body, files=bool(call.parts and len(call.parts) > 1))
         if refused is not None:
             return refused
@@ -277,7 +203,7 @@ class RestRoutes:
     # --- interactions -------------------------------------------------------------------
 
     def _callback(self, call: Call, interaction_id: str, token: str) -> Reply:
-        record = self.world.interactions.get(token)
+        record = self.interactions.get(token)
         if record is None or record.id != interaction_id or record.expired:
             return UNKNOWN_INTERACTION
         if record.acknowledged:
@@ -285,7 +211,7 @@ class RestRoutes:
         late = self.ack_deadline is not None and call.at - record.dispatched_at > self.ack_deadline
         if late:
             return UNKNOWN_INTERACTION  # Discord's answer after its 3 seconds
-        body = self.payload(call)
+        body = body_of(call)
         kind, data = int(body.get("type", 0)), body.get("data") or {}
         if kind in (4, 7) and (refused := refusal(data, files=False)) is not None:
             return refused
@@ -318,18 +244,18 @@ class RestRoutes:
             record.message_id = message["id"]
             return message
         if kind == 7 and record.message_id:
-            message = self.world.find_message(record.channel_id, record.message_id)
-            if message is not None:
-                self.world.edit_message(message, data)
-                self.gateway.broadcast("MESSAGE_UPDATE", self.world.for_gateway(message))
-            return message
+            clicked = self.world.find_message(record.channel_id, record.message_id)
+            if clicked is not None:
+                self.world.edit_message(clicked, data)
+                self.gateway.broadcast("MESSAGE_UPDATE", self.world.for_gateway(clicked))
+            return clicked
         return None
 
     def _followup(self, call: Call, app: str, token: str) -> Reply:
         record = self._webhook(app, token)
         if record is None or not record.acknowledged:
             return UNKNOWN_WEBHOOK
-        body = self.payload(call)
+        body = body_of(call)
         refused = refusal(body, files=len(call.parts) > 1)
         if refused is not None:
             return refused
@@ -346,17 +272,11 @@ class RestRoutes:
         wait = call.query.get("wait", "").lower() in ("1", "true")
         return Reply(200, message) if wait else Reply(204)
 
-    def _hook_get(self, call: Call, app: str, token: str, which: str) -> Reply:
+    def _hook(self, call: Call, app: str, token: str, which: str) -> Reply:
         message = self._hook_target(app, token, which)
-        return message if isinstance(message, Reply) else Reply(200, message)
-
-    def _hook_patch(self, call: Call, app: str, token: str, which: str) -> Reply:
-        message = self._hook_target(app, token, which)
-        return message if isinstance(message, Reply) else self.edit(message, call)
-
-    def _hook_delete(self, call: Call, app: str, token: str, which: str) -> Reply:
-        message = self._hook_target(app, token, which)
-        return message if isinstance(message, Reply) else self.delete(message)
+        if isinstance(message, Reply) or call.method == "GET":
+            return message if isinstance(message, Reply) else Reply(200, message)
+        return self.edit(message, call) if call.method == "PATCH" else self.delete(message)
 
     def _hook_target(self, app: str, token: str, which: str) -> dict[str, Any] | Reply:
         record = self._webhook(app, token)
@@ -369,7 +289,7 @@ class RestRoutes:
         return UNKNOWN_MESSAGE if message is None else message
 
     def _webhook(self, app: str, token: str) -> InteractionRecord | None:
-        record = self.world.interactions.get(token)
+        record = self.interactions.get(token)
         if app != APPLICATION_ID or record is None or record.expired:
             return None
         return record
@@ -395,7 +315,7 @@ class RestRoutes:
 
     def edit(self, message: dict[str, Any], call: Call) -> Reply:
         """PATCH a message: validate, apply, dispatch MESSAGE_UPDATE (not for ephemeral)."""
-        body = self.payload(call)
+        body = body_of(call)
         refused = refusal({**message, **body}, files=len(call.parts) > 1)
         if refused is not None:
             return refused
@@ -416,12 +336,6 @@ class RestRoutes:
         if not message["flags"] & EPHEMERAL:
             self.gateway.broadcast("MESSAGE_DELETE", event)
         return Reply(204)
-
-    def payload(self, call: Call) -> dict[str, Any]:
-        """The JSON body, or a multipart request's ``payload_json``."""
-        if isinstance(call.json, dict):
-            return call.json
-        return {}
 
     def _message_fields(self, body: dict[str, Any], call: Call) -> dict[str, Any]:
         fields: dict[str, Any] = {}
@@ -452,6 +366,11 @@ class RestRoutes:
         return attachment
 
 
+def body_of(call: Call) -> dict[str, Any]:
+    """The JSON body, or a multipart request's ``payload_json``."""
+    return call.json if isinstance(call.json, dict) else {}
+
+
 def refusal(body: dict[str, Any], *, files: bool) -> Reply | None:
     """Discord's 400 for an empty or oversized message (None: acceptable)."""
     content = body.get("content") or ""
@@ -471,8 +390,3 @@ def refusal(body: dict[str, Any], *, files: bool) -> Reply | None:
     if problems:
         return error(400, 50035, "Invalid Form Body", errors=problems)
     return None
-
-
-def now() -> float:
-    """The clock calls and callbacks are stamped with."""
-    return time.perf_counter()

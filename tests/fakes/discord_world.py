@@ -8,12 +8,10 @@ adds both, as Discord's MESSAGE_CREATE does.
 
 from __future__ import annotations
 
-import itertools
 import re
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +29,6 @@ __all__ = [
     "OTHER_CHANNEL_ID",
     "OWNER_ID",
     "USER_ID",
-    "InteractionRecord",
     "World",
 ]
 
@@ -74,23 +71,6 @@ class Snowflakes:
             stamp = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
             self._last = max(stamp, self._last + 1)
             return str(self._last)
-
-
-@dataclass
-class InteractionRecord:
-    """One interaction the fake dispatched and what the bot did with it."""
-
-    id: str
-    token: str
-    type: int
-    channel_id: str
-    guild_id: str | None
-    user_id: str
-    dispatched_at: float
-    message_id: str | None = None  # @original: the component's message or the response
-    acknowledged: bool = False
-    expired: bool = False
-    followups: list[str] = field(default_factory=list)
 
 
 def user_payload(user_id: str, name: str, *, bot: bool = False) -> dict[str, Any]:
@@ -166,7 +146,6 @@ class World:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.ids = Snowflakes()
-        self._tokens = itertools.count(1)
         self.users: dict[str, dict[str, Any]] = {
             BOT_ID: user_payload(BOT_ID, "deskbot", bot=True),
             USER_ID: user_payload(USER_ID, "alice"),
@@ -194,7 +173,6 @@ class World:
         self.commands: dict[str | None, list[dict[str, Any]]] = {}  # guild id (None: global)
         self._command_ids: dict[tuple[str | None, str, int], str] = {}
         self.attachments: dict[str, tuple[dict[str, Any], bytes]] = {}
-        self.interactions: dict[str, InteractionRecord] = {}  # by token
 
     # --- the guild ----------------------------------------------------------------------
 
@@ -217,39 +195,16 @@ class World:
             "id": GUILD_ID,
             "name": "deskbot test",
             "icon": None,
-            "splash": None,
-            "discovery_splash": None,
-            "banner": None,
-            "description": None,
             "owner_id": OWNER_ID,
-            "afk_channel_id": None,
-            "afk_timeout": 300,
-            "verification_level": 0,
-            "default_message_notifications": 0,
-            "explicit_content_filter": 0,
-            "mfa_level": 0,
-            "nsfw_level": 0,
-            "premium_tier": 0,
-            "premium_subscription_count": 0,
-            "premium_progress_bar_enabled": False,
             "system_channel_id": CHANNEL_ID,
             "system_channel_flags": 0,
-            "rules_channel_id": None,
-            "public_updates_channel_id": None,
-            "safety_alerts_channel_id": None,
             "preferred_locale": "en-US",
             "features": [],
-            "vanity_url_code": None,
-            "max_members": 500000,
-            "max_video_channel_users": 25,
-            "application_id": None,
-            "widget_enabled": False,
             "roles": self.roles,
             "emojis": [],
             "stickers": [],
             "unavailable": False,
             "large": False,
-            "lazy": True,
             "joined_at": "2025-01-06T09:00:00.000000+00:00",
             "member_count": len(self.member_roles),
             "members": [self.member(uid) for uid in shown],
@@ -257,10 +212,6 @@ class World:
             "threads": [t for t in self.threads.values() if not t["thread_metadata"]["archived"]],
             "presences": [],
             "voice_states": [],
-            "stage_instances": [],
-            "guild_scheduled_events": [],
-            "soundboard_sounds": [],
-            "embedded_activities": [],
         }
 
     def guild_of(self, channel_id: str) -> str | None:
@@ -439,10 +390,6 @@ class World:
                 if command["name"] == name and command["type"] == 1:
                     return command
         return None
-
-    def new_token(self, interaction_id: str) -> str:
-        """An interaction token (unique, URL-safe)."""
-        return f"itok-{interaction_id}-{next(self._tokens)}"
 
 
 def _or(values: Iterable[int]) -> int:
