@@ -145,8 +145,8 @@ def _fence(node: Token, lines: list[str]) -> _Fenced:
         while body and not body[-1].strip():
             body.pop()
     language = node.info.split()[0] if node.info.strip() else ""
-    lines = tuple(_unfenced(line) for line in body)
-    return _Fenced(_prefix(prefix) + FENCE + language, lines, _prefix(prefix) + FENCE)
+    code = tuple(_unfenced(line) for line in body)
+    return _Fenced(_prefix(prefix) + FENCE + language, code, _prefix(prefix) + FENCE)
 
 
 def _unfenced(text: str) -> str:
