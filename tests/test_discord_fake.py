@@ -8,6 +8,7 @@ patched; every test also checks discord.py logged no warning or error while pars
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -486,3 +487,58 @@ async def test_a_late_callback_is_refused_as_discord_does(
     assert late.value.code == 10062
     assert discord_api.callbacks == [] and not discord_api.interaction(asked["token"]).acknowledged
     client.expected_warnings.append("Ignoring exception in command tree")
+
+
+async def test_files_replies_and_dms_from_the_bot(client: Any, discord_api: FakeDiscord) -> None:
+    asked = discord_api.send_message(CHANNEL_ID, "send me the table")
+    await discord_api.wait_until(lambda: client.seen.messages)
+    question = client.seen.messages[0]
+
+    reply = await question.reply("here", file=discord.File(io.BytesIO(b"a,b\n1,2\n"), "t.csv"))
+    assert reply.type is discord.MessageType.reply and reply.reference.message_id == question.id
+    assert await reply.attachments[0].read() == b"a,b\n1,2\n"
+    assert [d.filename for d in discord_api.downloads] == ["t.csv"]
+    posted = discord_api.calls_to("POST", rf"/channels/{CHANNEL_ID}/messages")[0]
+    assert [p.name for p in posted.parts] == ["payload_json", "files[0]"]
+    assert str(posted.json["message_reference"]["message_id"]) == asked["id"]
+    assert discord_api.messages_in(CHANNEL_ID)[1]["message_reference"]["message_id"] == asked["id"]
+
+    user = client.get_user(int(USER_ID))
+    await user.send("a private answer")
+    dm = discord_api.messages_in(discord_api.dm_channel_id(USER_ID))
+    assert [(m["author"]["id"], m["content"]) for m in dm] == [(BOT_ID, "a private answer")]
+
+
+async def test_sync_code_on_another_thread_drives_the_fake(
+    client: Any, discord_api: FakeDiscord
+) -> None:
+    def from_a_thread() -> dict[str, Any]:
+        discord_api.wait_ready_sync()
+        sent = discord_api.send_message(CHANNEL_ID, "from a thread")
+        discord_api.wait_until_sync(lambda: discord_api.messages_in(CHANNEL_ID))
+        return sent
+
+    sent = await asyncio.to_thread(from_a_thread)
+    await discord_api.wait_until(lambda: client.seen.messages)
+    assert client.seen.messages[0].id == int(sent["id"])
+
+
+async def test_heartbeats_are_acknowledged(
+    no_discord_warnings: Callable[..., None],
+) -> None:
+    bases = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+    bot = discord.Client(intents=intents(), guild_ready_timeout=0.05)
+    try:
+        with FakeDiscord(heartbeat_interval_ms=50) as fake:
+            task = await connect(fake, bot)
+            await asyncio.wait_for(bot.wait_until_ready(), 5)
+            await asyncio.sleep(0.3)  # a few intervals
+            assert bot.latency < 1.0
+            await bot.close()
+            await asyncio.wait_for(task, 5)
+            assert not fake.errors
+    finally:
+        await bot.close()
+        discord.http.Route.BASE = discord.webhook.async_.Route.BASE = bases[0]
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = bases[1]
+    no_discord_warnings()

@@ -129,7 +129,7 @@ class FakeDiscord(RestRoutes):
                 known = self.world.users.get(author_id) or user_payload(author_id, "otherbot")
                 fields["author"] = {**known, "bot": True}
             if reply_to is not None:
-                fields.update(type=19, message_reference={"message_id": reply_to})
+                fields.update(self.world.reply_fields(channel_id, reply_to) or {})
             event = self.world.for_gateway(
                 self.world.new_message(channel_id, author_id, text, **fields)
             )

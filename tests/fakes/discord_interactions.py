@@ -15,7 +15,13 @@ from typing import Any
 
 from tests.fakes.discord_world import APPLICATION_ID, BOT_ID, GUILD_ID, World
 
-__all__ = ["InteractionRecord", "base_payload", "click_payload", "slash_payload"]
+__all__ = [
+    "InteractionRecord",
+    "base_payload",
+    "click_payload",
+    "slash_payload",
+    "sync_commands",
+]
 
 ATTACHMENT, USER, CHANNEL, ROLE = 11, 6, 7, 8
 SIZE_LIMIT = 10 * 1024 * 1024  # a guild without boosts: 10 MiB per upload
@@ -97,7 +103,7 @@ def slash_payload(
     attachments: Iterable[dict[str, Any]],
 ) -> dict[str, Any]:
     """Fill ``data`` of an application command interaction (type 2) into ``payload``."""
-    command = world.synced(name, payload.get("guild_id"))
+    command = synced(world, name, payload.get("guild_id"))
     schema = (command or {}).get("options") or []
     path = subcommand.split() if subcommand else []
     for part in path:
@@ -139,6 +145,45 @@ def click_payload(
     payload["data"] = data
     payload["message"] = dict(message)
     return payload
+
+
+def sync_commands(
+    world: World, guild_id: str | None, given: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Bulk overwrite: each command keeps its id across syncs (by name and type)."""
+    stored = []
+    for command in given:
+        kind = int(command.get("type", 1))
+        key = (guild_id, command["name"], kind)
+        world.command_ids.setdefault(key, world.ids.next())
+        entry: dict[str, Any] = {
+            "default_member_permissions": None,
+            "nsfw": False,
+            "contexts": None,
+            "integration_types": None,
+            "description_localizations": None,
+            "name_localizations": None,
+            **command,
+            "id": world.command_ids[key],
+            "application_id": APPLICATION_ID,
+            "type": kind,
+            "version": world.ids.next(),
+        }
+        if guild_id is not None:
+            entry["guild_id"] = guild_id
+        stored.append(entry)
+    world.commands[guild_id] = stored
+    return stored
+
+
+def synced(world: World, name: str, guild_id: str | None) -> dict[str, Any] | None:
+    """The synced command a slash interaction names: the guild's first, then global."""
+    scopes = [guild_id, None] if guild_id else [None]
+    for scope in scopes:
+        for command in world.commands.get(scope, []):
+            if command["name"] == name and command["type"] == 1:
+                return command
+    return None
 
 
 def _option(

@@ -22,7 +22,7 @@ from tests.fakes.discord_http import (
     Route,
     error,
 )
-from tests.fakes.discord_interactions import InteractionRecord
+from tests.fakes.discord_interactions import InteractionRecord, sync_commands
 from tests.fakes.discord_world import APPLICATION_ID, BOT_ID, OWNER_ID
 
 __all__ = ["RestRoutes"]
@@ -113,7 +113,7 @@ class RestRoutes(DiscordServer):
     def _put_commands(self, call: Call, app: str, guild: str | None = None) -> Reply:
         if app != APPLICATION_ID:
             return error(403, 50001, "Missing Access")
-        stored = self.world.sync_commands(guild, list(call.json or []))
+        stored = sync_commands(self.world, guild, list(call.json or []))
         self.command_syncs.append(CommandSync(guild, [c["name"] for c in stored], call.at))
         return Reply(200, stored)
 
@@ -156,10 +156,10 @@ class RestRoutes(DiscordServer):
         fields = self._message_fields(body, call)
         reference = body.get("message_reference")
         if reference:
-            replied = self.world.find_message(channel_id, str(reference.get("message_id")))
-            if replied is None:
-                return error(400, 50035, "Invalid Form Body")
-            fields.update(type=19, message_reference=reference, referenced_message=dict(replied))
+            reply = self.world.reply_fields(channel_id, str(reference.get("message_id")))
+            if reply is None:
+                return error(400, 50035, "Invalid Form Body", errors={"message_reference": "?"})
+            fields.update(reply)
         message = self.world.new_message(channel_id, BOT_ID, body.get("content") or "", **fields)
         self.gateway.broadcast("MESSAGE_CREATE", self.world.for_gateway(message))
         return Reply(200, message)

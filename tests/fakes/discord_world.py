@@ -171,7 +171,7 @@ class World:
         self.dms: dict[str, dict[str, Any]] = {}  # by recipient user id
         self.messages: dict[str, dict[str, dict[str, Any]]] = {}  # channel -> id -> message
         self.commands: dict[str | None, list[dict[str, Any]]] = {}  # guild id (None: global)
-        self._command_ids: dict[tuple[str | None, str, int], str] = {}
+        self.command_ids: dict[tuple[str | None, str, int], str] = {}
         self.attachments: dict[str, tuple[dict[str, Any], bytes]] = {}
 
     # --- the guild ----------------------------------------------------------------------
@@ -313,6 +313,15 @@ class World:
         message["edited_timestamp"] = now_iso()
         self._mentions(message)
 
+    def reply_fields(self, channel_id: str, message_id: str) -> dict[str, Any] | None:
+        """A reply's type 19, ``message_reference`` and ``referenced_message`` (None: unknown)."""
+        replied = self.find_message(channel_id, message_id)
+        if replied is None:
+            return None
+        where = {"channel_id": channel_id, "guild_id": self.guild_of(channel_id)}
+        reference = {"type": 0, "message_id": message_id, **where}
+        return {"type": 19, "message_reference": reference, "referenced_message": dict(replied)}
+
     def find_message(self, channel_id: str, message_id: str) -> dict[str, Any] | None:
         """A stored message."""
         return self.messages.get(channel_id, {}).get(message_id)
@@ -351,45 +360,6 @@ class World:
         ids = dict.fromkeys(_MENTION.findall(message["content"]))
         message["mentions"] = [self.users[i] for i in ids if i in self.users]
         message["mention_roles"] = list(dict.fromkeys(_ROLE_MENTION.findall(message["content"])))
-
-    # --- application commands, attachments, interactions ------------------------------
-
-    def sync_commands(
-        self, guild_id: str | None, given: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        """Bulk overwrite: each command keeps its id across syncs (by name and type)."""
-        stored = []
-        for command in given:
-            kind = int(command.get("type", 1))
-            key = (guild_id, command["name"], kind)
-            self._command_ids.setdefault(key, self.ids.next())
-            entry: dict[str, Any] = {
-                "default_member_permissions": None,
-                "nsfw": False,
-                "contexts": None,
-                "integration_types": None,
-                "description_localizations": None,
-                "name_localizations": None,
-                **command,
-                "id": self._command_ids[key],
-                "application_id": APPLICATION_ID,
-                "type": kind,
-                "version": self.ids.next(),
-            }
-            if guild_id is not None:
-                entry["guild_id"] = guild_id
-            stored.append(entry)
-        self.commands[guild_id] = stored
-        return stored
-
-    def synced(self, name: str, guild_id: str | None) -> dict[str, Any] | None:
-        """The synced command a slash interaction names: the guild's first, then global."""
-        scopes = [guild_id, None] if guild_id else [None]
-        for scope in scopes:
-            for command in self.commands.get(scope, []):
-                if command["name"] == name and command["type"] == 1:
-                    return command
-        return None
 
 
 def _or(values: Iterable[int]) -> int:
