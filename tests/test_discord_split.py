@@ -147,6 +147,22 @@ def test_never_splits_a_grapheme_and_counts_emoji_as_two() -> None:
             assert not 0x1160 <= ord(part[0]) <= 0x11FF
 
 
+def test_a_quote_cut_mid_line_stays_quoted() -> None:
+    text = "> 주의: " + "반차는 오전만 됩니다. " * 10 + "\n>\n> > " + "nested " * 12
+    parts = split_markdown(text, limit=60)
+    assert len(parts) > 3
+    assert all(part.startswith(">") for part in parts)
+    assert parts[-1].startswith("> > nested")
+    assert content(*parts).replace(">", "") == content(text).replace(">", "")
+
+
+def test_a_cut_never_makes_a_word_open_a_quote_heading_or_list() -> None:
+    text = " ".join(["cost"] * 8 + ["> 5", "# of", "- items", "+ more", "* stars"] * 6)
+    parts = split_markdown(text, limit=40)
+    assert len(parts) > 3
+    assert all(part[0] not in ">#-+*" for part in parts)
+
+
 def test_deep_headings_become_bold_and_shallow_ones_stay() -> None:
     assert split_markdown("### Kept\n#### Deep ##\n###### 깊은 제목") == [
         "### Kept\n**Deep**\n**깊은 제목**"

@@ -55,6 +55,7 @@ class _Token(NamedTuple):
     sep: str  # what joins it to the token before; dropped when a part starts here
     text: str
     level: int  # the strength of the boundary before it
+    lead: str = ""  # what a part starting here opens with: the quote markers of its line
 
 
 @dataclass(frozen=True)
@@ -179,14 +180,17 @@ def _tokens(gap: str, block: str | _Fenced, limit: int) -> Iterator[_Token]:
 
 _HEADING_RE = re.compile(r"^([ \t>]*)#{4,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
 _MENTION_RE = re.compile(r"@(everyone|here)\b|<@")
-# Where a paragraph may be cut: a line break, spaces between words, after CJK sentence ends.
-_BREAK_RE = re.compile(r"[ \t]*\n|(?<=\S)[ \t]+(?=\S)|(?<=[。！？])(?=[^\s。！？」』）])")
+# Where a paragraph may be cut: a line break, spaces between words (not before what would
+# open a quote, heading or list at the start of a message), after CJK sentence ends.
+_BREAK_RE = re.compile(r"[ \t]*\n|(?<=\S)[ \t]+(?=[^\s>#*+-])|(?<=[。！？])(?=[^\s。！？」』）])")
 _SENTENCE_END_RE = re.compile(
     r"(?:[!?。！？…]|(?:[^\W\d_]{2,}|[가-힣]|\[\d+\])[\"'”’)\]]*\.)[\"'”’)\]]*$"
 )
-# Spans a cut may not fall in: a list marker and what follows, masked links, inline code,
-# one-line emphasis and spoilers.
+_QUOTE_RE = re.compile(r"[ \t]*>(?:[ \t]*>)*")
+# Spans a cut may not fall in: quote and list markers and what follows, masked links, inline
+# code, one-line emphasis and spoilers.
 _SPAN_RES = [
+    re.compile(r"^[ \t]*>[ \t>]*\S", re.MULTILINE),
     re.compile(r"^[ \t>]*(?:[-*+]|\d+[.)])[ \t]+\S", re.MULTILINE),
     re.compile(r"\[[^\[\]\n]*\]\([^()\s]*\)"),
     re.compile(r"`[^`\n]+`"),
@@ -216,20 +220,30 @@ def _prose_tokens(gap: str, level: int, text: str, limit: int) -> Iterator[_Toke
         for span in pattern.finditer(text)
         for index in range(span.start() + 1, span.end())
     }
-    start, sep = 0, gap
+    start, sep, lead, quote = 0, gap, "", _quote_of(text, 0)
     for match in _BREAK_RE.finditer(text):
         if match.start() in blocked or match.start() == 0:
             continue
-        yield from _word_tokens(sep, level, text[start : match.start()], limit)
+        word = _Token(sep, text[start : match.start()], level, lead)
+        yield from _word_tokens(word, quote, limit)
         sep, start = match.group(), match.end()
         ended = _SENTENCE_END_RE.search(text, max(0, match.start() - 40), match.start())
         level = _SENTENCE if ended else _LINE if "\n" in sep else _SPACE
-    yield from _word_tokens(sep, level, text[start:], limit)
+        quote = _quote_of(text, start) if "\n" in sep else quote
+        lead = "" if "\n" in sep else quote  # a line's own markers open it
+    yield from _word_tokens(_Token(sep, text[start:], level, lead), quote, limit)
 
 
-def _word_tokens(sep: str, level: int, word: str, limit: int) -> Iterator[_Token]:
-    for index, piece in enumerate(_hard_pieces(word, limit)):
-        yield _Token(sep, piece, level) if index == 0 else _Token("", piece, _HARD)
+def _quote_of(text: str, line_start: int) -> str:
+    """The quote markers (``> ``, ``> > ``) the line starting at ``line_start`` opens with."""
+    found = _QUOTE_RE.match(text, line_start)
+    return found.group().strip() + " " if found else ""
+
+
+def _word_tokens(word: _Token, quote: str, limit: int) -> Iterator[_Token]:
+    """``word``, cut when longer than a part; a part starting inside a quoted line is quoted."""
+    for index, piece in enumerate(_hard_pieces(word.text, limit - size(quote))):
+        yield word._replace(text=piece) if index == 0 else _Token("", piece, _HARD, quote)
 
 
 def _fenced_pieces(block: _Fenced, limit: int) -> list[str]:
@@ -264,7 +278,8 @@ def _pack(tokens: list[_Token], limit: int) -> Iterator[str]:
     past the part's first quarter (the last one that fits when none is)."""
     start = 0
     while start < len(tokens):
-        reach, used = start + 1, size(tokens[start].text)
+        first = tokens[start].lead + tokens[start].text
+        reach, used = start + 1, size(first)
         lengths: dict[int, int] = {}  # a part's size if cut before the token at this index
         while reach < len(tokens):
             lengths[reach] = used
@@ -273,7 +288,7 @@ def _pack(tokens: list[_Token], limit: int) -> Iterator[str]:
                 break
             reach += 1
         cut = reach if reach == len(tokens) else _best_cut(tokens, lengths, limit // 4)
-        yield "".join([tokens[start].text, *(t.sep + t.text for t in tokens[start + 1 : cut])])
+        yield "".join([first, *(t.sep + t.text for t in tokens[start + 1 : cut])])
         start = cut
 
 
