@@ -263,7 +263,8 @@ def add_commands(tree: Any, seen: list[Any]) -> None:
     async def ask(interaction: Any, question: str) -> None:
         await interaction.response.defer(thinking=True)
         seen.append(question)
-        first = await interaction.followup.send(f"answer to {question}", wait=True)
+        # After a public defer the first follow-up fills the loading message: ephemeral is moot.
+        first = await interaction.followup.send(f"answer to {question}", wait=True, ephemeral=True)
         await interaction.edit_original_response(content=f"edited answer to {question}")
         await interaction.followup.send("part 2")
         seen.append(first.id)

@@ -320,8 +320,10 @@ class RestRoutes(DiscordServer):
         if refused is not None:
             return refused
         changes = {**body, **self._message_fields(body, call)}
+        ephemeral = message["flags"] & EPHEMERAL
         self.world.edit_message(message, changes)
-        message["flags"] &= ~LOADING
+        # An edit cannot change who sees a message, and it ends the "thinking" state.
+        message["flags"] = message["flags"] & ~(EPHEMERAL | LOADING) | ephemeral
         if not message["flags"] & EPHEMERAL:
             self.gateway.broadcast("MESSAGE_UPDATE", self.world.for_gateway(message))
         return Reply(200, message)
