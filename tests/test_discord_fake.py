@@ -543,3 +543,14 @@ async def test_heartbeats_are_acknowledged(
         discord.http.Route.BASE = discord.webhook.async_.Route.BASE = bases[0]
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = bases[1]
     no_discord_warnings()
+
+
+async def test_an_invalidated_session_identifies_again(
+    client: Any, discord_api: FakeDiscord
+) -> None:
+    discord_api.reconnect(invalidate=True)
+    await discord_api.wait_ready(timeout=10, count=2)  # discord.py waits 5 s to IDENTIFY again
+    discord_api.send_message(CHANNEL_ID, "after")
+    await discord_api.wait_until(lambda: client.seen.messages)
+    assert (discord_api.identifies, discord_api.resumes) == (2, 1)
+    assert client.seen.messages[0].content == "after"

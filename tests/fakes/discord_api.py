@@ -261,12 +261,18 @@ class FakeDiscord(RestRoutes):
 
     # --- steering the fake ------------------------------------------------------------
 
-    def reconnect(self, *, replay_all: bool = False, op7: bool = False) -> None:
+    def reconnect(
+        self, *, replay_all: bool = False, op7: bool = False, invalidate: bool = False
+    ) -> None:
         """Drop the gateway connection resumably (close 4000; ``op7``: send RECONNECT).
 
         ``replay_all``: the RESUME replays every event of the session (a resume storm).
+        ``invalidate``: the session ends instead; its RESUME gets op 9 INVALID_SESSION and
+        discord.py IDENTIFYs again (after the 5 s it waits); events meanwhile are lost.
         """
-        drop = functools.partial(self.gateway.reconnect, replay_all=replay_all, op7=op7)
+        drop = functools.partial(
+            self.gateway.reconnect, replay_all=replay_all, op7=op7, invalidate=invalidate
+        )
         self._loop.call_soon_threadsafe(drop)
 
     def expire_token(self, token: str) -> None:

@@ -113,13 +113,14 @@ class Gateway:
                 if session.conn is not None:
                     session.conn.send({"op": 0, "s": session.seq, "t": event, "d": shown})
 
-    def reconnect(self, *, replay_all: bool, op7: bool) -> None:
-        """Drop every connection resumably (close 4000, or op 7 RECONNECT)."""
+    def reconnect(self, *, replay_all: bool, op7: bool, invalidate: bool) -> None:
+        """Drop every connection (close 4000, or op 7 RECONNECT); ``invalidate``: end sessions."""
         for session in self.sessions.values():
             conn = session.conn
             if conn is None:
                 continue
             session.replay_all = replay_all
+            session.alive = not invalidate  # a RESUME of a dead session gets op 9
             session.conn = None  # from now on events wait in the log for the RESUME
             if op7:
                 conn.send({"op": 7, "s": None, "t": None, "d": None})
