@@ -51,6 +51,8 @@ class DeskbotClient(discord.Client):
         conversations: ConversationStore,
         knowledge: Knowledge,
     ) -> None:
+        # deskbot never joins voice: no start-up warnings about voice libraries it lacks
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(intents=INTENTS)
         token = settings.discord_token.get_secret_value() if settings.discord_token else ""
         self.rest = DiscordREST(token, settings.discord_api_url, http=self.http)

@@ -18,6 +18,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 
+import aiohttp
 import discord
 import yarl
 from discord.gateway import DiscordWebSocket
@@ -56,9 +57,14 @@ async def start_client(app: App) -> AsyncIterator[DeskbotClient]:
     async with client:
         try:
             await client.login(settings.discord_token.get_secret_value())
+            _, gateway, _ = await client.http.get_bot_gateway()
         except discord.LoginFailure:
             raise ConfigError(LOGIN_REFUSED) from None
-        _, gateway, _ = await client.http.get_bot_gateway()
+        except (aiohttp.ClientError, OSError, discord.DiscordException) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise ConfigError(
+                f"DISCORD_API_URL: cannot log in at {settings.discord_api_url}: {reason}"
+            ) from None
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
         where = await client.sync_commands(settings.discord_guild_ids)
         log.info("slash commands synced %s", ", ".join(where))
