@@ -554,3 +554,21 @@ async def test_an_invalidated_session_identifies_again(
     await discord_api.wait_until(lambda: client.seen.messages)
     assert (discord_api.identifies, discord_api.resumes) == (2, 1)
     assert client.seen.messages[0].content == "after"
+
+
+async def test_a_slash_command_in_a_dm(client: Any, discord_api: FakeDiscord) -> None:
+    seen: list[Any] = []
+    add_commands(client.tree, seen)
+    await client.tree.sync()
+    asked = discord_api.slash("ask", {"question": "my leave?"}, user_id=ADMIN_ID, dm=True)
+    await discord_api.wait_until(lambda: len(seen) == 2)
+
+    interaction = client.seen.interactions[0]
+    assert interaction.guild is None and isinstance(interaction.channel, discord.DMChannel)
+    assert interaction.user.id == int(ADMIN_ID) and "guild_id" not in asked
+    dm = discord_api.dm_channel_id(ADMIN_ID)
+    assert asked["channel_id"] == dm and asked["data"]["id"] == discord_api.commands()[0]["id"]
+    assert [m["content"] for m in discord_api.messages_in(dm)] == [
+        "edited answer to my leave?",
+        "part 2",
+    ]
