@@ -371,3 +371,25 @@ async def test_too_many_questions_get_a_reply_and_a_429_loses_nothing(
     ]
     assert statuses[0] == 429 and statuses[1] < 300
     assert len(openai_server.chat_requests()) == 1
+
+
+async def test_an_ask_past_its_token_is_answered_in_the_channel(bot: Bot) -> None:
+    bot.openai.reply_text("A late answer.", delay=1.0)
+    asked = bot.fake.slash("ask", {"question": "a slow question"})
+    await interaction_reply(bot.fake, asked)
+
+    bot.fake.expire_token(asked["token"])  # as after Discord's 15 minutes
+
+    (final,) = await until(lambda: finals(bot.fake, CHANNEL_ID))
+    assert final["content"] == "A late answer." and not final.get("webhook_id")
+
+
+async def test_an_unavailable_model_gets_a_short_reply_not_silence(bot: Bot) -> None:
+    bot.openai.reply_error(401, "invalid api key")
+
+    asked = bot.mention("anyone there?")
+
+    (said,) = await until(
+        lambda: [m for m in bot_messages(bot.fake, asked["id"]) if m["content"] != THINKING]
+    )
+    assert "invalid api key" in said["content"] and len(said["content"]) < 500
