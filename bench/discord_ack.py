@@ -225,11 +225,11 @@ async def warm_up(fake: FakeDiscord, openai: ScriptedOpenAI, count: int) -> None
     asks = dispatch_asks(fake, count, "warm-up")
     if not await wait_for(lambda: all(finished(fake.original(a["token"])) for a in asks), 60):
         raise RuntimeError("the warm-up interactions were never answered")
+    await asyncio.sleep(1.0)  # their runs' last writes, after the answers show
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    fake, openai = FakeDiscord(), ScriptedOpenAI()
-    fake.start()
+    fake, openai = FakeDiscord().start(), ScriptedOpenAI()
     openai.start()
     rounds: list[Round] = []
     try:
