@@ -195,6 +195,7 @@ async def test_a_mention_is_answered_in_a_thread_with_sources_and_buttons(bot: B
     )
     assert final["content"] == "Annual leave is **15 days** a year [1]."
     (sources,) = final["embeds"]
+    assert sources["title"] == "Sources"
     assert "Leave policy" in sources["description"] and "p. 3" in sources["description"]
     up, down = custom_ids(final)
     assert up.startswith("deskbot:feedback:up:") and down.startswith("deskbot:feedback:down:")
