@@ -8,6 +8,7 @@ acknowledges and a separate worker answers through REST alone. Harness: ``test_d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 
 from bot.app import open_app
 from bot.jobs import make_worker
+from bot.settings import Settings
 from knowledge.search import Scope
 from tests.conftest import CliResult, FreshDatabase
 from tests.fakes.discord_api import ADMIN_ID, GUILD_ID, HR_ROLE_ID, FakeDiscord
@@ -23,6 +25,7 @@ from tests.test_discord import (
     EPHEMERAL,
     Bot,
     SettingsFor,
+    bot_messages,
     custom_ids,
     finals,
     gateway,
@@ -130,6 +133,19 @@ async def test_an_oversized_attachment_is_refused_before_download(bot: Bot) -> N
 # --- with Redis: the gateway enqueues, a worker answers through REST --------------------
 
 
+@contextlib.asynccontextmanager
+async def worker(settings: Settings) -> AsyncIterator[None]:
+    """``deskbot worker``: its own app and REST client, no gateway connection."""
+    async with open_app(settings) as app:
+        stop = asyncio.Event()
+        task = asyncio.create_task(make_worker(app).run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
+
 async def test_with_redis_a_worker_without_a_gateway_answers(
     settings_for: SettingsFor,
     discord_api: FakeDiscord,
@@ -146,18 +162,32 @@ async def test_with_redis_a_worker_without_a_gateway_answers(
         await settle()
         assert openai_server.chat_requests() == []  # queued in Redis, nobody answering here
 
-        async with open_app(settings) as app:
-            stop = asyncio.Event()
-            worker = asyncio.create_task(make_worker(app).run(stop))
+        async with worker(settings):
             (final,) = await until(lambda: finals(discord_api, asked["id"]))
             await until(lambda: custom_ids(discord_api.original(slash["token"]) or {}))
-            stop.set()
-            await worker
 
     assert deferred.type == 5
     assert final["content"] == "Answered by the worker."
     assert discord_api.identifies == 1 and discord_api.readies == 1  # the worker: REST only
     assert len(openai_server.chat_requests()) == 2
+
+
+async def test_an_ingest_report_past_its_token_goes_to_the_admin_by_dm(
+    settings_for: SettingsFor, discord_api: FakeDiscord, redis_url: str
+) -> None:
+    settings = settings_for(redis_url=redis_url)
+    async with gateway(settings):
+        file = discord_api.add_attachment("vpn.md", VPN, content_type="text/markdown")
+        asked = upload(discord_api, file, user_id=ADMIN_ID)
+        await interaction_reply(discord_api, asked)
+        discord_api.expire_token(asked["token"])  # the job runs after the 15 minutes
+
+        async with worker(settings):
+            dm = discord_api.dm_channel_id(ADMIN_ID)
+            (told,) = await until(lambda: bot_messages(discord_api, dm))
+
+    assert "Documents added to `it`" in told["content"] and "1 stored" in told["content"]
+    assert "Documents added" not in str(discord_api.original(asked["token"]))
 
 
 # --- deskbot discord and deskbot doctor, as run --------------------------------------
