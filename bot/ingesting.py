@@ -9,7 +9,7 @@ kind. Each front door only draws the :class:`IngestSummary` its own way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +112,7 @@ async def ingest_files(
     user: str | None = None,
     progress: Progress | None = None,
     refused: Sequence[FileResult] = (),
+    sources: Mapping[Path, str] | None = None,
 ) -> IngestSummary:
     """Add files and folders (recursively) to a collection, creating it on first use.
 
@@ -123,6 +124,8 @@ async def ingest_files(
         user: Who asked: the collection's creator and the documents' uploader.
         progress: Told about each file and its chunks as the ingest goes.
         refused: Files the front door refused before the ingest; they end the summary.
+        sources: The names to know some files by instead of their paths: a chat upload is
+            known by its file name, not by the temporary folder it was downloaded to.
 
     Raises:
         KnowledgeError: The collection's name is invalid or another embedder filled it.
@@ -134,6 +137,6 @@ async def ingest_files(
         created_by=user,
     )
     results = await knowledge.ingestor.ingest_paths(
-        paths, info, uploaded_by=user, progress=progress
+        paths, info, uploaded_by=user, progress=progress, sources=sources
     )
     return IngestSummary(info.name, (*results, *refused))

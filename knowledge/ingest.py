@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -110,8 +110,13 @@ class Ingestor:
         *,
         uploaded_by: str | None = None,
         progress: Progress | None = None,
+        sources: Mapping[Path, str] | None = None,
     ) -> list[FileResult]:
         """Ingest every file; one refused file never stops the others.
+
+        A document is known by its source: the file's resolved path, or the name
+        ``sources`` gives a file (an upload's file name, so that uploading the same file
+        again finds it unchanged wherever it was downloaded to).
 
         Files are read and parsed (in ``parse_workers`` child processes) up to
         ``parse_ahead`` files ahead of the one being embedded and written, so that parsing
@@ -123,7 +128,8 @@ class Ingestor:
         progress = progress or Progress()
         files = await asyncio.to_thread(lambda: list(expand_paths(paths)))
         loaded: asyncio.Queue[_Item] = asyncio.Queue(maxsize=self.parse_ahead)
-        loader = asyncio.create_task(self._load_all(files, collection, loaded))
+        names = dict(sources or {})
+        loader = asyncio.create_task(self._load_all(files, collection, loaded, names))
         results: list[FileResult] = []
         try:
             for index, path in enumerate(files):
@@ -145,6 +151,7 @@ class Ingestor:
         files: list[Path],
         collection: CollectionInfo,
         out: asyncio.Queue[_Item],
+        sources: Mapping[Path, str],
     ) -> None:
         """Load the files into ``out`` in order, ``parse_workers`` at a time; an error that
         is not one file's ends the queue (the consumer raises it)."""
@@ -156,7 +163,8 @@ class Ingestor:
                     path = next(upcoming, None)
                     if path is None:
                         break
-                    pending.append(asyncio.create_task(self._load(path, collection)))
+                    load = self._load(path, collection, sources.get(path))
+                    pending.append(asyncio.create_task(load))
                 if not pending:
                     return
                 try:
@@ -172,13 +180,16 @@ class Ingestor:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _load(self, path: Path, collection: CollectionInfo) -> _Loaded | FileResult:
+    async def _load(
+        self, path: Path, collection: CollectionInfo, name: str | None
+    ) -> _Loaded | FileResult:
         """Read, hash and parse a file, or say why not (or that it is unchanged)."""
         began = time.perf_counter()
         shown = printable_path(path)
         try:
             with step("reading"):
                 digest, size, source = await asyncio.to_thread(read_file, path, self.max_bytes)
+            source = name or source
             with step("looking up the current version"):
                 current = await self.store.active_document(collection, source)
             if current is not None and current.content_hash == digest:

@@ -100,11 +100,6 @@ async def test_an_admin_upload_becomes_searchable(bot: Bot) -> None:
     assert [d.filename for d in bot.fake.downloads] == ["vpn.md"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a chat upload's source is its temporary download path, so the same file uploaded "
-    "again is stored as another document instead of reported unchanged",
-)
 async def test_the_same_file_uploaded_again_is_unchanged(bot: Bot) -> None:
     file = bot.fake.add_attachment("vpn.md", VPN, content_type="text/markdown")
     await report(bot.fake, upload(bot.fake, file, user_id=ADMIN_ID))  # Manage Server

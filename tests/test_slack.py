@@ -391,44 +391,46 @@ async def test_non_admins_cannot_upload_and_admins_make_documents_searchable(
         "F1", "vpn.md", b"# VPN\n\nThe VPN client is HanbitConnect 4.2.\n", mimetype="text/markdown"
     )
     stack.slack.add_file("F2", "huge.pdf", b"x", size=10**9)
-    submitted = await stack.interact(
-        {
-            "type": "view_submission",
-            "team": {"id": TEAM},
-            "user": {"id": "UADMIN"},
-            "api_app_id": "A111",
-            "token": "verification_token",
-            "trigger_id": "111.222.def",
-            "view": {
-                "id": "V1",
-                "type": "modal",
-                "callback_id": "deskbot_upload",
-                "private_metadata": "[]",
-                "state": {
-                    "values": {
-                        "files": {
-                            "files": {"type": "file_input", "files": [{"id": "F1"}, {"id": "F2"}]}
-                        },
-                        "collection": {"collection": {"type": "plain_text_input", "value": "it"}},
-                    }
-                },
+    submission = {
+        "type": "view_submission",
+        "team": {"id": TEAM},
+        "user": {"id": "UADMIN"},
+        "api_app_id": "A111",
+        "token": "verification_token",
+        "trigger_id": "111.222.def",
+        "view": {
+            "id": "V1",
+            "type": "modal",
+            "callback_id": "deskbot_upload",
+            "private_metadata": "[]",
+            "state": {
+                "values": {
+                    "files": {
+                        "files": {"type": "file_input", "files": [{"id": "F1"}, {"id": "F2"}]}
+                    },
+                    "collection": {"collection": {"type": "plain_text_input", "value": "it"}},
+                }
             },
-        }
-    )
+        },
+    }
 
-    assert submitted.status_code == 200
-    report = await until(
-        lambda: [
-            c
-            for c in stack.slack.calls_to("chat.postMessage")
-            if "Documents added" in str(c.args.get("text"))
-        ]
-    )
-    assert "vpn.md: 1 chunks" in report[0].args["text"]
-    assert "huge.pdf: over 50 MB" in report[0].args["text"]
-    assert "1 stored, 0 unchanged, 1 refused (1 too large)" in report[0].args["text"]
+    def reports() -> list[str]:
+        posted = stack.slack.calls_to("chat.postMessage")
+        return [str(c.args["text"]) for c in posted if "Documents added" in str(c.args["text"])]
+
+    assert (await stack.interact(submission)).status_code == 200
+    (report,) = await until(reports)
+    assert "vpn.md: 1 chunks" in report
+    assert "huge.pdf: over 50 MB" in report
+    assert "1 stored, 0 unchanged, 1 refused (1 too large)" in report
     results = await stack.app.knowledge.searcher.search("HanbitConnect", Scope.everything())
     assert results[0].citation.collection == "it"
+
+    # The same file again: known by its name, not by the folder it was downloaded to.
+    assert (await stack.interact(submission)).status_code == 200
+    again = (await until(lambda: reports()[1:]))[0]
+    assert "vpn.md: unchanged" in again
+    assert len(await stack.app.knowledge.store.list_documents("it")) == 1
 
 
 async def test_admin_by_user_group_can_delete_and_docs_lists(stack: Stack) -> None:

@@ -183,6 +183,7 @@ class DiscordIngest:
                 private=bool(payload.get("private")),
                 user=user,
                 refused=[*failed, *refused],
+                sources={path: path.name for path in paths},  # known by name, not temp path
             )
         await self._report(payload, summary(result))
 

@@ -274,7 +274,12 @@ class SlackIngest:
         with tempfile.TemporaryDirectory(prefix="deskbot-slack-") as folder:
             paths, refused = await self._download(list(payload["files"]), Path(folder))
             result = await ingest_files(
-                self.knowledge, str(payload["collection"]), paths, user=user, refused=refused
+                self.knowledge,
+                str(payload["collection"]),
+                paths,
+                user=user,
+                refused=refused,
+                sources={path: path.name for path in paths},  # known by name, not temp path
             )
         await self.client.chat_postMessage(channel=user, text=summary(result))
 
