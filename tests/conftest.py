@@ -28,7 +28,7 @@ from pydantic import AliasChoices
 from bot.embedded_pg import EmbeddedPostgres
 from bot.settings import Settings
 from bot.storage import Database, open_database
-from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord_api import ADMIN_ROLE_ID, GUILD_ID, FakeDiscord
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.netguard_hook import install, take_violations
@@ -191,6 +191,31 @@ def discord_api() -> Iterator[FakeDiscord]:
     discord.http.Route.BASE, discord.webhook.async_.Route.BASE = bases
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway
     assert not server.errors, server.errors
+
+
+@pytest.fixture
+def discord_settings(
+    make_settings: Callable[..., Settings],
+    fresh_database: FreshDatabase,
+    discord_api: FakeDiscord,
+    openai_server: ScriptedOpenAI,
+) -> Callable[..., Settings]:
+    """Settings for the Discord adapter on the fakes (Discord, OpenAI); keywords override."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": fresh_database.url,
+            "discord_token": discord_api.token,
+            "discord_api_url": discord_api.api_url,
+            "discord_guilds": GUILD_ID,
+            "discord_admin_roles": ADMIN_ROLE_ID,
+            "openai_base_url": openai_server.base_url,
+            "openai_api_key": "test",
+            "rate_limit": 1000,
+        }
+        return make_settings(**{**values, **overrides})
+
+    return make
 
 
 # --- The CLI, as a user runs it ---------------------------------------------------------

@@ -25,14 +25,11 @@ from bot.discord.server import connect, start_client
 from bot.jobs import embedded_worker
 from bot.settings import Settings
 from knowledge.documents import Block, ParsedDocument
-from tests.conftest import FreshDatabase
 from tests.fakes.discord_api import (
     ADMIN_ID,
-    ADMIN_ROLE_ID,
     APPLICATION_ID,
     BOT_ID,
     CHANNEL_ID,
-    GUILD_ID,
     USER_ID,
     Callback,
     FakeDiscord,
@@ -72,31 +69,6 @@ class Bot:
 SettingsFor = Callable[..., Settings]
 
 
-@pytest.fixture
-def settings_for(
-    make_settings: SettingsFor,
-    fresh_database: FreshDatabase,
-    discord_api: FakeDiscord,
-    openai_server: ScriptedOpenAI,
-) -> SettingsFor:
-    """Settings pointing deskbot at the fakes; keyword arguments override."""
-
-    def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "database_url": fresh_database.url,
-            "discord_token": discord_api.token,
-            "discord_api_url": discord_api.api_url,
-            "discord_guilds": GUILD_ID,
-            "discord_admin_roles": ADMIN_ROLE_ID,
-            "openai_base_url": openai_server.base_url,
-            "openai_api_key": "test",
-            "rate_limit": 1000,
-        }
-        return make_settings(**{**values, **overrides})
-
-    return make
-
-
 @contextlib.asynccontextmanager
 async def gateway(settings: Settings) -> AsyncIterator[tuple[App, DeskbotClient]]:
     """``deskbot discord`` in this process: log in, sync, connect (its worker unless Redis)."""
@@ -125,9 +97,9 @@ async def running(
 
 @pytest.fixture
 async def bot(
-    settings_for: SettingsFor, discord_api: FakeDiscord, openai_server: ScriptedOpenAI
+    discord_settings: SettingsFor, discord_api: FakeDiscord, openai_server: ScriptedOpenAI
 ) -> AsyncIterator[Bot]:
-    async with running(settings_for(), discord_api, openai_server) as started:
+    async with running(discord_settings(), discord_api, openai_server) as started:
         yield started
 
 
@@ -353,9 +325,9 @@ async def test_a_resume_replaying_everything_answers_nothing_twice(bot: Bot) -> 
 
 
 async def test_too_many_questions_get_a_reply_and_a_429_loses_nothing(
-    settings_for: SettingsFor, discord_api: FakeDiscord, openai_server: ScriptedOpenAI
+    discord_settings: SettingsFor, discord_api: FakeDiscord, openai_server: ScriptedOpenAI
 ) -> None:
-    settings = settings_for(rate_limit=1, rate_limit_window=3600)
+    settings = discord_settings(rate_limit=1, rate_limit_window=3600)
     async with running(settings, discord_api, openai_server) as bot:
         bot.openai.reply_text("First.")
         discord_api.rate_limit_next("POST", r"/channels/\d+/messages", retry_after=0.3)

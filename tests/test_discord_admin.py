@@ -33,11 +33,9 @@ from tests.test_discord import (
     running,
     settle,
 )
-from tests.test_discord import settings_for as discord_settings
 from tests.test_slack import until
 
 pytestmark = pytest.mark.e2e
-settings_for = discord_settings  # the fixture, shared with test_discord
 
 VPN = b"# VPN\n\nThe VPN client is HanbitConnect 4.2.\n"
 MB = 1024 * 1024
@@ -45,10 +43,10 @@ MB = 1024 * 1024
 
 @pytest.fixture
 async def bot(
-    settings_for: SettingsFor, discord_api: FakeDiscord, openai_server: ScriptedOpenAI
+    discord_settings: SettingsFor, discord_api: FakeDiscord, openai_server: ScriptedOpenAI
 ) -> AsyncIterator[Bot]:
     """Admins: Manage Server, or the role named HR; files up to 1 MB."""
-    settings = settings_for(discord_admin_roles="HR", max_file_mb=1)
+    settings = discord_settings(discord_admin_roles="HR", max_file_mb=1)
     async with running(settings, discord_api, openai_server) as started:
         yield started
 
@@ -142,12 +140,12 @@ async def worker(settings: Settings) -> AsyncIterator[None]:
 
 
 async def test_with_redis_a_worker_without_a_gateway_answers(
-    settings_for: SettingsFor,
+    discord_settings: SettingsFor,
     discord_api: FakeDiscord,
     openai_server: ScriptedOpenAI,
     redis_url: str,
 ) -> None:
-    settings = settings_for(redis_url=redis_url)
+    settings = discord_settings(redis_url=redis_url)
     for _ in range(2):  # the worker takes both at once: either order
         openai_server.reply_text("Answered by the worker.")
     async with gateway(settings):
@@ -168,9 +166,9 @@ async def test_with_redis_a_worker_without_a_gateway_answers(
 
 
 async def test_an_ingest_report_past_its_token_goes_to_the_admin_by_dm(
-    settings_for: SettingsFor, discord_api: FakeDiscord, redis_url: str
+    discord_settings: SettingsFor, discord_api: FakeDiscord, redis_url: str
 ) -> None:
-    settings = settings_for(redis_url=redis_url)
+    settings = discord_settings(redis_url=redis_url)
     async with gateway(settings):
         file = discord_api.add_attachment("vpn.md", VPN, content_type="text/markdown")
         asked = upload(discord_api, file, user_id=ADMIN_ID)
