@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from bot.app import open_app
 from bot.jobs import make_worker
@@ -96,6 +97,19 @@ async def test_an_admin_upload_becomes_searchable(bot: Bot) -> None:
     results = await bot.app.knowledge.searcher.search("HanbitConnect", Scope.everything())
     assert results[0].citation.collection == "it"
     assert [d.filename for d in bot.fake.downloads] == ["vpn.md"]
+
+
+async def test_a_collection_that_refuses_the_files_is_reported_not_silent(bot: Bot) -> None:
+    knowledge = bot.app.knowledge
+    await knowledge.store.ensure_collection("it", knowledge.embedder)
+    async with bot.app.database.engine.begin() as conn:  # filled by another embedder
+        await conn.execute(text("UPDATE collections SET embedding_model = 'other-model'"))
+    file = bot.fake.add_attachment("vpn.md", VPN, content_type="text/markdown")
+    asked = upload(bot.fake, file, user_id=ADMIN_ID)
+
+    said = await until(lambda: (o := bot.fake.original(asked["token"])) and o["content"])
+
+    assert said.startswith("Nothing was added to `it`:") and "other-model" in said
 
 
 async def test_the_same_file_uploaded_again_is_unchanged(bot: Bot) -> None:

@@ -174,17 +174,22 @@ class DiscordIngest:
         refused = [
             refused_before_ingest(r["name"], "too_large", r["detail"]) for r in payload["refused"]
         ]
+        collection = str(payload["collection"])
         with tempfile.TemporaryDirectory(prefix="deskbot-discord-") as folder:
             paths, failed = await self._download(list(payload["files"]), Path(folder))
-            result = await ingest_files(
-                self.knowledge,
-                str(payload["collection"]),
-                paths,
-                private=bool(payload.get("private")),
-                user=user,
-                refused=[*failed, *refused],
-                sources={path: path.name for path in paths},  # known by name, not temp path
-            )
+            try:
+                result = await ingest_files(
+                    self.knowledge,
+                    collection,
+                    paths,
+                    private=bool(payload.get("private")),
+                    user=user,
+                    refused=[*failed, *refused],
+                    sources={path: path.name for path in paths},  # known by name, not temp path
+                )
+            except KnowledgeError as exc:  # the collection refused them all: say why
+                await self._report(payload, f"Nothing was added to `{collection}`: {exc}")
+                return
         await self._report(payload, summary(result))
 
     async def _download(

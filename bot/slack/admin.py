@@ -271,16 +271,22 @@ class SlackIngest:
     async def __call__(self, job: Job) -> None:
         payload = job.payload
         user = str(payload["user"])
+        collection = str(payload["collection"])
         with tempfile.TemporaryDirectory(prefix="deskbot-slack-") as folder:
             paths, refused = await self._download(list(payload["files"]), Path(folder))
-            result = await ingest_files(
-                self.knowledge,
-                str(payload["collection"]),
-                paths,
-                user=user,
-                refused=refused,
-                sources={path: path.name for path in paths},  # known by name, not temp path
-            )
+            try:
+                result = await ingest_files(
+                    self.knowledge,
+                    collection,
+                    paths,
+                    user=user,
+                    refused=refused,
+                    sources={path: path.name for path in paths},  # known by name, not temp path
+                )
+            except KnowledgeError as exc:  # the collection refused them all: say why
+                text = f"Nothing was added to `{collection}`: {exc}"
+                await self.client.chat_postMessage(channel=user, text=text)
+                return
         await self.client.chat_postMessage(channel=user, text=summary(result))
 
     async def _download(
