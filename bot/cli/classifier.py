@@ -1,7 +1,8 @@
 """Classifier commands: ``classifier train``, ``classifier eval`` and ``classify``.
 
     deskbot classifier train --data FILE --text-col C --label-col L [--labels a,b,c]
-        [--map 0=hate,1=offensive,2=none] [--drop-unknown] [--kind K] [--out DIR] [--json]
+        [--map 0=hate,1=offensive,2=none] [--drop-unknown] [--extra FILE]... [--kind K]
+        [--out DIR] [--json]
     deskbot classifier eval [--model DIR] --data FILE --text-col C --label-col L [--json]
     deskbot classify "TEXT" [--mode local|llm|combined] [--model DIR] [--examples FILE] [--json]
 
@@ -44,6 +45,7 @@ from tools.classifier import (
     read_dataset,
     train_classifier,
 )
+from tools.classifier.data import append_rows
 
 __all__ = ["classifier", "classify"]
 
@@ -98,6 +100,13 @@ def classifier() -> None:
 @click.option("--kind", type=click.Choice(list(KINDS)), default=DEFAULT_KIND, show_default=True)
 @click.option("--holdout", type=click.FloatRange(0.01, 0.5), default=0.1, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), help="Default: the settings' path.")
+@click.option(
+    "--extra",
+    "extras",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="More labelled rows (columns text,label), e.g. from `moderation export`. Repeatable.",
+)
 @pass_settings
 def train(
     settings: Settings,
@@ -111,8 +120,14 @@ def train(
     kind: str,
     holdout: float,
     out: Path | None,
+    extras: tuple[Path, ...],
 ) -> None:
-    """Train the local classifier on a CSV or TSV file and save it (model + manifest)."""
+    """Train the local classifier on a CSV or TSV file and save it (model + manifest).
+
+    Each ``--extra`` file's rows (columns ``text`` and ``label``, labels from the label
+    set) are appended to the training data: accepted appeals teach the model its false
+    positives.
+    """
     target = out or settings.classifier_path
     dataset = read_dataset(
         data,
@@ -122,6 +137,9 @@ def train(
         label_map=label_map,
         drop_unknown=drop_unknown,
     )
+    for path in extras:
+        rows = read_dataset(path, text_col="text", label_col="label", labels=labels)
+        dataset = append_rows(dataset, rows)
     check_trainable(dataset)
     click.echo(f"training {kind} on {len(dataset.texts)} rows ...", err=True)
     max_chars = settings.classifier_max_chars

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tools.classifier.base import DEFAULT_LABELS, ClassifierInputError
 
-__all__ = ["Dataset", "check_trainable", "read_dataset"]
+__all__ = ["Dataset", "append_rows", "check_trainable", "read_dataset"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,22 @@ def read_dataset(
         raise ClassifierInputError(f"{path.name}: no rows with text and a known label")
     sha = hashlib.sha256(raw).hexdigest()
     return Dataset(texts, found, tuple(labels), sha, dict(unknown), empty)
+
+
+def append_rows(dataset: Dataset, extra: Dataset) -> Dataset:
+    """``dataset`` with ``extra``'s rows after its own, e.g. texts from accepted appeals.
+
+    The hash covers both files, so a model's manifest tells the two trainings apart.
+    """
+    sha = hashlib.sha256(f"{dataset.sha256}+{extra.sha256}".encode()).hexdigest()
+    return Dataset(
+        texts=dataset.texts + extra.texts,
+        labels=dataset.labels + extra.labels,
+        label_set=dataset.label_set,
+        sha256=sha,
+        dropped=dict(Counter(dataset.dropped) + Counter(extra.dropped)),
+        empty_rows=dataset.empty_rows + extra.empty_rows,
+    )
 
 
 def _read_bytes(path: Path) -> bytes:
