@@ -46,8 +46,8 @@ MB = 1024 * 1024
 async def bot(
     discord_settings: SettingsFor, discord_api: FakeDiscord, openai_server: ScriptedOpenAI
 ) -> AsyncIterator[Bot]:
-    """Admins: Manage Server, or the role named HR; files up to 1 MB."""
-    settings = discord_settings(discord_admin_roles="HR", max_file_mb=1)
+    """Admins: Manage Server, or the HR role (by id); files up to 1 MB."""
+    settings = discord_settings(discord_admin_roles=HR_ROLE_ID, max_file_mb=1)
     async with running(settings, discord_api, openai_server) as started:
         yield started
 
@@ -232,7 +232,7 @@ def test_a_bad_token_is_one_line(
 def test_a_token_refused_at_identify_is_one_line(
     run_cli: RunCli, discord_api: FakeDiscord, fresh_database: FreshDatabase
 ) -> None:
-    discord_api.gateway.token = "revoked-since-login"  # REST still takes it, IDENTIFY not
+    discord_api.revoke_token()  # REST still takes it, IDENTIFY not
 
     result = run_cli("discord", env=env_for(discord_api, fresh_database))
 

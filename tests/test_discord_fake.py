@@ -12,6 +12,7 @@ import io
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -29,6 +30,7 @@ from tests.fakes.discord_api import (  # noqa: E402
     CHANNEL_ID,
     GUILD_ID,
     OTHER_CHANNEL_ID,
+    OWNER_ID,
     USER_ID,
     FakeDiscord,
 )
@@ -572,3 +574,166 @@ async def test_a_slash_command_in_a_dm(client: Any, discord_api: FakeDiscord) ->
         "edited answer to my leave?",
         "part 2",
     ]
+
+
+def watch_moderation(client: Any) -> list[tuple[str, Any]]:
+    """Record deletions, member updates and removals, bans (name, what arrived)."""
+    seen: list[tuple[str, Any]] = []
+
+    @client.event
+    async def on_raw_message_delete(event: Any) -> None:
+        seen.append(("delete", event.message_id))
+
+    @client.event
+    async def on_member_update(before: Any, after: Any) -> None:
+        seen.append(("update", after.timed_out_until))
+
+    @client.event
+    async def on_member_remove(member: Any) -> None:
+        seen.append(("remove", member.id))
+
+    @client.event
+    async def on_member_ban(guild: Any, user: Any) -> None:
+        seen.append(("ban", user.id))
+
+    return seen
+
+
+async def test_the_bot_deletes_a_members_message_with_a_reason(
+    client: Any, discord_api: FakeDiscord
+) -> None:
+    seen = watch_moderation(client)
+    hateful = discord_api.send_message(CHANNEL_ID, "something hateful")
+    kept = discord_api.send_message(CHANNEL_ID, "something kind")
+
+    await client.http.delete_message(CHANNEL_ID, hateful["id"], reason="hate: 0.93 ≥ 0.8")
+    await discord_api.wait_until(lambda: seen)
+
+    assert seen == [("delete", int(hateful["id"]))]
+    assert [m["id"] for m in discord_api.messages_in(CHANNEL_ID)] == [kept["id"]]
+    entry = discord_api.audit_log[0]
+    assert (entry.action, entry.target_id, entry.reason) == (
+        "message_delete",
+        hateful["id"],
+        "hate: 0.93 ≥ 0.8",
+    )
+    with pytest.raises(discord.NotFound) as gone:
+        await client.http.delete_message(CHANNEL_ID, hateful["id"])
+    assert gone.value.code == 10008
+
+
+async def test_a_timeout_is_set_and_lifted(client: Any, discord_api: FakeDiscord) -> None:
+    seen = watch_moderation(client)
+    member = client.get_guild(int(GUILD_ID)).get_member(int(USER_ID))
+
+    await member.timeout(timedelta(minutes=60), reason="second strike")
+    await discord_api.wait_until(lambda: seen)
+    until = discord_api.timeouts[USER_ID]
+    assert until is not None and timedelta(minutes=59) < until - datetime.now(UTC) <= timedelta(
+        minutes=60
+    )
+    assert seen == [("update", until)] and member.is_timed_out()
+    await member.timeout(None, reason="appeal accepted")
+    await discord_api.wait_until(lambda: len(seen) == 2)
+
+    assert discord_api.timeouts == {USER_ID: None} and seen[1] == ("update", None)
+    assert not member.is_timed_out()
+    assert [(e.action, e.reason) for e in discord_api.audit_log] == [
+        ("member_update", "second strike"),
+        ("member_update", "appeal accepted"),
+    ]
+    with pytest.raises(discord.HTTPException) as too_long:
+        await member.timeout(timedelta(days=29))
+    assert too_long.value.code == 50035
+
+
+async def test_a_kick_and_a_ban_remove_the_member(client: Any, discord_api: FakeDiscord) -> None:
+    seen = watch_moderation(client)
+    guild = client.get_guild(int(GUILD_ID))
+    posted = discord_api.send_message(CHANNEL_ID, "spam", author_id=USER_ID)
+
+    await guild.kick(guild.get_member(int(USER_ID)), reason="ladder: kick")
+    await discord_api.wait_until(lambda: seen)
+    assert discord_api.kicked == {USER_ID: "ladder: kick"} and seen == [("remove", int(USER_ID))]
+    assert guild.get_member(int(USER_ID)) is None
+    assert [m["id"] for m in discord_api.messages_in(CHANNEL_ID)] == [posted["id"]]
+
+    # A ban works on a former member too and deletes their last day of messages.
+    await guild.ban(discord.Object(id=int(USER_ID)), reason="raid")
+    await discord_api.wait_until(lambda: ("ban", int(USER_ID)) in seen)
+    assert discord_api.banned == {USER_ID: "raid"} and discord_api.messages_in(CHANNEL_ID) == []
+    assert [e.action for e in discord_api.audit_log] == ["member_kick", "member_ban_add"]
+    ban = discord_api.calls_to("PUT", rf"/guilds/{GUILD_ID}/bans/{USER_ID}")[0]
+    assert ban.query == {"delete_message_seconds": "86400"}
+
+
+async def test_the_owner_and_higher_roles_are_out_of_reach(
+    client: Any, discord_api: FakeDiscord
+) -> None:
+    guild = client.get_guild(int(GUILD_ID))
+    for user_id in (OWNER_ID, ADMIN_ID):
+        member = guild.get_member(int(user_id))
+        for act in (member.kick(), member.ban(), member.timeout(timedelta(minutes=5))):
+            with pytest.raises(discord.Forbidden) as refused:
+                await act
+            assert (refused.value.code, refused.value.text) == (50013, "Missing Permissions")
+    assert discord_api.kicked == discord_api.banned == discord_api.timeouts == {}
+    assert discord_api.audit_log == []
+    assert guild.me.top_role.position == 2 and guild.me.guild_permissions.moderate_members
+
+
+async def test_a_modal_round_trip(client: Any, discord_api: FakeDiscord) -> None:
+    got: list[str] = []
+
+    class Appeal(discord.ui.Modal, title="Appeal"):
+        why = discord.ui.TextInput(label="Why was this wrong?", custom_id="why")
+
+        async def on_submit(self, interaction: Any) -> None:
+            got.append(self.why.value)
+            await interaction.response.send_message("Appeal received", ephemeral=True)
+
+    @client.tree.command(name="appeal", description="Appeal a decision")
+    async def appeal(interaction: Any) -> None:
+        await interaction.response.send_modal(Appeal(custom_id="appeal:42"))
+
+    await client.tree.sync()
+    discord_api.slash("appeal", user_id=USER_ID)
+    await discord_api.wait_until(lambda: discord_api.modals)
+    assert (discord_api.modals[0]["custom_id"], discord_api.modals[0]["title"]) == (
+        "appeal:42",
+        "Appeal",
+    )
+    with pytest.raises(KeyError):
+        discord_api.submit_modal("appeal:42", {"nope": "x"})
+
+    submitted = discord_api.submit_modal("appeal:42", {"why": "it was a quote"})
+    await discord_api.wait_until(lambda: discord_api.original(submitted["token"]))
+
+    assert got == ["it was a quote"] and submitted["channel_id"] == CHANNEL_ID
+    answer = discord_api.original(submitted["token"])
+    assert answer["content"] == "Appeal received" and answer["flags"] & 64
+    assert [c.type for c in discord_api.callbacks] == [9, 4]
+
+
+async def test_buttons_in_a_dm_and_the_mod_log_and_an_appeal_thread(
+    client: Any, discord_api: FakeDiscord
+) -> None:
+    view = discord.ui.View()
+    view.add_item(discord.ui.Button(label="Appeal", custom_id="appeal:7"))
+    await client.get_user(int(USER_ID)).send("You were warned.", view=view)
+    logged = await client.get_channel(int(OTHER_CHANNEL_ID)).send("warned alice", view=view)
+    dm = discord_api.messages_in(discord_api.dm_channel_id(USER_ID))[0]
+    in_log = discord_api.messages_in(OTHER_CHANNEL_ID)[0]
+
+    discord_api.click("appeal:7", message=dm, user_id=USER_ID)
+    discord_api.click("appeal:7", message=in_log, user_id=ADMIN_ID)
+    discord_api.click("appeal:7", message=in_log, user_id=USER_ID, permissions=0)
+    await discord_api.wait_until(lambda: len(client.seen.interactions) == 3)
+    from_dm, by_admin, by_member = client.seen.interactions
+    assert from_dm.guild is None and from_dm.message.id == int(dm["id"])
+    assert by_admin.permissions.manage_guild and by_admin.channel.id == int(OTHER_CHANNEL_ID)
+    assert not by_member.permissions.manage_guild and by_member.message.id == logged.id
+
+    thread = await logged.create_thread(name="appeal 7")
+    assert thread.id == logged.id and thread.parent_id == int(OTHER_CHANNEL_ID)
+    assert [t["id"] for t in discord_api.threads] == [in_log["id"]]

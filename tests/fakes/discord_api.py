@@ -26,11 +26,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tests.fakes.discord_gateway import Gateway
+from tests.fakes.discord_guild import AuditEntry
 from tests.fakes.discord_http import Call, Callback, CommandSync, Download, Part, now
 from tests.fakes.discord_interactions import (
     InteractionRecord,
     base_payload,
     click_payload,
+    modal_payload,
     slash_payload,
 )
 from tests.fakes.discord_rest import EPHEMERAL, RestRoutes
@@ -39,6 +41,7 @@ from tests.fakes.discord_world import (
     ADMIN_ROLE_ID,
     APPLICATION_ID,
     BOT_ID,
+    BOT_ROLE_ID,
     CHANNEL_ID,
     DEFAULT_TOKEN,
     GUILD_ID,
@@ -55,6 +58,7 @@ __all__ = [
     "ADMIN_ROLE_ID",
     "APPLICATION_ID",
     "BOT_ID",
+    "BOT_ROLE_ID",
     "CHANNEL_ID",
     "DEFAULT_TOKEN",
     "GUILD_ID",
@@ -62,6 +66,7 @@ __all__ = [
     "OTHER_CHANNEL_ID",
     "OWNER_ID",
     "USER_ID",
+    "AuditEntry",
     "Call",
     "Callback",
     "CommandSync",
@@ -99,6 +104,9 @@ class FakeDiscord(RestRoutes):
         self.command_syncs: list[CommandSync] = []
         self.dispatched_at: dict[str, float] = {}
         self.interactions: dict[str, InteractionRecord] = {}
+        self.audit_log: list[AuditEntry] = []
+        self.kicked: dict[str, str | None] = {}
+        self.banned: dict[str, str | None] = {}
         super().__init__()
 
     # --- acting as Discord's users ------------------------------------------------------
@@ -236,8 +244,14 @@ class FakeDiscord(RestRoutes):
         user_id: str = USER_ID,
         component_type: int = 2,
         values: Iterable[str] | None = None,
+        roles: Iterable[str] = (),
+        permissions: int | None = None,
     ) -> dict[str, Any]:
-        """``user_id`` presses a button (or picks ``values``) on ``message``: INTERACTION_CREATE."""
+        """``user_id`` presses a button (or picks ``values``) on ``message``: INTERACTION_CREATE.
+
+        Any message the bot posted, in a guild channel, thread or DM. In a guild the member
+        carries its permissions (``roles`` added, ``permissions`` overriding, as ``slash``).
+        """
         with self.world.lock:
             stored = self.world.find_message(message["channel_id"], message["id"]) or message
             payload = base_payload(
@@ -246,6 +260,8 @@ class FakeDiscord(RestRoutes):
                 self.world.ids.next(),
                 user_id=user_id,
                 channel_id=stored["channel_id"],
+                roles=roles,
+                permissions=permissions,
             )
             click_payload(
                 self.world,
@@ -256,6 +272,41 @@ class FakeDiscord(RestRoutes):
                 values=values,
             )
             self._register(payload, user_id, stored["id"])
+        self._dispatch("INTERACTION_CREATE", payload)
+        return payload
+
+    def submit_modal(
+        self,
+        custom_id: str,
+        values: Mapping[str, str],
+        *,
+        user_id: str = USER_ID,
+        channel_id: str | None = None,
+        dm: bool = False,
+        message: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``user_id`` submits the modal ``custom_id`` (text input custom_id -> value).
+
+        INTERACTION_CREATE type 5 (returned), in ``channel_id`` (default: where the modal
+        was opened, else #general), the user's DM if ``dm``, and on ``message`` when the modal
+        came from a button. The rows mirror the modal the bot sent (KeyError: no such input).
+        """
+        with self.world.lock:
+            shown = self._shown_modal(custom_id, user_id)
+            where = channel_id or (shown[1] if shown else CHANNEL_ID)
+            payload = base_payload(
+                self.world,
+                5,
+                self.world.ids.next(),
+                user_id=user_id,
+                channel_id=None if dm else where,
+            )
+            modal_payload(payload, custom_id, values, shown[0] if shown else None)
+            stored = None
+            if message is not None:
+                stored = self.world.find_message(message["channel_id"], message["id"]) or message
+                payload["message"] = dict(stored)
+            self._register(payload, user_id, stored["id"] if stored else None)
         self._dispatch("INTERACTION_CREATE", payload)
         return payload
 
@@ -274,6 +325,10 @@ class FakeDiscord(RestRoutes):
             self.gateway.reconnect, replay_all=replay_all, op7=op7, invalidate=invalidate
         )
         self._loop.call_soon_threadsafe(drop)
+
+    def revoke_token(self) -> None:
+        """The bot token is reset after login: REST still takes it, IDENTIFY closes 4004."""
+        self.gateway.token = "revoked-" + self.token  # one attribute: atomic across threads
 
     def expire_token(self, token: str) -> None:
         """The interaction's 15 minutes are over: its webhook answers 404 Unknown Webhook."""
@@ -313,6 +368,12 @@ class FakeDiscord(RestRoutes):
             found = self.world.messages.get(channel_id, {}).values()
             ordered = sorted(found, key=lambda m: int(m["id"]))
             return [dict(m) for m in ordered if not m["flags"] & EPHEMERAL]
+
+    @property
+    def modals(self) -> list[dict[str, Any]]:
+        """The modals the bot opened (callback type 9 data: custom_id, title, components)."""
+        with self.world.lock:
+            return [c.data for c in self.callbacks if c.type == 9]
 
     def interaction(self, token: str) -> InteractionRecord:
         """What the fake knows of an interaction (acknowledged, message ids...)."""
@@ -369,6 +430,15 @@ class FakeDiscord(RestRoutes):
     def _copy(self, channel_id: str, message_id: str | None) -> dict[str, Any] | None:
         found = self.world.find_message(channel_id, message_id) if message_id else None
         return None if found is None else dict(found)
+
+    def _shown_modal(self, custom_id: str, user_id: str) -> tuple[dict[str, Any], str] | None:
+        """The last modal ``custom_id`` opened for ``user_id``, and its channel."""
+        for callback in reversed(self.callbacks):
+            record = self.interactions[callback.token]
+            mine = record.user_id == user_id and callback.type == 9
+            if mine and callback.data.get("custom_id") == custom_id:
+                return callback.data, record.channel_id
+        return None
 
     def _register(self, payload: dict[str, Any], user_id: str, message_id: str | None) -> None:
         record = InteractionRecord(

@@ -23,6 +23,7 @@ from tests.fakes.discord_world import APPLICATION_ID, BOT_ID, GUILD_ID, World
 __all__ = ["INTENT_BITS", "Gateway", "Session"]
 
 GUILDS, MEMBERS, GUILD_MESSAGES, DIRECT_MESSAGES = 1 << 0, 1 << 1, 1 << 9, 1 << 12
+MODERATION = 1 << 2
 PRESENCES, MESSAGE_CONTENT = 1 << 8, 1 << 15
 INTENT_BITS = {"members": MEMBERS, "presences": PRESENCES, "message_content": MESSAGE_CONTENT}
 # The application flags that say a privileged intent is enabled (the "limited" ones).
@@ -258,6 +259,10 @@ def _visible(intents: int, event: str, data: dict[str, Any]) -> dict[str, Any] |
             return {**data, "content": "", "embeds": [], "attachments": [], "components": []}
         return data
     if event.startswith(("GUILD_", "THREAD_", "CHANNEL_")) and not intents & GUILDS:
+        return None
+    if event.startswith("GUILD_MEMBER_") and not intents & MEMBERS:
+        return None
+    if event.startswith("GUILD_BAN_") and not intents & MODERATION:
         return None
     return data
 

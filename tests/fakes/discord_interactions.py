@@ -19,6 +19,7 @@ __all__ = [
     "InteractionRecord",
     "base_payload",
     "click_payload",
+    "modal_payload",
     "slash_payload",
     "sync_commands",
 ]
@@ -65,7 +66,7 @@ def base_payload(
         "entitlements": [],
         "entitlement_sku_ids": [],
         "attachment_size_limit": SIZE_LIMIT,
-        "app_permissions": str(world.permissions([], BOT_ID)),
+        "app_permissions": str(world.permissions(world.member_roles[BOT_ID], BOT_ID)),
     }
     if channel_id is None or world.guild_of(channel_id) is None:
         channel = world.dm(user_id)
@@ -145,6 +146,60 @@ def click_payload(
     payload["data"] = data
     payload["message"] = dict(message)
     return payload
+
+
+def modal_payload(
+    payload: dict[str, Any],
+    custom_id: str,
+    values: Mapping[str, str],
+    shown: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Fill ``data`` of a modal submit (type 5): the text inputs' values in their rows.
+
+    The rows keep the shape the modal was shown with (action rows, or labels wrapping one
+    input each); a modal the fake never saw gets one action row per value.
+    """
+    if shown is None:
+        rows = [{"type": 1, "components": [{"type": 4, "custom_id": k}]} for k in values]
+    else:
+        rows = list(shown.get("components") or [])
+    known = {c["custom_id"] for c in _inputs(rows)}
+    unknown = set(values) - known
+    if unknown:
+        raise KeyError(f"the modal {custom_id!r} has no text input {sorted(unknown)}")
+    components = [_submitted(row, values) for row in rows]
+    payload["data"] = {"custom_id": custom_id, "components": components}
+    return payload
+
+
+def _inputs(components: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for component in components:
+        if component["type"] == 4:
+            found.append(component)
+        found += _inputs(component.get("components") or [])
+        found += _inputs([component["component"]] if component.get("component") else [])
+    return found
+
+
+def _submitted(component: dict[str, Any], values: Mapping[str, str]) -> dict[str, Any]:
+    """What Discord sends back of a shown component: ids, types and typed values only."""
+    if component["type"] == 4:
+        value = values.get(component["custom_id"], component.get("value") or "")
+        return {
+            "type": 4,
+            "id": component.get("id", 0),
+            "custom_id": component["custom_id"],
+            "value": value,
+        }
+    if component["type"] == 18:
+        return {
+            "type": 18,
+            "id": component.get("id", 0),
+            "component": _submitted(component["component"], values),
+        }
+    inner = [_submitted(c, values) for c in component.get("components") or []]
+    return {"type": component["type"], "id": component.get("id", 0), "components": inner}
 
 
 def sync_commands(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from tests.fakes.discord_guild import MANAGE_MESSAGES, GuildRoutes
 from tests.fakes.discord_http import (
     Call,
     Callback,
@@ -37,7 +38,7 @@ UNKNOWN_WEBHOOK = error(404, 10015, "Unknown Webhook")
 UNKNOWN_INTERACTION = error(404, 10062, "Unknown interaction")
 
 
-class RestRoutes(DiscordServer):
+class RestRoutes(GuildRoutes, DiscordServer):
     """Discord's routes; :class:`FakeDiscord` supplies the state they share."""
 
     ack_deadline: float | None
@@ -73,6 +74,7 @@ class RestRoutes(DiscordServer):
             ("POST", r"/interactions/(\d+)/([^/]+)/callback", self._callback, False),
             ("POST", hook, self._followup, False),
             *[(m, hook + r"/messages/(@original|\d+)", self._hook, False) for m in verbs],
+            *self.guild_routes(),
         ]
         return [(m, re.compile(p), h, auth) for m, p, h, auth in table]
 
@@ -180,6 +182,15 @@ class RestRoutes(DiscordServer):
         message = self.world.find_message(channel_id, message_id)
         if message is None:
             return UNKNOWN_MESSAGE
+        if message["author"]["id"] != BOT_ID:  # someone else's: Manage Messages, not in DMs
+            if self.world.guild_of(channel_id) is None:
+                return error(403, 50003, "Cannot execute action on a DM channel")
+            if (
+                not self.world.permissions(self.world.member_roles[BOT_ID], BOT_ID)
+                & MANAGE_MESSAGES
+            ):
+                return error(403, 50013, "Missing Permissions")
+        self.audit("message_delete", message_id, call)
         return self.delete(message)
 
     def _start_thread(self, call: Call, channel_id: str, message_id: str) -> Reply:
@@ -215,6 +226,8 @@ class RestRoutes(DiscordServer):
         kind, data = int(body.get("type", 0)), body.get("data") or {}
         if kind in (4, 7) and (refused := refusal(data, files=False)) is not None:
             return refused
+        if kind == 9 and (record.type == 5 or not data.get("custom_id") or not data.get("title")):
+            return error(400, 50035, "Invalid Form Body", errors={"data": "not a valid modal"})
         record.acknowledged = True
         self.callbacks.append(Callback(record.id, token, kind, data, record.dispatched_at, call.at))
         message = self._respond(record, kind, data, call)

@@ -20,6 +20,7 @@ __all__ = [
     "ADMIN_ROLE_ID",
     "APPLICATION_ID",
     "BOT_ID",
+    "BOT_ROLE_ID",
     "CHANNEL_ID",
     "DEFAULT_TOKEN",
     "EVERYONE_PERMISSIONS",
@@ -37,6 +38,7 @@ BOT_ID = APPLICATION_ID  # a bot user's id is its application's id
 GUILD_ID = "1300000000000000010"
 ADMIN_ROLE_ID = "1300000000000000011"
 HR_ROLE_ID = "1300000000000000012"
+BOT_ROLE_ID = "1300000000000000013"
 CHANNEL_ID = "1300000000000000020"
 OTHER_CHANNEL_ID = "1300000000000000021"
 USER_ID = "1300000000000000030"
@@ -47,6 +49,8 @@ DEFAULT_TOKEN = "discord-test-token"
 MANAGE_GUILD = 1 << 5
 # View, send, embed, attach, history, reactions, slash commands, threads: a default member.
 EVERYONE_PERMISSIONS = sum(1 << b for b in (6, 10, 11, 14, 15, 16, 31, 35, 38))
+# Kick, ban, manage messages, moderate members: what the bot's role is given to moderate.
+MODERATION_PERMISSIONS = sum(1 << b for b in (1, 2, 13, 40))
 ALL_PERMISSIONS = (1 << 51) - 1
 DISCORD_EPOCH_MS = 1420070400000
 _MENTION = re.compile(r"<@!?(\d+)>")
@@ -87,8 +91,10 @@ def user_payload(user_id: str, name: str, *, bot: bool = False) -> dict[str, Any
     }
 
 
-def member_payload(user: dict[str, Any], roles: Iterable[str]) -> dict[str, Any]:
-    """A guild member object with its user."""
+def member_payload(
+    user: dict[str, Any], roles: Iterable[str], timeout: datetime | None = None
+) -> dict[str, Any]:
+    """A guild member object with its user (``timeout``: communication disabled until)."""
     return {
         "user": user,
         "roles": list(roles),
@@ -100,6 +106,7 @@ def member_payload(user: dict[str, Any], roles: Iterable[str]) -> dict[str, Any]
         "mute": False,
         "flags": 0,
         "pending": False,
+        "communication_disabled_until": None if timeout is None else timeout.isoformat(),
     }
 
 
@@ -153,16 +160,23 @@ class World:
             OWNER_ID: user_payload(OWNER_ID, "owner"),
         }
         self.member_roles: dict[str, list[str]] = {
-            BOT_ID: [],
+            BOT_ID: [BOT_ROLE_ID],
             USER_ID: [],
             ADMIN_ID: [ADMIN_ROLE_ID],
             OWNER_ID: [],
         }
         self.roles = [
             role_payload(GUILD_ID, "@everyone", EVERYONE_PERMISSIONS, 0),
-            role_payload(ADMIN_ROLE_ID, "Admin", EVERYONE_PERMISSIONS | MANAGE_GUILD, 2),
+            role_payload(ADMIN_ROLE_ID, "Admin", EVERYONE_PERMISSIONS | MANAGE_GUILD, 3),
             role_payload(HR_ROLE_ID, "HR", EVERYONE_PERMISSIONS, 1),
+            # The bot's integration role: above HR and plain members, below Admin.
+            {
+                **role_payload(BOT_ROLE_ID, "deskbot", MODERATION_PERMISSIONS, 2),
+                "managed": True,
+                "tags": {"bot_id": BOT_ID},
+            },
         ]
+        self.timeouts: dict[str, datetime | None] = {}  # communication_disabled_until
         self.channels = {
             CHANNEL_ID: text_channel(CHANNEL_ID, "general", 0),
             OTHER_CHANNEL_ID: text_channel(OTHER_CHANNEL_ID, "random", 1),
@@ -179,7 +193,12 @@ class World:
     def member(self, user_id: str, roles: Iterable[str] | None = None) -> dict[str, Any]:
         """``user_id``'s member object (``roles`` replaces the seeded ones)."""
         given = self.member_roles.get(user_id, []) if roles is None else roles
-        return member_payload(self.users[user_id], given)
+        return member_payload(self.users[user_id], given, self.timeouts.get(user_id))
+
+    def top_position(self, roles: Iterable[str]) -> int:
+        """The position of a member's highest role (0: only @everyone)."""
+        wanted = set(roles)
+        return max((r["position"] for r in self.roles if r["id"] in wanted), default=0)
 
     def permissions(self, roles: Iterable[str], user_id: str) -> int:
         """A member's guild permissions: @everyone's and each role's, all for the owner."""
