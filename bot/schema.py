@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -35,15 +36,22 @@ from knowledge.dbtypes import CreatedAt, JsonDict, UuidPk, new_metadata
 from tools.chat_backend import Role
 
 __all__ = [
+    "APPEAL_STATUSES",
+    "MODERATION_ACTIONS",
+    "MODERATION_MODES",
     "RUN_STATUSES",
     "STEP_STATUSES",
     "Appeal",
+    "AppealStatus",
     "AuditLog",
     "BotBase",
     "Feedback",
     "Message",
+    "ModerationAction",
     "ModerationEvent",
+    "ModerationMode",
     "ModerationPolicy",
+    "ModerationStrike",
     "Run",
     "RunStatus",
     "RunStep",
@@ -61,8 +69,18 @@ StepStatus = Literal["in_progress", "completed", "failed", "cancelled", "expired
 StepType = Literal["model_call", "tool_call"]
 """What a run step is (``run_steps.type``)."""
 
+ModerationAction = Literal["none", "log", "warn", "delete", "timeout", "kick", "ban"]
+"""What moderation does about a message, mildest first (``moderation_events.action``)."""
+ModerationMode = Literal["shadow", "enforce"]
+"""``shadow`` records what would have been done; ``enforce`` does it."""
+AppealStatus = Literal["open", "accepted", "rejected"]
+"""Where a member's appeal stands (``appeals.status``)."""
+
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 STEP_STATUSES: tuple[StepStatus, ...] = get_args(StepStatus)
+MODERATION_ACTIONS: tuple[ModerationAction, ...] = get_args(ModerationAction)
+MODERATION_MODES: tuple[ModerationMode, ...] = get_args(ModerationMode)
+APPEAL_STATUSES: tuple[AppealStatus, ...] = get_args(AppealStatus)
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -188,15 +206,25 @@ class Feedback(BotBase):
 
 
 class ModerationPolicy(BotBase):
-    """Per-guild moderation settings: thresholds and actions per label."""
+    """One guild's moderation policy: mode, thresholds per label and action, strike ladder."""
 
     __tablename__ = "moderation_policies"
+    __table_args__ = (CheckConstraint(_one_of("mode", MODERATION_MODES), "mode"),)
 
     id: Mapped[UuidPk]
     guild_id: Mapped[str] = mapped_column(String(64), unique=True)
     enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    mode: Mapped[ModerationMode] = mapped_column(String(16), server_default="shadow")
+    # {label: {action: min_score}}
     thresholds: Mapped[JsonDict]
-    actions: Mapped[JsonDict]
+    # [{"action": ..., "minutes": ...}, ...]: the n-th active strike takes the n-th step.
+    ladder: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    strike_window_days: Mapped[int] = mapped_column(Integer, server_default="30")
+    timeout_minutes: Mapped[int] = mapped_column(Integer, server_default="60")
+    exempt_roles: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    exempt_channels: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    # NULL: every text channel except the mod-log channel.
+    channels: Mapped[list[str] | None] = mapped_column(JSONB(none_as_null=True))
     mod_log_channel_id: Mapped[str | None] = mapped_column(String(64))
     updated_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[CreatedAt]
@@ -204,10 +232,16 @@ class ModerationPolicy(BotBase):
 
 
 class ModerationEvent(BotBase):
-    """A classified message and the action taken on it."""
+    """One moderation decision on a message: scores, the action, strikes, mode."""
 
     __tablename__ = "moderation_events"
-    __table_args__ = (Index("ix_moderation_events_guild_id_created_at", "guild_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_moderation_events_guild_id_created_at", "guild_id", "created_at"),
+        Index("ix_moderation_events_guild_id_author_id", "guild_id", "author_id"),
+        CheckConstraint(_one_of("action", MODERATION_ACTIONS), "action"),
+        CheckConstraint(_one_of("threshold_action", MODERATION_ACTIONS), "threshold_action"),
+        CheckConstraint(_one_of("mode", MODERATION_MODES), "mode"),
+    )
 
     id: Mapped[UuidPk]
     guild_id: Mapped[str] = mapped_column(String(64))
@@ -217,27 +251,53 @@ class ModerationEvent(BotBase):
     label: Mapped[str] = mapped_column(String(64))
     scores: Mapped[JsonDict]
     classifier: Mapped[str] = mapped_column(String(64), server_default="")
-    action: Mapped[str] = mapped_column(String(32))
+    threshold_action: Mapped[ModerationAction] = mapped_column(String(32), server_default="none")
+    action: Mapped[ModerationAction] = mapped_column(String(32))
+    timeout_minutes: Mapped[int | None] = mapped_column(Integer)
+    strikes: Mapped[int] = mapped_column(Integer, server_default="0")
+    mode: Mapped[ModerationMode] = mapped_column(String(16), server_default="shadow")
+    enforced: Mapped[bool] = mapped_column(Boolean, server_default="false")
     excerpt: Mapped[str] = mapped_column(Text, server_default="")
+    log_message_id: Mapped[str | None] = mapped_column(String(64))
+    overturned_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    overturned_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[CreatedAt]
 
 
-class Appeal(BotBase):
-    """An author's appeal against a moderation event, and the moderators' decision."""
+class ModerationStrike(BotBase):
+    """A strike against a member from an enforced action; counts until removed or expired."""
 
-    __tablename__ = "appeals"
+    __tablename__ = "moderation_strikes"
     __table_args__ = (
-        CheckConstraint(_one_of("status", ("open", "accepted", "rejected")), "status"),
+        Index("ix_moderation_strikes_guild_id_user_id", "guild_id", "user_id", "created_at"),
     )
 
     id: Mapped[UuidPk]
     event_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("moderation_events.id", ondelete="CASCADE"), index=True
+        ForeignKey("moderation_events.id", ondelete="CASCADE"), unique=True
+    )
+    guild_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    removed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    removed_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[CreatedAt]
+
+
+class Appeal(BotBase):
+    """An author's appeal against a moderation event (one per event), and the decision."""
+
+    __tablename__ = "appeals"
+    __table_args__ = (CheckConstraint(_one_of("status", APPEAL_STATUSES), "status"),)
+
+    id: Mapped[UuidPk]
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("moderation_events.id", ondelete="CASCADE"), unique=True
     )
     author_id: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text, server_default="")
-    status: Mapped[str] = mapped_column(String(16), server_default="open")
+    status: Mapped[AppealStatus] = mapped_column(String(16), server_default="open")
     reviewer_id: Mapped[str | None] = mapped_column(String(64))
+    review_reason: Mapped[str] = mapped_column(Text, server_default="")
     decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[CreatedAt]
 
@@ -252,5 +312,7 @@ class AuditLog(BotBase):
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(Text, server_default="")
+    reason: Mapped[str] = mapped_column(Text, server_default="")
+    guild_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[JsonDict]
     created_at: Mapped[CreatedAt]

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     classifier_band_high: Annotated[float, _env("DESKBOT_CLASSIFIER_BAND_HIGH")] = 0.75
     classifier_max_chars: Annotated[int, _env("DESKBOT_CLASSIFIER_MAX_CHARS")] = 2000
 
+    # Moderation
+    moderation_retention_days: Annotated[int, _env("DESKBOT_MODERATION_RETENTION_DAYS")] = 90
+    appeal_days: Annotated[int, _env("DESKBOT_APPEAL_DAYS")] = 7
+
     # Slack
     slack_bot_token: Annotated[SecretStr | None, _env("SLACK_BOT_TOKEN")] = None
     slack_app_token: Annotated[SecretStr | None, _env("SLACK_APP_TOKEN")] = None
@@ -211,6 +215,8 @@ class Settings(BaseSettings):
         "sql_timeout",
         "stock_cache_ttl",
         "classifier_max_chars",
+        "moderation_retention_days",
+        "appeal_days",
     )
     @classmethod
     def _positive(cls, value: float) -> float:
