@@ -7,6 +7,7 @@ guild limit goes through the whole adapter (see ``tests/test_discord.py``).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 
 import pytest
@@ -32,7 +33,7 @@ async def test_a_streamed_answer_edits_its_message_at_most_once_a_second(
     responder = DiscordResponder(rest, address, question="How many leave days?")
     try:
         await responder.start()
-        await responder.status("Searching documents…")  # a progress line shows at once
+        await responder.status("Searching documents…")  # shown with the next edit
         for word in ("Annual ", "leave ", "is ", "15 ", "days ", "a ", "year.") * 4:
             await responder.stream(word)
             await asyncio.sleep(0.1)  # 28 chunks over about 2.8 s
@@ -42,14 +43,14 @@ async def test_a_streamed_answer_edits_its_message_at_most_once_a_second(
         await rest.close()
 
     (placeholder,) = discord_api.calls_to("POST", rf"/channels/{CHANNEL_ID}/messages")
-    edits = discord_api.calls_to("PATCH", rf"/channels/{CHANNEL_ID}/messages/\d+")
-    assert edits[0].json["content"].startswith("Searching documents…")
-    streamed = edits[1:-1]  # between the progress line and the final answer
-    assert 1 <= len(streamed) <= 3
-    gaps = [b.at - a.at for a, b in zip(edits[:-1][:-1], streamed, strict=True)]
-    assert all(gap >= 0.95 for gap in gaps), gaps
-    assert edits[-1].json["content"] == text and edits[-1].json["components"]
+    *streamed, final = discord_api.calls_to("PATCH", rf"/channels/{CHANNEL_ID}/messages/\d+")
     assert placeholder.json["content"] == "Thinking…"
+    assert 2 <= len(streamed) <= 3  # 2.8 s of text: an edit a second, no more
+    shown = [placeholder, *streamed]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(shown)]
+    assert all(gap >= 0.95 for gap in gaps), gaps
+    assert streamed[0].json["content"].startswith("Searching documents…")  # the progress line
+    assert final.json["content"] == text and final.json["components"]
 
 
 async def test_a_busy_server_is_told_to_wait_even_when_each_member_is_not(
@@ -65,3 +66,19 @@ async def test_a_busy_server_is_told_to_wait_even_when_each_member_is_not(
 
     assert "this server is asking faster" in reply["content"]
     assert len(openai_server.chat_requests()) == 1
+
+
+async def test_a_server_outside_the_configured_ones_is_not_served(
+    discord_settings: SettingsFor, discord_api: FakeDiscord, openai_server: ScriptedOpenAI
+) -> None:
+    settings = discord_settings(discord_guilds="1300000000000000999")  # not the seeded one
+    async with running(settings, discord_api, openai_server) as bot:
+        bot.mention("read me the handbook")
+        refused = discord_api.slash("ask", {"question": "anything?"})
+        (reply,) = await until(
+            lambda: [c for c in discord_api.callbacks if c.interaction_id == refused["id"]]
+        )
+        await asyncio.sleep(0.7)  # time for an answer that must not come
+
+    assert reply.type == 4 and "does not serve this server" in reply.data["content"]
+    assert discord_api.threads == [] and openai_server.chat_requests() == []

@@ -25,10 +25,19 @@ from bot.messages import IncomingMessage, ReplyAddress, ThreadKey
 from bot.settings import Settings
 from bot.state import RateLimiter, SharedState
 
-__all__ = ["DiscordAdapter", "first_delivery", "member_roles", "scope_channel"]
+__all__ = [
+    "NOT_SERVED",
+    "DiscordAdapter",
+    "first_delivery",
+    "is_private",
+    "member_roles",
+    "scope_channel",
+    "served_guild",
+]
 
 log = logging.getLogger(__name__)
 
+NOT_SERVED = "deskbot does not serve this server. / 이 서버에서는 사용할 수 없습니다."
 TOKEN_LIFETIME = 15 * 60.0
 """Seconds an interaction token may be used for follow-ups."""
 _ANSWERED_TYPES = {discord.MessageType.default, discord.MessageType.reply}
@@ -36,12 +45,29 @@ _EPHEMERAL = 64
 
 
 def member_roles(user: discord.abc.User) -> tuple[str, ...]:
-    """The roles a scope checks: the user's id, then each guild role's id and name."""
+    """The roles a scope checks: the user's id, then each guild role's id.
+
+    Ids only, never names: anyone who can manage roles can name a role anything.
+    """
     roles = [str(user.id)]
-    for role in getattr(user, "roles", ()):
-        if not role.is_default():
-            roles += [str(role.id), role.name]
+    roles += [str(role.id) for role in getattr(user, "roles", ()) if not role.is_default()]
     return tuple(roles)
+
+
+def served_guild(settings: Settings, guild_id: int | None) -> bool:
+    """False for a guild outside ``DESKBOT_DISCORD_GUILDS`` (when that list is set).
+
+    A public bot can be added to any server: without this, a stranger's server could read
+    the public collections and its owner (Manage Server there) could manage documents.
+    """
+    allowed = settings.discord_guild_ids
+    return guild_id is None or not allowed or guild_id in allowed
+
+
+def is_private(interaction: discord.Interaction[Any]) -> bool:
+    """True in a one-to-one DM with the bot; a group DM is shared, so it is not."""
+    channel = interaction.channel
+    return getattr(channel, "type", None) == discord.ChannelType.private
 
 
 async def first_delivery(
@@ -86,6 +112,8 @@ class DiscordAdapter:
         """Queue an answer if the message is a question for the bot; ignore everything else."""
         if message.author.bot or message.type not in _ANSWERED_TYPES:
             return
+        if not served_guild(self.settings, message.guild.id if message.guild else None):
+            return
         channel = message.channel
         if isinstance(channel, discord.DMChannel):
             key = ThreadKey.of("discord", None, str(channel.id))
@@ -122,6 +150,8 @@ class DiscordAdapter:
         if not await self.state.deduper.claim(event_id, ttl=self.settings.dedup_ttl):
             return  # a replay after a RESUME or a reconnect
         text = _without_mention(message.content, bot_user.id)
+        if not text and bot_user not in message.mentions:
+            return  # an image or a sticker in its thread: nothing was asked
         guild = str(message.guild.id) if message.guild else None
         refusal = await self._refusal(text, str(message.author.id), guild)
         if refusal:
@@ -167,6 +197,9 @@ class DiscordAdapter:
     async def ask(self, interaction: discord.Interaction[Any], question: str) -> None:
         """Defer the interaction at once, then queue the question for a worker."""
         if not await self._first_time(interaction):
+            return
+        if not served_guild(self.settings, interaction.guild_id):
+            await interaction.response.send_message(NOT_SERVED, ephemeral=True)
             return
         guild = str(interaction.guild_id) if interaction.guild_id else None
         user = str(interaction.user.id)
@@ -222,7 +255,7 @@ def _asked(interaction: discord.Interaction[Any], question: str) -> dict[str, An
         text=question.strip(),
         thread=ThreadKey.of("discord", guild, scope_channel(interaction), thread),
         event_id=f"discord:interaction:{interaction.id}",
-        private=guild is None,
+        private=is_private(interaction),
         roles=member_roles(interaction.user),
         reply=ReplyAddress(
             "discord",

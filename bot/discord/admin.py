@@ -21,7 +21,14 @@ from typing import Any
 import discord
 import httpx
 
-from bot.discord.adapter import TOKEN_LIFETIME, first_delivery, member_roles, scope_channel
+from bot.discord.adapter import (
+    TOKEN_LIFETIME,
+    first_delivery,
+    is_private,
+    member_roles,
+    scope_channel,
+    served_guild,
+)
 from bot.discord.rest import UNKNOWN_WEBHOOK, DiscordREST, RestError
 from bot.ingesting import (
     IngestSummary,
@@ -59,7 +66,9 @@ class DiscordAdmin:
         return await first_delivery(self.state, self.settings, interaction)
 
     def is_admin(self, interaction: discord.Interaction[Any]) -> bool:
-        """Manage Server in this guild, or a listed role (or user id)."""
+        """Manage Server in a served guild, or a listed role id (or user id)."""
+        if not served_guild(self.settings, interaction.guild_id):
+            return False
         if interaction.guild_id is not None and interaction.permissions.manage_guild:
             return True
         return bool(self.settings.discord_admin_role_set & set(member_roles(interaction.user)))
@@ -93,17 +102,14 @@ class DiscordAdmin:
             await interaction.response.send_message(report, ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        payload = {
-            "files": [{"url": a.url, "name": a.filename, "size": a.size} for a in wanted],
-            "refused": [{"name": r.path, "detail": r.detail} for r in refused],
-            "collection": collection,
-            "private": private,
-            "user": str(interaction.user.id),
-            "application_id": str(interaction.application_id),
-            "token": interaction.token,
-            "token_expires": time.time() + TOKEN_LIFETIME,
-        }
-        await self.state.queue.put(INGEST_JOB, payload)
+        try:
+            job = _ingest_job(interaction, wanted, refused, collection, private=private)
+            await self.state.queue.put(INGEST_JOB, job)
+        except Exception:  # the admin sees "thinking" until told otherwise
+            log.exception("could not queue /docs upload %s", interaction.id)
+            await interaction.edit_original_response(
+                content="Cannot take files right now; please try again in a moment."
+            )
 
     async def list(self, interaction: discord.Interaction[Any], collection: str | None) -> None:
         """The documents the caller could search from where they ask."""
@@ -145,13 +151,34 @@ class DiscordAdmin:
         await interaction.response.send_message(message, ephemeral=True)
 
 
+def _ingest_job(
+    interaction: discord.Interaction[Any],
+    wanted: list[discord.Attachment],
+    refused: list[FileResult],
+    collection: str,
+    *,
+    private: bool,
+) -> dict[str, Any]:
+    """The ``discord_ingest`` job: what to download, and where to report."""
+    return {
+        "files": [{"url": a.url, "name": a.filename, "size": a.size} for a in wanted],
+        "refused": [{"name": r.path, "detail": r.detail} for r in refused],
+        "collection": collection,
+        "private": private,
+        "user": str(interaction.user.id),
+        "application_id": str(interaction.application_id),
+        "token": interaction.token,
+        "token_expires": time.time() + TOKEN_LIFETIME,
+    }
+
+
 def _scope(interaction: discord.Interaction[Any]) -> Scope:
     """The scope of a caller in the channel (a thread counts as its parent) or DM."""
     return Scope(
         channel_id=scope_channel(interaction),
         user_id=str(interaction.user.id),
         roles=frozenset(member_roles(interaction.user)),
-        private_conversation=interaction.guild_id is None,
+        private_conversation=is_private(interaction),
     )
 
 
@@ -224,8 +251,11 @@ class DiscordIngest:
             except RestError as exc:
                 if exc.code != UNKNOWN_WEBHOOK:
                     raise
-        channel = await self.rest.dm_channel(str(payload["user"]))
-        await self.rest.send(channel, body)
+        try:
+            channel = await self.rest.dm_channel(str(payload["user"]))
+            await self.rest.send(channel, body)
+        except RestError as exc:  # DMs closed: the ingest is done, do not redo it
+            log.warning("could not tell %s about their upload: %s", payload["user"], exc)
 
 
 class _DownloadError(Exception):

@@ -77,16 +77,16 @@ class DiscordResponder:
         self._shown_at = time.monotonic()
 
     async def status(self, text: str) -> None:
-        self._status = text
-        await self._refresh(force=True)
+        self._status = text  # shown with the next edit: at most one a second, like the text
+        await self._refresh()
 
     async def stream(self, chunk: str) -> None:
         self._text.append(chunk)
-        await self._refresh(force=False)
+        await self._refresh()
 
-    async def _refresh(self, *, force: bool) -> None:
+    async def _refresh(self) -> None:
         now = time.monotonic()
-        if not force and now - self._shown_at < self.min_interval:
+        if now - self._shown_at < self.min_interval:
             return
         self._shown_at = now
         try:

@@ -38,7 +38,9 @@ log = logging.getLogger(__name__)
 
 def discord_client(app: App) -> DeskbotClient:
     """The gateway client with the adapter and the document commands on an open app."""
-    return DeskbotClient(app.settings, app.state, app.conversations, app.knowledge)
+    return DeskbotClient(
+        app.settings, app.state, app.conversations, app.knowledge, backend=app.backend
+    )
 
 
 @contextlib.asynccontextmanager
@@ -93,6 +95,8 @@ async def run_discord(settings: Settings, *, sync_only: bool = False) -> None:
     async with open_app(settings) as app, start_client(app) as client:
         if sync_only:
             return
+        # The worker stops (finishing its answers over the client's REST session) before
+        # start_client's exit closes that session.
         async with embedded_worker(app, discord=client.rest):
             gateway = asyncio.create_task(connect(client), name="deskbot-discord-gateway")
             stopping = asyncio.create_task(stop.wait())
@@ -100,5 +104,5 @@ async def run_discord(settings: Settings, *, sync_only: bool = False) -> None:
             stopping.cancel()
             if gateway.done():
                 gateway.result()  # the reason it ended, raised
-            await client.close()
+            gateway.cancel()  # no new events; the connection closes with the client
             await asyncio.gather(gateway, return_exceptions=True)
