@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -18,10 +19,13 @@ from discord import app_commands
 from bot.agent.store import ConversationStore
 from bot.discord.adapter import DiscordAdapter
 from bot.discord.admin import DiscordAdmin
+from bot.discord.moderation import DiscordModeration
+from bot.discord.modlog import MOD_PREFIX
 from bot.discord.rest import DiscordREST
 from bot.knowledge import Knowledge
 from bot.settings import Settings
 from bot.state import SharedState
+from tools.chat_backend import ChatBackend
 
 __all__ = ["INTENTS", "DeskbotClient", "MessageListener"]
 
@@ -50,6 +54,7 @@ class DeskbotClient(discord.Client):
         state: SharedState,
         conversations: ConversationStore,
         knowledge: Knowledge,
+        backend: ChatBackend | None = None,
     ) -> None:
         # deskbot never joins voice: no start-up warnings about voice libraries it lacks
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
@@ -58,22 +63,33 @@ class DeskbotClient(discord.Client):
         self.rest = DiscordREST(token, settings.discord_api_url, http=self.http)
         self.adapter = DiscordAdapter(settings, state, conversations, self.rest)
         self.admin = DiscordAdmin(settings, state, knowledge)
-        # Commands run in servers and in DMs with the bot, never in group DMs (shared, so
-        # not private) and never as a user-installed app.
-        self.tree = app_commands.CommandTree(
-            self,
-            allowed_contexts=app_commands.AppCommandContext(
-                guild=True, dm_channel=True, private_channel=False
-            ),
-            allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
-        )
+        self.tree = app_commands.CommandTree(self)
         self.tree.add_command(ask)
         self.tree.add_command(Docs())
-        self.message_listeners: list[MessageListener] = [self._answer]
+        self.moderation = DiscordModeration(
+            settings, state, self.rest, conversations.engine, backend
+        )
+        self.message_listeners: list[MessageListener] = [self._answer, self._moderate]
+
+    async def setup_hook(self) -> None:
+        """At login: load the moderation classifier (moderation stays off if it cannot)."""
+        try:
+            await self.moderation.open()
+        except Exception:
+            log.exception("moderation is off: the classifier could not be loaded")
+
+    async def close(self) -> None:
+        """Let moderation tasks finish, then disconnect."""
+        await super().close()
+        await self.moderation.close()
 
     async def _answer(self, message: discord.Message) -> None:
         if self.user is not None:
             await self.adapter.on_message(message, self.user)
+
+    async def _moderate(self, message: discord.Message) -> None:
+        if self.user is not None:
+            await self.moderation.on_message(message, self.user)
 
     async def on_message(self, message: discord.Message) -> None:
         """Hand the message to every listener; one failing does not stop the others."""
@@ -85,8 +101,13 @@ class DeskbotClient(discord.Client):
 
     async def on_interaction(self, interaction: Interaction) -> None:
         """Component clicks (the feedback buttons); commands go to the tree by themselves."""
+        data: dict[str, Any] = dict(interaction.data or {})
+        custom_id = str(data.get("custom_id", ""))
         try:
-            await self.adapter.on_interaction(interaction)
+            if custom_id.startswith(MOD_PREFIX):
+                await self.moderation.on_interaction(interaction)
+            else:
+                await self.adapter.on_interaction(interaction)
         except Exception:
             log.exception("interaction %s failed", interaction.id)
 
@@ -122,7 +143,7 @@ class Docs(app_commands.Group):
     @app_commands.describe(
         file="A PDF, DOCX, HTML, Markdown, text or spreadsheet file",
         collection="The collection to add them to",
-        private="Create the collection as private (read only in DMs by the users it allows)",
+        private="Create the collection as private (read only in DMs by allowed roles)",
     )
     async def upload(
         self,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any
 
 import discord
@@ -32,6 +33,8 @@ UNKNOWN_WEBHOOK = 10015
 """Discord's error code for an interaction token past its 15 minutes."""
 THREAD_EXISTS = 160004
 """Discord's error code for starting a second thread from one message."""
+UNKNOWN_MESSAGE = 10008
+"""Discord's error code for a message that is not there (already deleted)."""
 
 
 def use_api_url(api_url: str) -> None:
@@ -141,17 +144,46 @@ class DiscordREST:
 
     async def edit_original(self, application_id: str, token: str, body: dict[str, Any]) -> None:
         """Edit an interaction's first response (its deferred "thinking" message)."""
-        # discord.py keys rate-limit buckets on webhook_id and webhook_token: named so,
-        # each interaction gets its own bucket instead of all sharing one
-        path = "/webhooks/{webhook_id}/{webhook_token}/messages/@original"
-        ids = {"webhook_id": application_id, "webhook_token": token}
+        path = "/webhooks/{application_id}/{token}/messages/@original"
+        ids = {"application_id": application_id, "token": token}
         await self.call("PATCH", path, json=body, path_params=ids)
 
     async def followup(self, application_id: str, token: str, body: dict[str, Any]) -> None:
         """Send a further message for an interaction (``flags`` 64 makes it ephemeral)."""
-        path = "/webhooks/{webhook_id}/{webhook_token}"
-        ids = {"webhook_id": application_id, "webhook_token": token}
+        path = "/webhooks/{application_id}/{token}"
+        ids = {"application_id": application_id, "token": token}
         await self.call("POST", path, json=body, params={"wait": "true"}, path_params=ids)
+
+    async def delete_message(self, channel_id: str, message_id: str, *, reason: str) -> None:
+        """Delete a message; one already gone counts as deleted."""
+        path = "/channels/{channel_id}/messages/{message_id}"
+        ids = {"channel_id": channel_id, "message_id": message_id}
+        try:
+            await self.call("DELETE", path, path_params=ids, reason=reason)
+        except RestError as exc:
+            if exc.code != UNKNOWN_MESSAGE:
+                raise
+
+    async def timeout_member(
+        self, guild_id: str, user_id: str, until: datetime | None, *, reason: str
+    ) -> None:
+        """Time a member out until ``until`` (UTC), or lift their timeout with None."""
+        path = "/guilds/{guild_id}/members/{user_id}"
+        ids = {"guild_id": guild_id, "user_id": user_id}
+        body = {"communication_disabled_until": until.isoformat() if until else None}
+        await self.call("PATCH", path, json=body, path_params=ids, reason=reason)
+
+    async def kick(self, guild_id: str, user_id: str, *, reason: str) -> None:
+        """Remove a member from the guild (they may join again)."""
+        path = "/guilds/{guild_id}/members/{user_id}"
+        ids = {"guild_id": guild_id, "user_id": user_id}
+        await self.call("DELETE", path, path_params=ids, reason=reason)
+
+    async def ban(self, guild_id: str, user_id: str, *, reason: str) -> None:
+        """Ban a user from the guild (their messages stay)."""
+        path = "/guilds/{guild_id}/bans/{user_id}"
+        ids = {"guild_id": guild_id, "user_id": user_id}
+        await self.call("PUT", path, json={}, path_params=ids, reason=reason)
 
     async def close(self) -> None:
         """Close the HTTP session this object opened (not one handed in)."""

@@ -1,0 +1,198 @@
+"""What moderation looks like in Discord: the mod-log embed, its buttons, the member's DM.
+
+Plain JSON bodies of Discord's REST API, as :mod:`bot.discord.format` builds answers, so a
+process that speaks only REST can send them. Every button's ``custom_id`` is
+``deskbot:mod:<verb>:<id>`` (an event's id, or an appeal's for Accept/Reject): the bot
+keeps no view state, so a button still works after a restart.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from bot.discord.split import defuse_mentions, truncate
+from bot.language import in_language_of
+from bot.moderation import Decision, EventRecord
+
+__all__ = [
+    "MOD_PREFIX",
+    "appeal_components",
+    "appeal_notice",
+    "appeal_review",
+    "draft_template",
+    "jump_link",
+    "member_notice",
+    "modlog_message",
+    "parse_custom_id",
+    "with_note",
+]
+
+MOD_PREFIX = "deskbot:mod:"
+_FIELD_LIMIT = 1024
+_EXCERPT_CHARS = 900
+_COLOURS = {"hate": 0xC0392B, "offensive": 0xE67E22}
+_GREY = 0x95A5A6
+# (verb, label, style): 1 primary, 2 secondary, 3 success, 4 danger
+_BUTTONS = (
+    ("approve", "Approve", 3),
+    ("delete", "Delete", 4),
+    ("timeout60", "Timeout 1 h", 2),
+    ("timeout1440", "Timeout 24 h", 2),
+    ("kick", "Kick", 4),
+)
+_RULES = {
+    "hate": ("hateful speech about who people are", "혐오 표현"),
+    "offensive": ("insults or abusive language", "모욕적이거나 공격적인 표현"),
+}
+
+
+def custom_id(verb: str, target: uuid.UUID | str) -> str:
+    """A moderation button's or modal's id."""
+    return f"{MOD_PREFIX}{verb}:{target}"
+
+
+def parse_custom_id(value: str) -> tuple[str, uuid.UUID] | None:
+    """The verb and id of a moderation ``custom_id``; None if it is not one."""
+    if not value.startswith(MOD_PREFIX):
+        return None
+    verb, _, target = value.removeprefix(MOD_PREFIX).partition(":")
+    try:
+        return verb, uuid.UUID(target)
+    except ValueError:
+        return None
+
+
+def jump_link(guild_id: str, channel_id: str, message_id: str) -> str:
+    """The address that opens a message in Discord."""
+    return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
+
+
+def _excerpt(text: str, label: str) -> str:
+    shown = truncate(defuse_mentions(" ".join(text.split())).replace("|", "∣"), _EXCERPT_CHARS)
+    # hate is hidden behind a spoiler so the mod-log does not repeat it to every reader
+    return f"||{shown}||" if label == "hate" else shown or "(no text)"
+
+
+def _scores(scores: Mapping[str, float]) -> str:
+    ordered = sorted(scores.items(), key=lambda item: -item[1])
+    return " · ".join(f"{label} {score:.2f}" for label, score in ordered)
+
+
+def _action(decision: Decision) -> str:
+    summary = decision.summary()
+    return summary if decision.enforced else f"would have: {summary}"
+
+
+def modlog_message(decision: Decision) -> dict[str, Any]:
+    """The mod-log post for one decision: the embed and the moderators' buttons."""
+    link = jump_link(decision.guild_id, decision.channel_id, decision.message_id)
+    fields = [
+        ("Author", f"<@{decision.author_id}>", True),
+        ("Channel", f"<#{decision.channel_id}> · [jump]({link})", True),
+        ("Strikes", str(decision.strikes), True),
+        ("Excerpt", _excerpt(decision.excerpt, decision.label), False),
+        ("Scores", f"{_scores(decision.scores)} ({decision.classifier})", False),
+        ("Action", _action(decision), False),
+    ]
+    embed = {
+        "title": f"{decision.label} · {decision.mode}",
+        "color": _COLOURS.get(decision.label, _GREY),
+        "fields": [
+            {"name": n, "value": truncate(v, _FIELD_LIMIT), "inline": i} for n, v, i in fields
+        ],
+        "footer": {"text": f"event {decision.event_id}"},
+    }
+    return {
+        "content": "",
+        "embeds": [embed],
+        "components": _rows(decision.event_id),
+        "allowed_mentions": {"parse": []},
+    }
+
+
+def _rows(event_id: uuid.UUID) -> list[dict[str, Any]]:
+    first = [_button(custom_id(verb, event_id), label, style) for verb, label, style in _BUTTONS]
+    draft = _button(custom_id("draft", event_id), "Draft reply", 1)
+    return [{"type": 1, "components": first}, {"type": 1, "components": [draft]}]
+
+
+def _button(target: str, label: str, style: int) -> dict[str, Any]:
+    return {"type": 2, "style": style, "label": label, "custom_id": target}
+
+
+def with_note(embed: Mapping[str, Any], note: str) -> dict[str, Any]:
+    """``embed`` with ``note`` (who did what) added to its "Moderators" field."""
+    fields = [dict(f) for f in embed.get("fields", [])]
+    notes = [f for f in fields if f.get("name") == "Moderators"]
+    if notes:
+        notes[0]["value"] = truncate(f"{notes[0]['value']}\n{note}", _FIELD_LIMIT)
+    else:
+        fields.append({"name": "Moderators", "value": truncate(note, _FIELD_LIMIT)})
+    return {**embed, "fields": fields}
+
+
+def _rule(label: str, text: str) -> str:
+    english, korean = _RULES.get(label, ("the server's rules", "서버 규칙 위반"))
+    return in_language_of(text, english, korean)
+
+
+def member_notice(decision: Decision, *, can_appeal: bool) -> dict[str, Any]:
+    """The DM telling a member what was done and why, with an Appeal button."""
+    rule = _rule(decision.label, decision.excerpt)
+    english = f"A moderator bot acted on your message ({decision.summary()}): {rule}."
+    korean = f"메시지에 조치가 있었습니다 ({decision.summary()}): {rule}."
+    body: dict[str, Any] = {
+        "content": in_language_of(decision.excerpt, english, korean),
+        "allowed_mentions": {"parse": []},
+    }
+    if can_appeal:
+        appeal = _button(custom_id("appeal", decision.event_id), "Appeal / 이의 제기", 2)
+        body["components"] = [{"type": 1, "components": [appeal]}]
+    return body
+
+
+def appeal_review(appeal_id: uuid.UUID, author_id: str, reason: str) -> dict[str, Any]:
+    """The appeal in the mod-log thread, with Accept and Reject for moderators."""
+    accept = _button(custom_id("accept", appeal_id), "Accept", 3)
+    reject = _button(custom_id("reject", appeal_id), "Reject", 4)
+    text = truncate(defuse_mentions(reason), 1800)
+    return {
+        "content": f"Appeal from <@{author_id}>:\n> {text}",
+        "components": [{"type": 1, "components": [accept, reject]}],
+        "allowed_mentions": {"parse": []},
+    }
+
+
+def appeal_components() -> list[dict[str, Any]]:
+    """No buttons: what an appeal's message keeps once decided."""
+    return []
+
+
+def appeal_notice(event: EventRecord, *, accepted: bool, reason: str) -> str:
+    """The member's DM once a moderator decided their appeal."""
+    if accepted:
+        return in_language_of(
+            event.excerpt,
+            "Your appeal was accepted: the strike is removed and any timeout lifted.",
+            "이의 제기가 받아들여졌습니다. 경고가 취소되고 타임아웃이 해제되었습니다.",
+        )
+    why = f" ({reason})" if reason else ""
+    return in_language_of(
+        event.excerpt,
+        f"Your appeal was rejected{why}.",
+        f"이의 제기가 거절되었습니다{why}.",
+    )
+
+
+def draft_template(label: str, text: str) -> str:
+    """A calm reply explaining the rule, in the message's language, without an LLM."""
+    english, korean = _RULES.get(label, ("the server's rules", "서버 규칙 위반"))
+    return in_language_of(
+        text,
+        f"Please keep it respectful: this message was flagged for {english}, which this "
+        "server does not allow. Let's keep the discussion about ideas, not people.",
+        f"서로 존중하는 대화 부탁드립니다. 이 메시지는 {korean}(으)로 판단되었으며, "
+        "이 서버에서는 허용되지 않습니다. 사람이 아니라 의견에 대해 이야기해 주세요.",
+    )
