@@ -63,7 +63,15 @@ class DeskbotClient(discord.Client):
         self.rest = DiscordREST(token, settings.discord_api_url, http=self.http)
         self.adapter = DiscordAdapter(settings, state, conversations, self.rest)
         self.admin = DiscordAdmin(settings, state, knowledge)
-        self.tree = app_commands.CommandTree(self)
+        # Commands run in servers and in DMs with the bot, never in group DMs (shared, so
+        # not private) and never as a user-installed app.
+        self.tree = app_commands.CommandTree(
+            self,
+            allowed_contexts=app_commands.AppCommandContext(
+                guild=True, dm_channel=True, private_channel=False
+            ),
+            allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
+        )
         self.tree.add_command(ask)
         self.tree.add_command(Docs())
         self.moderation = DiscordModeration(
@@ -143,7 +151,7 @@ class Docs(app_commands.Group):
     @app_commands.describe(
         file="A PDF, DOCX, HTML, Markdown, text or spreadsheet file",
         collection="The collection to add them to",
-        private="Create the collection as private (read only in DMs by allowed roles)",
+        private="Create the collection as private (read only in DMs by the users it allows)",
     )
     async def upload(
         self,

@@ -144,14 +144,16 @@ class DiscordREST:
 
     async def edit_original(self, application_id: str, token: str, body: dict[str, Any]) -> None:
         """Edit an interaction's first response (its deferred "thinking" message)."""
-        path = "/webhooks/{application_id}/{token}/messages/@original"
-        ids = {"application_id": application_id, "token": token}
+        # discord.py keys rate-limit buckets on webhook_id and webhook_token: named so,
+        # each interaction gets its own bucket instead of all sharing one
+        path = "/webhooks/{webhook_id}/{webhook_token}/messages/@original"
+        ids = {"webhook_id": application_id, "webhook_token": token}
         await self.call("PATCH", path, json=body, path_params=ids)
 
     async def followup(self, application_id: str, token: str, body: dict[str, Any]) -> None:
         """Send a further message for an interaction (``flags`` 64 makes it ephemeral)."""
-        path = "/webhooks/{application_id}/{token}"
-        ids = {"application_id": application_id, "token": token}
+        path = "/webhooks/{webhook_id}/{webhook_token}"
+        ids = {"webhook_id": application_id, "webhook_token": token}
         await self.call("POST", path, json=body, params={"wait": "true"}, path_params=ids)
 
     async def delete_message(self, channel_id: str, message_id: str, *, reason: str) -> None:
