@@ -261,7 +261,7 @@ class Settings(BaseSettings):
 
     @property
     def discord_admin_role_set(self) -> frozenset[str]:
-        """``DESKBOT_DISCORD_ADMIN_ROLES``: role ids or names that may manage documents."""
+        """``DESKBOT_DISCORD_ADMIN_ROLES``: role ids (or user ids) that may manage documents."""
         return frozenset(_items(self.discord_admin_roles))
 
     @property
