@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
+from sqlalchemy import Connection
 
+from bot.migrate import _config, current_revision, upgrade
 from bot.moderation import (
     AppealError,
     Decision,
@@ -29,7 +32,7 @@ from bot.moderation import (
 )
 from bot.storage import Database
 from tests.test_classifier import HATE, NONE, OFFENSIVE, comment_rows, write_table
-from tools.classifier import Classification, read_dataset, train_classifier
+from tools.classifier import Classification, ClassifierError, read_dataset, train_classifier
 
 GUILD = "g1"
 HATEFUL = "immigrants are vermin"
@@ -49,6 +52,13 @@ class WordClassifier:
         rude = min(0.95 - hate, 3 * sum(w in self.RUDE_WORDS for w in words) / len(words))
         scores = {"hate": hate, "offensive": rude, "none": 1.0 - hate - rude}
         return Classification(max(scores, key=lambda k: scores[k]), scores, "local")
+
+
+class BrokenClassifier:
+    """A classifier whose model is unreachable (an LLM-only setup with the LLM down)."""
+
+    async def classify(self, text: str) -> Classification:
+        raise ClassifierError("the language model did not answer")
 
 
 class Clock:
@@ -357,3 +367,31 @@ async def test_a_trained_local_model_moderates_korean_and_english_and_replays(
     assert (delete.precision, delete.recall, delete.gold) == (1.0, 0.5, 8)
     assert (logged.precision, logged.recall) == (1.0, 1.0)
     assert report.scores["enforced"] == delete
+
+
+def test_a_threshold_worse_than_the_ladder_step_wins_and_timeouts_take_the_longer() -> None:
+    policy = Policy.default(GUILD).with_threshold("hate", "ban", 0.99)
+    banned = policy.outcome("ban", active_strikes=0)
+    assert (banned.member_action, banned.delete_message, banned.summary()) == (
+        "ban", True, "delete + ban",
+    )  # fmt: skip
+    timed = policy.outcome("timeout", active_strikes=2)  # third step: timeout 24 h
+    assert (timed.member_action, timed.timeout_minutes, timed.enforced) == ("timeout", 1440, False)
+    assert policy.outcome("warn", active_strikes=1).summary() == "timeout 1 h"
+
+
+async def test_a_failing_classifier_lets_the_message_through(store: ModerationStore) -> None:
+    moderator = Moderator(BrokenClassifier(), store, policy_ttl=0)
+    assert await moderator.moderate(message(HATEFUL)) is None
+    assert await store.events(GUILD) == []
+
+
+async def test_migration_0004_downgrades_and_upgrades_again(database: Database) -> None:
+    def round_trip(conn: Connection) -> str | None:
+        command.downgrade(_config(conn), "0003")
+        assert current_revision(conn) == "0003"
+        upgrade(conn)
+        return current_revision(conn)
+
+    async with database.engine.begin() as conn:
+        assert await conn.run_sync(round_trip) == "0004"
