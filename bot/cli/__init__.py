@@ -7,6 +7,7 @@ One module per command group, each command a module-level function:
     docs         docs list|show|delete
     agent        ask, chat, demo, tools list|call
     classifier   classifier train|eval, classify
+    moderation   moderation policy show|set, events, export, replay
 
 Settings are read once, in the root group's callback, and handed to each command
 (:mod:`bot.cli.common`). A user's error ends with one line on stderr and the exit code
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 
 import click
 
-from bot.cli import agent, classifier, docs, knowledge, ops
+from bot.cli import agent, classifier, docs, knowledge, moderation, ops
 from bot.cli.exits import DeskbotGroup, ExitCode
 from bot.logs import configure_logging
 from bot.settings import load_settings
@@ -56,6 +57,7 @@ for _command in (
     agent.tools,
     classifier.classifier,
     classifier.classify,
+    moderation.moderation,
 ):
     cli.add_command(_command)
 
