@@ -32,7 +32,13 @@ from bot.moderation import (
 )
 from bot.storage import Database
 from tests.test_classifier import HATE, NONE, OFFENSIVE, comment_rows, write_table
-from tools.classifier import Classification, ClassifierError, read_dataset, train_classifier
+from tools.classifier import (
+    Classification,
+    ClassifierError,
+    LocalClassifier,
+    read_dataset,
+    train_classifier,
+)
 
 GUILD = "g1"
 HATEFUL = "immigrants are vermin"
@@ -367,6 +373,27 @@ async def test_a_trained_local_model_moderates_korean_and_english_and_replays(
     assert (delete.precision, delete.recall, delete.gold) == (1.0, 0.5, 8)
     assert (logged.precision, logged.recall) == (1.0, 1.0)
     assert report.scores["enforced"] == delete
+
+
+async def test_an_accepted_appeal_exported_and_retrained_on_no_longer_triggers(
+    tmp_path: Path, store: ModerationStore
+) -> None:
+    async def train(extra: list[tuple[str, str]]) -> LocalClassifier:
+        rows = comment_rows() + [{"comments": t, "hate": label} for t, label in extra]
+        table = write_table(tmp_path / "train.csv", rows)
+        data = read_dataset(table, text_col="comments", label_col="hate")
+        return await train_classifier(data, holdout=0.25)
+
+    pests = "벌레 퇴치 업체 추천 부탁드립니다"  # asks for pest control: "벌레" is a bug here
+    await enforce(store, thresholds={"hate": {"log": 0.35, "delete": 0.4}})
+    flagged = await decide(Moderator(await train([]), store, policy_ttl=0), pests)
+    assert (flagged.label, flagged.threshold_action) == ("hate", "delete")
+    appeal = await store.open_appeal(flagged.event_id, author_id="u1", reason="pests")
+    await store.decide_appeal(appeal.id, reviewer_id="mod1", accept=True)
+    exported = await store.export_appeals()
+    assert exported == [(pests, "none")]
+    retrained = Moderator(await train(exported), store, policy_ttl=0)
+    assert await retrained.moderate(message(pests, author="u3")) is None
 
 
 def test_a_threshold_worse_than_the_ladder_step_wins_and_timeouts_take_the_longer() -> None:
