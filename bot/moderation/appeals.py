@@ -184,8 +184,8 @@ class ModerationStore(DecisionStore):
     # --- retention -----------------------------------------------------------------------
 
     async def purge(self, retention_days: int) -> PurgeCounts:
-        """Delete events, their strikes and appeals, and moderation audit rows older than
-        ``retention_days`` (``DESKBOT_MODERATION_RETENTION_DAYS``)."""
+        """Delete events, their strikes and appeals, and the audit rows about members,
+        older than ``retention_days`` (``DESKBOT_MODERATION_RETENTION_DAYS``)."""
         cutoff = self.clock() - dt.timedelta(days=retention_days)
         old_events = select(_events.c.id).where(_events.c.created_at < cutoff)
         async with self.engine.begin() as conn:
@@ -198,13 +198,17 @@ class ModerationStore(DecisionStore):
             events = await _count_deleted(
                 conn, delete(_events).where(_events.c.created_at < cutoff)
             )
-            audit = await _count_deleted(
-                conn,
-                delete(_audit).where(
-                    _audit.c.created_at < cutoff, _audit.c.action.startswith("moderation.")
-                ),
-            )
+            audit = await _count_deleted(conn, delete(_audit).where(*_about_members(cutoff)))
         return PurgeCounts(events=events, strikes=strikes, appeals=appeals, audit=audit)
+
+
+def _about_members(cutoff: dt.datetime) -> list[Any]:
+    # Policy changes concern the guild, not a member: they stay as its history.
+    return [
+        _audit.c.created_at < cutoff,
+        _audit.c.action.startswith("moderation."),
+        _audit.c.action != "moderation.policy",
+    ]
 
 
 async def _count_deleted(conn: AsyncConnection, stmt: Any) -> int:
