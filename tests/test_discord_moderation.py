@@ -30,6 +30,7 @@ from tests.fakes.openai_server import ScriptedOpenAI
 from tests.test_classifier import comment_rows, write_table
 from tests.test_discord import (
     EPHEMERAL,
+    OTHER_BOT,
     Bot,
     SettingsFor,
     bot_messages,
@@ -165,7 +166,7 @@ async def test_enforce_deletes_then_strikes_escalate_to_a_timeout(bot: Bot) -> N
 async def test_exempt_roles_moderators_and_bots_are_never_actioned(bot: Bot) -> None:
     await use_policy(bot, "enforce")
     bot.fake.send_message(content=HATE, author_id=OWNER_ID)  # can manage messages
-    bot.fake.send_message(content=HATE, bot=True)  # another bot
+    bot.fake.send_message(content=HATE, author_id=OTHER_BOT, bot=True)  # another bot
     bot.fake.send_message(content=HATE, author_id=BOT_ID)  # deskbot itself
     bot.fake.send_message(content=CLEAN)  # clean
     with bot.fake.world.lock:
