@@ -261,6 +261,6 @@ def test_sync_only_puts_the_commands_in_the_guild(
     assert result.code == 0, result.stderr
     assert f"slash commands synced guild {GUILD_ID}" in result.stdout
     (sync,) = discord_api.command_syncs
-    assert sync.guild_id == GUILD_ID and set(sync.names) == {"ask", "docs"}
+    assert sync.guild_id == GUILD_ID and set(sync.names) == {"ask", "docs", "moderation"}
     assert discord_api.calls_to("PUT", rf"/applications/\d+/guilds/{GUILD_ID}/commands")
     assert discord_api.identifies == 0

@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 
+from bot.discord.modlog import draft_template
 from bot.moderation import Policy
 from tests.fakes.discord_api import (
+    ADMIN_ID,
     BOT_ID,
     CHANNEL_ID,
     GUILD_ID,
@@ -234,3 +236,38 @@ async def test_an_appeal_goes_from_the_dm_to_a_thread_and_back(bot: Bot) -> None
     history = await bot.client.moderation.store.history(GUILD_ID, USER_ID)
     assert history.active_strikes == 0
     assert [a.status for a in history.appeals] == ["accepted"]
+
+
+async def test_a_draft_reply_comes_from_the_language_model_ephemerally(bot: Bot) -> None:
+    await use_policy(bot, "shadow")
+    bot.fake.send_message(content=HATE)
+    (post,) = await logged(bot)
+    bot.openai.reply_text("Please keep this a respectful place for everyone.")
+
+    pressed = bot.fake.click(button(post, "draft"), message=post, user_id=OWNER_ID)
+
+    shown = await until(lambda: (o := bot.fake.original(pressed["token"])) and o["content"])
+    assert "respectful place for everyone" in shown
+    assert bot.fake.original(pressed["token"])["flags"] & EPHEMERAL  # type: ignore[index]
+    (request,) = bot.openai.chat_requests()
+    assert HATE in str(request)
+
+
+def test_without_a_language_model_the_draft_is_a_template_in_the_message_language() -> None:
+    assert "서로 존중하는" in draft_template("hate", HATE_KO)
+    assert "respectful" in draft_template("offensive", "You idiot")
+
+
+async def test_only_manage_server_changes_the_policy(bot: Bot) -> None:
+    refused = bot.fake.slash("moderation", {"mode": "enforce"}, subcommand="mode")
+    changed = bot.fake.slash("moderation", {"mode": "enforce"}, subcommand="mode", user_id=ADMIN_ID)
+    no = await interaction_reply(bot.fake, refused)
+    yes = await interaction_reply(bot.fake, changed)
+    shown = bot.fake.slash("moderation", subcommand="config", user_id=ADMIN_ID)
+    config = await interaction_reply(bot.fake, shown)
+
+    assert "Manage Server" in no.data["content"] and no.data["flags"] & EPHEMERAL
+    assert yes.data["content"] == "Moderation: mode enforce."
+    assert "mode: enforce" in config.data["content"]
+    policy = await bot.client.moderation.store.policy(GUILD_ID)
+    assert policy.mode == "enforce"

@@ -19,6 +19,7 @@ from discord import app_commands
 from bot.agent.store import ConversationStore
 from bot.discord.adapter import DiscordAdapter
 from bot.discord.admin import DiscordAdmin
+from bot.discord.modcommands import ModerationCommands
 from bot.discord.moderation import DiscordModeration
 from bot.discord.modlog import MOD_PREFIX
 from bot.discord.rest import DiscordREST
@@ -74,6 +75,7 @@ class DeskbotClient(discord.Client):
         )
         self.tree.add_command(ask)
         self.tree.add_command(Docs())
+        self.tree.add_command(ModerationCommands())
         self.moderation = DiscordModeration(
             settings, state, self.rest, conversations.engine, backend
         )

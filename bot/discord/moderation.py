@@ -15,7 +15,6 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import discord
@@ -24,13 +23,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.classifier import make_comment_classifier
 from bot.discord.adapter import first_delivery
 from bot.discord.modlog import (
+    APPEAL_REFUSALS,
+    APPEAL_SENT,
     appeal_notice,
     appeal_review,
     custom_id,
     draft_template,
+    duration,
     member_notice,
+    modal_value,
     modlog_message,
     parse_custom_id,
+    until,
     with_note,
 )
 from bot.discord.rest import DiscordREST, RestError
@@ -192,8 +196,8 @@ class DiscordModeration:
                 )
             )
         if decision.action == "timeout":
-            until = _until(decision.timeout_minutes or 60)
-            steps.append(lambda: self.rest.timeout_member(guild, author, until, reason=reason))
+            end = until(decision.timeout_minutes or 60)
+            steps.append(lambda: self.rest.timeout_member(guild, author, end, reason=reason))
         if decision.action == "kick":
             steps.append(lambda: self.rest.kick(guild, author, reason=reason))
         if decision.action == "ban":
@@ -274,9 +278,9 @@ class DiscordModeration:
             event_id, actor=actor, action="timeout", minutes=minutes
         )
         reason = f"deskbot moderation: timeout by {interaction.user}"
-        until = _until(minutes)
-        await self.rest.timeout_member(event.guild_id, event.author_id, until, reason=reason)
-        await self._noted(interaction, f"timed out for {_duration(minutes)}")
+        end = until(minutes)
+        await self.rest.timeout_member(event.guild_id, event.author_id, end, reason=reason)
+        await self._noted(interaction, f"timed out for {duration(minutes)}")
 
     async def _kick(self, interaction: Interaction, event_id: uuid.UUID) -> None:
         event = await self.store.record_action(
@@ -339,15 +343,15 @@ class DiscordModeration:
 
     async def _appeal(self, interaction: Interaction, event_id: uuid.UUID) -> None:
         """The modal's answer: open the appeal and post it on the decision's mod-log post."""
-        reason = _modal_value(dict(interaction.data or {}), _APPEAL_INPUT)
+        reason = modal_value(dict(interaction.data or {}), _APPEAL_INPUT)
         try:
             appeal = await self.store.open_appeal(
                 event_id, author_id=str(interaction.user.id), reason=reason
             )
         except AppealError as exc:
-            await _say(interaction, _APPEAL_REFUSALS.get(exc.reason, str(exc)))
+            await _say(interaction, APPEAL_REFUSALS.get(exc.reason, str(exc)))
             return
-        await _say(interaction, _APPEAL_SENT)
+        await _say(interaction, APPEAL_SENT)
         event = await self.store.event(event_id)
         policy = await self.store.policy(event.guild_id)
         if policy.log_channel_id and event.log_message_id:
@@ -379,39 +383,9 @@ class DiscordModeration:
             log.info("appeal %s: the member could not be told: %s", appeal_id, exc)
 
 
-_APPEAL_SENT = "Your appeal was sent to the moderators. / 이의 제기가 접수되었습니다."
-_APPEAL_REFUSALS = {
-    "duplicate": "You already appealed this decision. / 이미 이의를 제기했습니다.",
-    "expired": "The time to appeal this decision has passed. / 이의 제기 기간이 지났습니다.",
-    "not_author": "Only the member the decision was about may appeal it. / 본인만 가능합니다.",
-    "not_actioned": "Nothing was done to you for this message. / 조치된 내용이 없습니다.",
-}
-
-
 async def _say(interaction: Interaction, text: str) -> None:
     """An ephemeral answer, whether or not the interaction was answered already."""
     if interaction.response.is_done():
         await interaction.followup.send(text, ephemeral=True)
     else:
         await interaction.response.send_message(text, ephemeral=True)
-
-
-def _modal_value(data: dict[str, Any], input_id: str) -> str:
-    """A text input's value in a modal submit's rows (action rows or labels)."""
-    stack: list[Any] = list(data.get("components", []))
-    while stack:
-        item = stack.pop()
-        if item.get("custom_id") == input_id and "value" in item:
-            return str(item["value"])
-        stack += item.get("components", [])
-        if "component" in item:
-            stack.append(item["component"])
-    return ""
-
-
-def _until(minutes: int) -> datetime:
-    return datetime.now(UTC) + timedelta(minutes=minutes)
-
-
-def _duration(minutes: int) -> str:
-    return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.discord.split import defuse_mentions, truncate
@@ -17,15 +18,20 @@ from bot.language import in_language_of
 from bot.moderation import Decision, EventRecord
 
 __all__ = [
+    "APPEAL_REFUSALS",
+    "APPEAL_SENT",
     "MOD_PREFIX",
     "appeal_components",
     "appeal_notice",
     "appeal_review",
     "draft_template",
+    "duration",
     "jump_link",
     "member_notice",
+    "modal_value",
     "modlog_message",
     "parse_custom_id",
+    "until",
     "with_note",
 ]
 
@@ -196,3 +202,35 @@ def draft_template(label: str, text: str) -> str:
         f"서로 존중하는 대화 부탁드립니다. 이 메시지는 {korean}(으)로 판단되었으며, "
         "이 서버에서는 허용되지 않습니다. 사람이 아니라 의견에 대해 이야기해 주세요.",
     )
+
+
+APPEAL_SENT = "Your appeal was sent to the moderators. / 이의 제기가 접수되었습니다."
+APPEAL_REFUSALS = {
+    "duplicate": "You already appealed this decision. / 이미 이의를 제기했습니다.",
+    "expired": "The time to appeal this decision has passed. / 이의 제기 기간이 지났습니다.",
+    "not_author": "Only the member the decision was about may appeal it. / 본인만 가능합니다.",
+    "not_actioned": "Nothing was done to you for this message. / 조치된 내용이 없습니다.",
+}
+
+
+def modal_value(data: dict[str, Any], input_id: str) -> str:
+    """A text input's value in a modal submit's rows (action rows or labels)."""
+    stack: list[Any] = list(data.get("components", []))
+    while stack:
+        item = stack.pop()
+        if item.get("custom_id") == input_id and "value" in item:
+            return str(item["value"])
+        stack += item.get("components", [])
+        if "component" in item:
+            stack.append(item["component"])
+    return ""
+
+
+def until(minutes: int) -> datetime:
+    """Now plus ``minutes``, in UTC (a timeout's end)."""
+    return datetime.now(UTC) + timedelta(minutes=minutes)
+
+
+def duration(minutes: int) -> str:
+    """``1 h`` or ``90 min``."""
+    return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
