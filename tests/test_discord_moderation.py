@@ -271,3 +271,18 @@ async def test_only_manage_server_changes_the_policy(bot: Bot) -> None:
     assert "mode: enforce" in config.data["content"]
     policy = await bot.client.moderation.store.policy(GUILD_ID)
     assert policy.mode == "enforce"
+
+
+async def test_a_burst_from_one_member_is_each_decided_once(bot: Bot) -> None:
+    await use_policy(bot, "shadow")
+    for n in range(8):
+        bot.fake.send_message(content=f"{HATE} {n}")
+    bot.fake.send_message(content=CLEAN, mention_bot=False)
+
+    posts = await logged(bot, 8)
+    await settle()
+
+    assert len(bot_messages(bot.fake, MOD_LOG)) == 8
+    events = await bot.client.moderation.store.events(GUILD_ID)
+    assert len(events) == 8 and {e.mode for e in events} == {"shadow"}
+    assert all(field(p, "Action").startswith("would have:") for p in posts)

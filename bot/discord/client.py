@@ -89,9 +89,9 @@ class DeskbotClient(discord.Client):
             log.exception("moderation is off: the classifier could not be loaded")
 
     async def close(self) -> None:
-        """Let moderation tasks finish, then disconnect."""
-        await super().close()
+        """Let moderation tasks finish (they act over this client's REST), then disconnect."""
         await self.moderation.close()
+        await super().close()
 
     async def _answer(self, message: discord.Message) -> None:
         if self.user is not None:
