@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 
 from knowledge.analysis import query_terms
 from knowledge.embedders import Embedder
-from knowledge.errors import KnowledgeError, NotFoundError
+from knowledge.errors import EmbeddingMismatchError, KnowledgeError, NotFoundError
 from knowledge.store import (
     Bm25,
     ChunkStore,
@@ -43,6 +44,8 @@ __all__ = ["Citation", "Filters", "Hit", "Mode", "Scope", "SearchResult", "Searc
 Mode = Literal["hybrid", "dense", "lexical"]
 Fusion = Literal["weighted", "rrf"]
 Vector = np.ndarray[Any, Any]
+
+log = logging.getLogger(__name__)
 
 # Query vectors kept for repeated questions and for a batch embedded ahead (``prime``).
 _VECTOR_CACHE = 1024
@@ -145,6 +148,7 @@ class Searcher:
         self.bm25_k1 = bm25_k1
         self.bm25_b = bm25_b
         self._vectors: OrderedDict[str, Vector] = OrderedDict()
+        self._warned: set[str] = set()
 
     async def readable_collections(
         self, scope: Scope, names: Sequence[str] | None = None
@@ -183,15 +187,36 @@ class Searcher:
         readable = await self.readable_collections(scope, collections)
         if not readable:
             return []
-        if mode != "lexical":
-            for collection in readable:
-                check_embedder(collection, self.embedder)
+        strict = bool(collections) or mode == "dense"
+        embedded_here = None if mode == "lexical" else self._embedded_here(readable, strict)
         filters = Filters([c.id for c in readable], document_ids, since, until)
         hits = await self.candidates(
-            query, filters, mode=mode, limit=max(self.candidate_pool, k * 4)
-        )
+            query, filters, mode=mode, limit=max(self.candidate_pool, k * 4),
+            dense_collections=embedded_here,
+        )  # fmt: skip
         ranked = self.rank(hits, mode, fusion, query=query)[:k]
         return await self._results(ranked, hits)
+
+    def _embedded_here(self, readable: Sequence[CollectionInfo], strict: bool) -> list[uuid.UUID]:
+        """The collections whose vectors this embedder made.
+
+        Strict (collections named, or dense only): another model's collection is an error
+        that points to ``deskbot reindex``. Otherwise it is searched by its words only, so
+        one collection left on an old model does not stop every search; warned once.
+        """
+        usable = []
+        for collection in readable:
+            try:
+                check_embedder(collection, self.embedder)
+            except EmbeddingMismatchError as exc:
+                if strict:
+                    raise
+                if collection.name not in self._warned:
+                    self._warned.add(collection.name)
+                    log.warning("%s; until then it is searched by words only", exc)
+                continue
+            usable.append(collection.id)
+        return usable
 
     async def prime(self, queries: Iterable[str]) -> None:
         """Embed ``queries`` in one batch, so that searching them next skips the embedder.
@@ -214,9 +239,16 @@ class Searcher:
         mode: Mode,
         limit: int,
         query_vector: Vector | None = None,
+        dense_collections: Sequence[uuid.UUID] | None = None,
     ) -> dict[str, Hit]:
-        """Chunk id -> the scores each retriever gave it (``None`` where it did not)."""
+        """Chunk id -> the scores each retriever gave it (``None`` where it did not).
+
+        ``dense_collections`` narrows the dense retriever (default: ``filters``' collections).
+        """
         hits: dict[str, Hit] = {}
+        dense_filters = filters
+        if dense_collections is not None:
+            dense_filters = replace(filters, collections=list(dense_collections))
         lexical: list[tuple[str, float]] = []
         dense: list[tuple[str, float]] = []
         if mode != "lexical" and query_vector is None:
@@ -224,13 +256,13 @@ class Searcher:
         if mode == "hybrid":  # both retrievers at once, on two connections
             found, dense = await asyncio.gather(
                 self.lexical(query, filters, limit),
-                self._dense(query_vector, filters, limit),
+                self._dense(query_vector, dense_filters, limit),
             )
             lexical = found.hits
         elif mode == "lexical":
             lexical = (await self.lexical(query, filters, limit)).hits
         else:
-            dense = await self._dense(query_vector, filters, limit)
+            dense = await self._dense(query_vector, dense_filters, limit)
         for chunk, score in lexical:
             hits.setdefault(chunk, Hit()).lexical = score
         for chunk, score in dense:
@@ -312,6 +344,8 @@ class Searcher:
         self, vector: Vector | None, filters: Filters, limit: int
     ) -> list[tuple[str, float]]:
         assert vector is not None  # the caller embedded the query for every dense mode
+        if not filters.collections:
+            return []
         return await self.store.dense(vector, filters, limit=limit, ef_search=self.ef_search)
 
     async def _results(

@@ -288,7 +288,15 @@ async def test_another_models_collection_points_to_reindex(
             document_from_text("b", "B", "new"), collection, source="b", digest="b", size_bytes=3
         )
     with pytest.raises(EmbeddingMismatchError, match=r"deskbot reindex legacy"):
-        await searcher.search("old", Scope.everything(), mode="hybrid")
+        await searcher.search("old", Scope.everything(), mode="hybrid", collections=["legacy"])
+    with pytest.raises(EmbeddingMismatchError, match=r"deskbot reindex legacy"):
+        await searcher.search("old", Scope.everything(), mode="dense")
+    # Searching everything, the old collection is read by its words: one collection left on
+    # another model does not stop every question.
+    await _store_text(ingestor, store, "current", {"c": ("C", "new vectors")})
+    found = await searcher.search("vectors", Scope.everything(), mode="hybrid")
+    assert {r.citation.title for r in found} == {"A", "C"}
+    assert next(r for r in found if r.citation.title == "A").dense_score is None
     with pytest.raises(EmbeddingMismatchError):
         await store.ensure_collection("legacy", EMBEDDER)
     lexical = await searcher.search("old vectors", Scope.everything(), mode="lexical")
