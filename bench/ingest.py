@@ -167,6 +167,7 @@ async def main(
         again = await ingestor.ingest_paths(pdfs, collection)
         again_s = time.perf_counter() - began
         lap("again", start)
+        await ingestor.aclose()  # its parser processes are not needed past here
 
         texts = []
         contents: dict[str, list[str]] = {}
