@@ -3,7 +3,9 @@
 Adapters enqueue jobs by kind; :func:`job_handlers` maps each kind to its handler for the
 worker (a ``deskbot worker`` process with Redis, or the adapter's own in-process worker).
 A job of an unknown kind is dead-lettered at once. :func:`make_worker` builds that worker,
-with its upkeep: runs left ``in_progress`` by a worker that died are marked ``expired``.
+with its upkeep: runs left ``in_progress`` by a worker that died are marked ``expired``, and
+moderation records about members older than ``DESKBOT_MODERATION_RETENTION_DAYS`` are
+deleted (at most once an hour per process).
 
     answer          an IncomingMessage to answer with the agent, on its platform
     slack_ingest    files an admin gave the bot in Slack, to download and ingest
@@ -24,14 +26,25 @@ from typing import TYPE_CHECKING
 
 from bot.answering import ANSWER_JOB, AnswerService, Channel
 from bot.app import App
+from bot.moderation import ModerationStore
 from bot.worker import Chore, Handler, Worker
 
 if TYPE_CHECKING:
     from bot.discord.rest import DiscordREST
 
-__all__ = ["embedded_worker", "job_handlers", "make_worker", "stale_run_expiry"]
+__all__ = [
+    "PURGE_EVERY",
+    "embedded_worker",
+    "job_handlers",
+    "make_worker",
+    "moderation_retention",
+    "stale_run_expiry",
+]
 
 log = logging.getLogger(__name__)
+
+PURGE_EVERY = dt.timedelta(hours=1)
+"""How often a process purges expired moderation records (its chores run every minute)."""
 
 
 def job_handlers(app: App, *, discord: DiscordREST | None = None) -> dict[str, Handler]:
@@ -61,12 +74,14 @@ def job_handlers(app: App, *, discord: DiscordREST | None = None) -> dict[str, H
 
 
 def make_worker(app: App, *, discord: DiscordREST | None = None) -> Worker:
-    """The worker for ``app``: every handler, and the upkeep that expires stale runs.
+    """The worker for ``app``: every handler, and the upkeep (stale runs, moderation retention).
 
     With ``DISCORD_TOKEN`` set and no ``discord`` client handed in (a ``deskbot worker``
     process), the worker opens its own REST client and closes it when it stops.
     """
     cleanup: list[Chore] = []
+    moderation = ModerationStore(app.database.engine, appeal_days=app.settings.appeal_days)
+    retention = moderation_retention(moderation, app.settings.moderation_retention_days)
     if discord is None and app.settings.discord_token is not None:
         from bot.discord.rest import DiscordREST
 
@@ -77,7 +92,7 @@ def make_worker(app: App, *, discord: DiscordREST | None = None) -> Worker:
         app.state.queue,
         job_handlers(app, discord=discord),
         concurrency=app.settings.worker_concurrency,
-        upkeep=[stale_run_expiry(app)],
+        upkeep=[stale_run_expiry(app), retention],
         cleanup=cleanup,
     )
 
@@ -112,3 +127,29 @@ def stale_run_expiry(app: App) -> Chore:
             log.warning("expired %d run(s) left in progress by a stopped process", expired)
 
     return expire_stale_runs
+
+
+def moderation_retention(
+    store: ModerationStore, retention_days: int, *, every: dt.timedelta = PURGE_EVERY
+) -> Chore:
+    """A chore that deletes moderation records about members older than ``retention_days``.
+
+    Events, their strikes and appeals, and the audit rows about members go; the guild's
+    policy changes stay. The purge runs at most once per ``every`` by the store's clock; a
+    failed one is tried again at the next round of chores.
+    """
+    last: list[dt.datetime] = []
+
+    async def purge_moderation() -> None:
+        now = store.clock()
+        if last and now - last[-1] < every:
+            return
+        counts = await store.purge(retention_days)
+        last[:] = [now]
+        log.info(
+            "moderation retention (%d days): removed %d event(s), %d strike(s), %d appeal(s), "
+            "%d audit row(s)",
+            retention_days, counts.events, counts.strikes, counts.appeals, counts.audit,
+        )  # fmt: skip
+
+    return purge_moderation

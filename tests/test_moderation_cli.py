@@ -1,16 +1,26 @@
-"""``deskbot moderation ...`` and ``classifier train --extra``, as a user runs them."""
+"""``deskbot moderation ...`` and ``classifier train --extra``, as a user runs them; the
+worker's moderation retention chore."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import dataclasses
+import datetime as dt
 import json
+import logging
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
-from bot.moderation import Decision, Incoming, ModerationStore, Moderator
+from bot.app import open_app
+from bot.jobs import make_worker, moderation_retention
+from bot.moderation import Decision, EventDraft, Incoming, ModerationStore, Moderator, Policy
+from bot.settings import Settings
 from bot.storage import Database
 from tests.conftest import CliResult, FreshDatabase
 from tests.test_classifier import comment_rows, write_table
@@ -89,8 +99,8 @@ async def test_policy_set_is_validated_saved_and_audited(
     default = _policy(run_cli, db_env)
     assert default["mode"] == "shadow"
     assert default["thresholds"] == {
-        "hate": {"log": 0.5, "delete": 0.8},
-        "offensive": {"log": 0.6, "delete": 0.9},
+        "hate": {"log": 0.4, "delete": 0.45},
+        "offensive": {"log": 0.5, "delete": 0.6},
     }
     policy_set = ("moderation", "policy", "set", "--guild", GUILD)
     for bad, needle in [
@@ -115,8 +125,8 @@ async def test_policy_set_is_validated_saved_and_audited(
     assert policy["mode"] == "enforce"
     assert policy["log_channel_id"] == "77"
     assert policy["thresholds"] == {
-        "hate": {"log": 0.5, "delete": 0.85, "timeout": 0.95},
-        "offensive": {"delete": 0.9},
+        "hate": {"log": 0.4, "delete": 0.85, "timeout": 0.95},
+        "offensive": {"delete": 0.6},
     }
     assert (policy["exempt_roles"], policy["exempt_channels"]) == (["5"], ["6"])
     audit = await ModerationStore(database.engine).audit_rows(GUILD)
@@ -202,3 +212,117 @@ def test_replay_scores_each_action_against_the_labels(
     table = run_cli(*replay, *labelled, env=db_env)
     assert "precision" in table.stdout and "delete" in table.stdout
     _one_line(run_cli(*replay, "--text-col", "text", env=db_env), 2, "no column 'text'")
+
+
+# --- retention ---------------------------------------------------------------------------
+
+DAY = dt.timedelta(days=1)
+MINUTE = dt.timedelta(minutes=1)
+
+
+class Clock:
+    """The store's clock, moved by hand."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def _member_history(store: ModerationStore, author: str, message_id: str) -> uuid.UUID:
+    """Every kind of row kept about a member: an enforced delete (event, strike, audit), an
+    accepted appeal (appeal, two audit rows) and a moderator's timeout (audit)."""
+    enforce = dataclasses.replace(Policy.default(GUILD), mode="enforce")
+    scores = {"hate": 0.9, "offensive": 0.05, "none": 0.05}
+    draft = EventDraft(GUILD, "10", message_id, author, "hate", scores, "local", "delete", "vile")
+    event_id, _ = await store.record_decision(draft, enforce)
+    appeal = await store.open_appeal(event_id, author_id=author, reason="it was a quote")
+    await store.decide_appeal(appeal.id, reviewer_id="7", accept=True)
+    await store.record_action(event_id, actor="7", action="timeout", minutes=60)
+    return event_id
+
+
+async def _strikes_of(database: Database) -> list[str]:
+    async with database.engine.connect() as conn:
+        rows = await conn.execute(text("SELECT user_id FROM moderation_strikes ORDER BY user_id"))
+        return [row[0] for row in rows]
+
+
+async def test_purge_deletes_everything_about_members_past_the_retention(
+    run_cli: Run, db_env: dict[str, str], database: Database
+) -> None:
+    old = ModerationStore(database.engine, clock=lambda: _now() - 100 * DAY)
+    await old.save_policy(dataclasses.replace(Policy.default(GUILD), mode="enforce"), actor="mod")
+    await _member_history(old, "42", "1")
+    await _member_history(ModerationStore(database.engine), "43", "2")
+    result = run_cli("moderation", "purge", "--days", "90", "--json", env=db_env)
+    assert result.code == 0, result.stderr
+    counts = {"events": 1, "strikes": 1, "appeals": 1, "audit": 4}
+    assert json.loads(result.stdout) == {"retention_days": 90, **counts}
+    store = ModerationStore(database.engine)
+    assert [e.author_id for e in await store.events(GUILD)] == ["43"]
+    assert [a.author_id for a in await store.appeals(GUILD)] == ["43"]
+    assert await _strikes_of(database) == ["43"]
+    audit = await store.audit_rows(GUILD)
+    assert {row["target"] for row in audit} == {"user:43", f"guild:{GUILD}"}
+    assert [row["action"] for row in audit if row["actor"] == "mod"] == ["moderation.policy"]
+    # Without --days, DESKBOT_MODERATION_RETENTION_DAYS; the recent history is kept.
+    again = run_cli("moderation", "purge", env=db_env | {"DESKBOT_MODERATION_RETENTION_DAYS": "1"})
+    assert again.code == 0, again.stderr
+    assert again.stdout.strip() == (
+        "removed what was older than 1 days: 0 events, 0 strikes, 0 appeals, 0 audit"
+    )
+    assert [e.author_id for e in await store.events(GUILD)] == ["43"]
+    refused = run_cli("moderation", "purge", "--days", "0", env=db_env)
+    assert refused.code == 2 and "--days" in refused.stderr
+
+
+async def test_the_retention_chore_purges_at_most_once_an_hour(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.jobs")
+    clock = Clock(dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC))
+    store = ModerationStore(database.engine, clock=clock)
+    chore = moderation_retention(store, 90)
+    await _member_history(store, "42", "1")
+    clock.now += 91 * DAY
+    await chore()
+    assert await store.events(GUILD) == []
+    assert await _strikes_of(database) == []
+    assert "removed 1 event(s), 1 strike(s), 1 appeal(s), 4 audit row(s)" in caplog.text
+    behind = ModerationStore(database.engine, clock=lambda: clock.now - 91 * DAY)
+    await _member_history(behind, "43", "2")
+    clock.now += 59 * MINUTE
+    await chore()  # the last purge was 59 minutes ago
+    assert len(await store.events(GUILD)) == 1
+    clock.now += MINUTE
+    await chore()
+    assert await store.events(GUILD) == []
+    assert caplog.text.count("moderation retention (90 days): removed 1 event(s)") == 2
+
+
+@pytest.mark.integration
+async def test_the_worker_purges_on_its_own(
+    make_settings: Callable[..., Settings], fresh_database: FreshDatabase
+) -> None:
+    settings = make_settings(database_url=fresh_database.url, moderation_retention_days=30)
+    async with open_app(settings) as app:
+        await _member_history(
+            ModerationStore(app.database.engine, clock=lambda: _now() - 31 * DAY), "42", "1"
+        )
+        store = ModerationStore(app.database.engine)
+        stop = asyncio.Event()
+        worker = asyncio.create_task(make_worker(app).run(stop))
+        try:
+            deadline = asyncio.get_running_loop().time() + 10
+            while await store.events(GUILD):
+                assert asyncio.get_running_loop().time() < deadline, "the old event stayed"
+                await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await asyncio.wait_for(worker, 10)
