@@ -8,6 +8,7 @@ One module per command group, each command a module-level function:
     agent        ask, chat, demo, tools list|call
     classifier   classifier train|eval, classify
     moderation   moderation policy show|set, events, export, replay
+    finetune     finetune init-tiny, export, import, train, merge, eval
 
 Settings are read once, in the root group's callback, and handed to each command
 (:mod:`bot.cli.common`). A user's error ends with one line on stderr and the exit code
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 
 import click
 
-from bot.cli import agent, classifier, docs, knowledge, moderation, ops
+from bot.cli import agent, classifier, docs, finetune, knowledge, moderation, ops
 from bot.cli.exits import DeskbotGroup, ExitCode
 from bot.logs import configure_logging
 from bot.settings import load_settings
@@ -58,6 +59,7 @@ for _command in (
     classifier.classifier,
     classifier.classify,
     moderation.moderation,
+    finetune.finetune,
 ):
     cli.add_command(_command)
 
