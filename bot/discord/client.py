@@ -109,6 +109,12 @@ class DeskbotClient(discord.Client):
             except Exception:
                 log.exception("message listener %s failed on %s", listener, message.id)
 
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        """An edited message goes to moderation again (raw: it may not be in the cache)."""
+        if self.user is not None:
+            before = payload.cached_message
+            await self.moderation.on_edit(payload.message, self.user, before)
+
     async def on_interaction(self, interaction: Interaction) -> None:
         """Component clicks (the feedback buttons); commands go to the tree by themselves."""
         data: dict[str, Any] = dict(interaction.data or {})

@@ -21,6 +21,11 @@ __all__ = ["ModerationCommands"]
 Interaction = discord.Interaction[Any]
 _READERS = "Only members who can manage messages may see this. / 관리자만 볼 수 있습니다."
 _CHANGERS = "Only members with Manage Server may change moderation. / 관리자만 바꿀 수 있습니다."
+_LOG_CHANNEL = "The mod-log channel is never moderated. / 관리 로그 채널은 검토하지 않습니다."
+_ALL_CHANNELS = (
+    "Every text channel is moderated: `/moderation exempt channel:` skips one. / "
+    "모든 채널을 검토합니다. 하나를 빼려면 `/moderation exempt channel:`을 쓰세요."
+)
 _ACTION_CHOICES = [app_commands.Choice(name=a, value=a) for a in ACTIONS if a != "none"]
 
 
@@ -47,7 +52,7 @@ async def _save(interaction: Interaction, policy: Policy, what: str) -> None:
 
 
 class ModerationCommands(app_commands.Group):
-    """``/moderation config|mode|log-channel|set|exempt|stats|history``."""
+    """``/moderation config|mode|log-channel|set|exempt|channels|stats|history``."""
 
     def __init__(self) -> None:
         super().__init__(name="moderation", description="Moderation policy and numbers")
@@ -93,20 +98,62 @@ class ModerationCommands(app_commands.Group):
         await _save(interaction, changed, f"{label} {chosen} from {threshold:.2f}")
 
     @app_commands.command(name="exempt", description="Never moderate a role or a channel")
+    @app_commands.describe(remove="Moderate them again instead")
     async def exempt(
         self,
         interaction: Interaction,
         role: discord.Role | None = None,
         channel: discord.TextChannel | None = None,
+        remove: bool = False,
     ) -> None:
-        """Add an exempt role and/or channel."""
+        """Add (or with ``remove``, take away) an exempt role and/or channel."""
         policy = await _policy(interaction, change=True)
         if policy is None:
             return
-        roles = policy.exempt_roles | ({str(role.id)} if role else set())
-        channels = policy.exempt_channels | ({str(channel.id)} if channel else set())
+        role_ids = {str(role.id)} if role else set()
+        channel_ids = {str(channel.id)} if channel else set()
+        if remove:
+            roles, channels = policy.exempt_roles - role_ids, policy.exempt_channels - channel_ids
+        else:
+            roles, channels = policy.exempt_roles | role_ids, policy.exempt_channels | channel_ids
         changed = dataclasses.replace(policy, exempt_roles=roles, exempt_channels=channels)
-        await _save(interaction, changed, "exemptions updated")
+        shown = ", ".join(
+            [*(f"<@&{r}>" for r in sorted(roles)), *(f"<#{c}>" for c in sorted(channels))]
+        )
+        await _save(interaction, changed, f"exempt: {shown or 'nothing'}")
+
+    @app_commands.command(name="channels", description="Which channels are moderated")
+    @app_commands.describe(
+        add="Moderate this channel (then only the listed channels are)",
+        remove="Stop moderating this listed channel",
+        everywhere="Moderate every text channel again (the default)",
+    )
+    async def channels(
+        self,
+        interaction: Interaction,
+        add: discord.TextChannel | None = None,
+        remove: discord.TextChannel | None = None,
+        everywhere: bool = False,
+    ) -> None:
+        """List the moderated channels, or moderate every text channel but the mod-log."""
+        policy = await _policy(interaction, change=True)
+        if policy is None:
+            return
+        if add is not None and str(add.id) == policy.log_channel_id:
+            await interaction.response.send_message(_LOG_CHANNEL, ephemeral=True)
+            return
+        if remove is not None and policy.channels is None and add is None and not everywhere:
+            await interaction.response.send_message(_ALL_CHANNELS, ephemeral=True)
+            return
+        listed = set(policy.channels or ())
+        listed |= {str(add.id)} if add else set()
+        listed -= {str(remove.id)} if remove else set()
+        chosen = None if everywhere or not listed else frozenset(listed)
+        changed = dataclasses.replace(policy, channels=chosen)
+        shown = (
+            "every text channel" if chosen is None else " ".join(f"<#{c}>" for c in sorted(chosen))
+        )
+        await _save(interaction, changed, f"moderated channels: {shown}")
 
     @app_commands.command(name="stats", description="Decisions, appeals and overturn rates")
     async def stats(self, interaction: Interaction, days: int = 30) -> None:

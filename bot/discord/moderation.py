@@ -1,12 +1,16 @@
-"""Moderation on Discord: every guild message classified, acted on, logged; buttons; appeals.
+"""Moderation on Discord: every guild message classified, acted on, logged; the buttons.
 
 The gateway listener only filters and claims a message (a RESUME's replay is moderated
-once), then classifies and acts in a task, so answering on the same connection never
-waits for it and a failure here never reaches the other listeners. The decision itself is
-the platform-neutral :class:`bot.moderation.Moderator`'s; this module turns it into REST
-calls (delete, timeout, kick, ban, each with an audit-log reason), the member's DM with an
-*Appeal* button, and the mod-log post whose buttons moderators press (each re-checks the
-presser's permissions and is audited). Without a classifier model nothing is moderated.
+once; an edit is moderated again, once per edit), then classifies and acts in a task, so
+answering on the same connection never waits for it and a failure here never reaches the
+other listeners. The decision itself is the platform-neutral
+:class:`bot.moderation.Moderator`'s; this module turns it into REST calls (delete, timeout,
+kick, ban, each with an audit-log reason), the member's DM with an *Appeal* button (a
+short channel notice when their DMs are closed), and the mod-log post whose buttons
+moderators press: each re-checks the presser's permissions, is refused when the stored
+event says it was done already, is audited, and greys out what no longer applies. Reply
+drafts and appeals live in :mod:`~bot.discord.moddrafts` and :mod:`~bot.discord.modappeals`.
+Without a classifier model nothing is moderated.
 """
 
 from __future__ import annotations
@@ -22,51 +26,47 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.classifier import make_comment_classifier
 from bot.discord.adapter import first_delivery
+from bot.discord.modappeals import Appeals
+from bot.discord.moddrafts import DraftReplies
 from bot.discord.modlog import (
-    APPEAL_REFUSALS,
-    APPEAL_SENT,
-    appeal_notice,
-    appeal_review,
-    custom_id,
-    draft_template,
+    channel_notice,
+    disabled_by,
     duration,
     member_notice,
-    modal_value,
     modlog_message,
+    modlog_rows,
     parse_custom_id,
+    stale,
     until,
     with_note,
 )
+from bot.discord.modui import Interaction, say, view_of
 from bot.discord.rest import DiscordREST, RestError
-from bot.moderation import (
-    AppealError,
-    Decision,
-    EventRecord,
-    Incoming,
-    ModerationError,
-    ModerationStore,
-    Moderator,
-)
+from bot.moderation import Decision, Incoming, ModerationError, ModerationStore, Moderator
 from bot.settings import Settings
 from bot.state import SharedState
-from tools.chat_backend import ChatBackend, Message
+from tools.chat_backend import ChatBackend
 
 __all__ = ["DiscordModeration", "incoming"]
 
 log = logging.getLogger(__name__)
 
-Interaction = discord.Interaction[Any]
 _MODERATED_TYPES = {discord.MessageType.default, discord.MessageType.reply}
 _DM_ACTIONS = {"warn", "delete", "timeout", "kick", "ban"}
-_APPEAL_INPUT = "reason"
+_NOTICE_ACTIONS = {"warn", "delete", "timeout"}  # a kicked or banned member cannot read it
+_DMS_CLOSED = 50007  # Discord: "Cannot send messages to this user"
+_POST_VERBS = ("approve", "delete", "timeout60", "timeout1440", "kick")
 _REFUSED = "You need the {} permission for this. / {} 권한이 필요합니다."
 _NEEDS = {
     "approve": "manage_messages",
     "delete": "manage_messages",
     "draft": "manage_messages",
     "send": "manage_messages",
+    "edit": "manage_messages",
+    "editform": "manage_messages",
     "accept": "manage_messages",
     "reject": "manage_messages",
+    "rejectform": "manage_messages",
     "timeout60": "moderate_members",
     "timeout1440": "moderate_members",
     "kick": "kick_members",
@@ -113,6 +113,7 @@ class DiscordModeration:
         rest: How actions reach Discord.
         engine: The database holding policies, events, strikes, appeals and the audit log.
         backend: The language model for combined classification and reply drafts, if any.
+        notice_seconds: How long a closed-DM member's channel notice stays up.
     """
 
     def __init__(
@@ -122,6 +123,8 @@ class DiscordModeration:
         rest: DiscordREST,
         engine: AsyncEngine,
         backend: ChatBackend | None = None,
+        *,
+        notice_seconds: float = 60.0,
     ) -> None:
         self.settings = settings
         self.state = state
@@ -129,7 +132,12 @@ class DiscordModeration:
         self.backend = backend if settings.llm_configured else None
         self.store = ModerationStore(engine, appeal_days=settings.appeal_days)
         self.moderator: Moderator | None = None
+        self.notice_seconds = notice_seconds
+        self.drafts = DraftReplies(self.store, rest, self.backend)
+        self.appeals = Appeals(self.store, rest, self._tell)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._timers: set[asyncio.Task[None]] = set()
+        self._notices: dict[str, str] = {}  # channel notice id -> its channel
 
     async def open(self) -> None:
         """Load the classifier; without a model (and no LLM-only mode) moderation stays off."""
@@ -142,33 +150,58 @@ class DiscordModeration:
         self.moderator = Moderator(classifier, self.store, max_chars=settings.classifier_max_chars)
 
     async def close(self) -> None:
-        """Let the moderation tasks still running finish."""
+        """Let the moderation tasks still running finish; take channel notices down now."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        for timer in self._timers:
+            timer.cancel()
+        await asyncio.gather(*self._timers, return_exceptions=True)
+        await asyncio.gather(*map(self._unpost, list(self._notices)), return_exceptions=True)
 
     # --- messages --------------------------------------------------------------------
 
     async def on_message(self, message: discord.Message, bot_user: discord.ClientUser) -> None:
         """Claim a guild message from a member and moderate it in the background."""
+        await self._claim(message, bot_user, str(message.id))
+
+    async def on_edit(
+        self,
+        message: discord.Message,
+        bot_user: discord.ClientUser,
+        before: discord.Message | None = None,
+    ) -> None:
+        """An edited message is moderated again: clean text edited into abuse is caught.
+
+        Only an edit of the text counts (Discord stamps ``edited_at``; a link preview
+        arriving does not); each edit is claimed by its time, so a replay is decided once.
+        """
+        if message.edited_at is None or (before is not None and before.content == message.content):
+            return
+        await self._claim(message, bot_user, f"{message.id}:{message.edited_at.isoformat()}")
+
+    async def _claim(
+        self, message: discord.Message, bot_user: discord.ClientUser, key: str
+    ) -> None:
         if self.moderator is None or message.guild is None or message.author.bot:
             return
         if message.author.id == bot_user.id or message.type not in _MODERATED_TYPES:
             return
-        key = f"discord:moderate:{message.id}"
-        if not await self.state.deduper.claim(key, ttl=self.settings.dedup_ttl):
+        claimed = f"discord:moderate:{key}"
+        if not await self.state.deduper.claim(claimed, ttl=self.settings.dedup_ttl):
             return  # a replay after a RESUME
         self._spawn(self._moderate(incoming(message)))
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _spawn(self, work: Awaitable[None], tasks: set[asyncio.Task[None]] | None = None) -> None:
         async def guarded() -> None:
             try:
                 await work
             except Exception:
                 log.exception("moderation failed")
 
+        held = self._tasks if tasks is None else tasks
         task = asyncio.create_task(guarded())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        held.add(task)
+        task.add_done_callback(held.discard)
 
     async def _moderate(self, message: Incoming) -> None:
         assert self.moderator is not None
@@ -188,7 +221,7 @@ class DiscordModeration:
         guild, author = decision.guild_id, decision.author_id
         steps: list[Callable[[], Awaitable[None]]] = []
         if decision.action in _DM_ACTIONS:
-            steps.append(lambda: self._tell(author, member_notice(decision, can_appeal=True)))
+            steps.append(lambda: self._tell_member(decision))
         if decision.delete_message:
             steps.append(
                 lambda: self.rest.delete_message(
@@ -209,9 +242,32 @@ class DiscordModeration:
                 log.warning("moderation step failed for event %s: %s", decision.event_id, exc)
 
     async def _tell(self, user_id: str, body: dict[str, Any]) -> None:
-        """DM a member; closed DMs are Discord's answer, not a failure."""
+        """DM a member."""
         channel = await self.rest.dm_channel(user_id)
         await self.rest.send(channel, body)
+
+    async def _tell_member(self, decision: Decision) -> None:
+        """The DM with an Appeal button; a short channel notice if their DMs are closed."""
+        try:
+            await self._tell(decision.author_id, member_notice(decision, can_appeal=True))
+        except RestError as exc:
+            if exc.code != _DMS_CLOSED or decision.action not in _NOTICE_ACTIONS:
+                raise
+            # Discord has no ephemeral channel messages (only interaction answers are): the
+            # notice is public, pings only the member, and is taken down after a minute.
+            posted = await self.rest.send(decision.channel_id, channel_notice(decision))
+            self._notices[str(posted["id"])] = decision.channel_id
+            self._spawn(self._expire(str(posted["id"])), self._timers)
+
+    async def _expire(self, notice_id: str) -> None:
+        await asyncio.sleep(self.notice_seconds)
+        await self._unpost(notice_id)
+
+    async def _unpost(self, notice_id: str) -> None:
+        channel_id = self._notices.pop(notice_id, None)
+        if channel_id is not None:
+            reason = "deskbot moderation: notice expired"
+            await self.rest.delete_message(channel_id, notice_id, reason=reason)
 
     # --- interactions ----------------------------------------------------------------
 
@@ -233,159 +289,78 @@ class DiscordModeration:
         try:
             await handler(interaction, target)
         except ModerationError as exc:
-            await _say(interaction, str(exc))
+            await say(interaction, str(exc))
 
     def _handlers(self) -> dict[str, Callable[[Interaction, uuid.UUID], Awaitable[None]]]:
+        posts = {verb: self._pressed(verb) for verb in _POST_VERBS}
         return {
-            "approve": self._approve,
-            "delete": self._delete,
-            "timeout60": lambda i, t: self._timeout(i, t, 60),
-            "timeout1440": lambda i, t: self._timeout(i, t, 1440),
-            "kick": self._kick,
-            "draft": self._draft,
-            "appeal": self._appeal_form,
-            "appealform": self._appeal,
-            "accept": lambda i, t: self._decide(i, t, accept=True),
-            "reject": lambda i, t: self._decide(i, t, accept=False),
+            **posts,
+            "draft": self.drafts.draft,
+            "send": self.drafts.send,
+            "edit": self.drafts.edit_form,
+            "editform": self.drafts.edited,
+            "appeal": self.appeals.form,
+            "appealform": self.appeals.submitted,
+            "accept": self.appeals.accept,
+            "reject": self.appeals.reject_form,
+            "rejectform": self.appeals.rejected,
         }
 
-    async def _noted(self, interaction: Interaction, note: str) -> None:
-        """Answer the press by editing the mod-log post to say who did what."""
+    def _pressed(self, verb: str) -> Callable[[Interaction, uuid.UUID], Awaitable[None]]:
+        """A mod-log button: refused if the stored event says it was done already."""
+
+        async def press(interaction: Interaction, event_id: uuid.UUID) -> None:
+            refusal = stale(await self.store.event(event_id), verb)
+            if refusal is not None:
+                await say(interaction, refusal)
+                return
+            note = await self._act(interaction, verb, event_id)
+            await self._noted(interaction, verb, note)
+
+        return press
+
+    async def _act(self, interaction: Interaction, verb: str, event_id: uuid.UUID) -> str:
+        """Do what the button says; audited by the store. Returns what the post should say."""
+        actor, by = str(interaction.user.id), f"deskbot moderation: {verb} by {interaction.user}"
+        if verb == "approve":
+            event = await self.store.approve(event_id, actor=actor)
+            if event.action == "timeout" and event.enforced:
+                await self.rest.timeout_member(event.guild_id, event.author_id, None, reason=by)
+            return "approved (strike removed, timeout lifted)"
+        if verb == "delete":
+            event = await self.store.record_action(event_id, actor=actor, action="delete")
+            await self.rest.delete_message(event.channel_id, event.message_id, reason=by)
+            return "deleted the message"
+        if verb == "kick":
+            event = await self.store.record_action(event_id, actor=actor, action="kick")
+            await self.rest.kick(event.guild_id, event.author_id, reason=by)
+            return "kicked the member"
+        minutes = int(verb.removeprefix("timeout"))
+        event = await self.store.record_action(
+            event_id, actor=actor, action="timeout", minutes=minutes
+        )
+        await self.rest.timeout_member(event.guild_id, event.author_id, until(minutes), reason=by)
+        return f"timed out for {duration(minutes)}"
+
+    async def _noted(self, interaction: Interaction, verb: str, note: str) -> None:
+        """Edit the mod-log post: who did what, and the buttons that no longer apply greyed."""
         message = interaction.message
         embed = message.embeds[0].to_dict() if message and message.embeds else {}
         stamped = f"<@{interaction.user.id}>: {note}"
         edited = discord.Embed.from_dict(dict(with_note(embed, stamped)))
-        await interaction.response.edit_message(embed=edited)
-
-    async def _approve(self, interaction: Interaction, event_id: uuid.UUID) -> None:
-        event = await self.store.approve(event_id, actor=str(interaction.user.id))
-        if event.action == "timeout" and event.enforced:
-            reason = f"deskbot moderation: approved by {interaction.user}"
-            await self.rest.timeout_member(event.guild_id, event.author_id, None, reason=reason)
-        await self._noted(interaction, "approved (strike removed, timeout lifted)")
-
-    async def _delete(self, interaction: Interaction, event_id: uuid.UUID) -> None:
-        event = await self.store.record_action(
-            event_id, actor=str(interaction.user.id), action="delete"
-        )
-        reason = f"deskbot moderation: deleted by {interaction.user}"
-        await self.rest.delete_message(event.channel_id, event.message_id, reason=reason)
-        await self._noted(interaction, "deleted the message")
-
-    async def _timeout(self, interaction: Interaction, event_id: uuid.UUID, minutes: int) -> None:
-        actor = str(interaction.user.id)
-        event = await self.store.record_action(
-            event_id, actor=actor, action="timeout", minutes=minutes
-        )
-        reason = f"deskbot moderation: timeout by {interaction.user}"
-        end = until(minutes)
-        await self.rest.timeout_member(event.guild_id, event.author_id, end, reason=reason)
-        await self._noted(interaction, f"timed out for {duration(minutes)}")
-
-    async def _kick(self, interaction: Interaction, event_id: uuid.UUID) -> None:
-        event = await self.store.record_action(
-            event_id, actor=str(interaction.user.id), action="kick"
-        )
-        reason = f"deskbot moderation: kicked by {interaction.user}"
-        await self.rest.kick(event.guild_id, event.author_id, reason=reason)
-        await self._noted(interaction, "kicked the member")
-
-    # --- reply drafts ----------------------------------------------------------------
-
-    async def _draft(self, interaction: Interaction, event_id: uuid.UUID) -> None:
-        event = await self.store.event(event_id)
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        text = await self._drafted(event)
-        await interaction.followup.send(
-            f"Draft reply (visible only to you):\n>>> {text}", ephemeral=True
-        )
-
-    async def _drafted(self, event: EventRecord) -> str:
-        """The LLM's calm reply in the message's language; the template without one."""
-        template = draft_template(event.label, event.excerpt)
-        if self.backend is None:
-            return template
-        prompt = (
-            "You help a Discord moderator. Write a short, calm and firm reply (2-3 sentences) "
-            f"to a member whose message was flagged as {event.label}, explaining that the "
-            "server does not allow it. Write in the same language as the message. Reply "
-            "with the text only."
-        )
-        messages: list[Message] = [
-            {"role": "system", "content": prompt},
-            {"role": "user", "content": event.excerpt},
-        ]
-        try:
-            completion = await self.backend.complete(messages)
-        except Exception:  # a draft is a convenience: the template stands in
-            log.warning("draft reply: the language model failed; template used", exc_info=True)
-            return template
-        text = completion["choices"][0]["message"]["content"] if completion["choices"] else ""
-        return (text or "").strip() or template
-
-    # --- appeals ---------------------------------------------------------------------
-
-    async def _appeal_form(self, interaction: Interaction, event_id: uuid.UUID) -> None:
-        """The member's Appeal button: a modal asking why."""
-        modal = discord.ui.Modal(
-            title="Appeal / 이의 제기", custom_id=custom_id("appealform", event_id)
-        )
-        modal.add_item(
-            discord.ui.TextInput(
-                label="Why was this a mistake? / 이유",
-                custom_id=_APPEAL_INPUT,
-                style=discord.TextStyle.paragraph,
-                max_length=1000,
-            )
-        )
-        await interaction.response.send_modal(modal)
-        modal.stop()  # answered here, by its custom_id: nothing kept in memory
-
-    async def _appeal(self, interaction: Interaction, event_id: uuid.UUID) -> None:
-        """The modal's answer: open the appeal and post it on the decision's mod-log post."""
-        reason = modal_value(dict(interaction.data or {}), _APPEAL_INPUT)
-        try:
-            appeal = await self.store.open_appeal(
-                event_id, author_id=str(interaction.user.id), reason=reason
-            )
-        except AppealError as exc:
-            await _say(interaction, APPEAL_REFUSALS.get(exc.reason, str(exc)))
-            return
-        await _say(interaction, APPEAL_SENT)
-        event = await self.store.event(event_id)
-        policy = await self.store.policy(event.guild_id)
-        if policy.log_channel_id and event.log_message_id:
-            thread = await self.rest.start_thread(
-                policy.log_channel_id, event.log_message_id, f"Appeal {str(event_id)[:8]}"
-            )
-            await self.rest.send(thread, appeal_review(appeal.id, appeal.author_id, reason))
-
-    async def _decide(
-        self, interaction: Interaction, appeal_id: uuid.UUID, *, accept: bool
-    ) -> None:
-        reviewer = str(interaction.user.id)
-        appeal = await self.store.decide_appeal(appeal_id, reviewer_id=reviewer, accept=accept)
-        event = await self.store.event(appeal.event_id)
-        if accept and event.action == "timeout":
-            reason = f"deskbot moderation: appeal accepted by {interaction.user}"
-            await self.rest.timeout_member(event.guild_id, event.author_id, None, reason=reason)
-        verdict = "accepted" if accept else "rejected"
-        await interaction.response.edit_message(
-            content=f"{(interaction.message.content if interaction.message else '')}\n"
-            f"**{verdict}** by <@{reviewer}>",
-            view=None,
-        )
-        notice = appeal_notice(event, accepted=accept, reason=appeal.review_reason)
-        try:
-            body = {"content": notice, "allowed_mentions": {"parse": []}}
-            await self._tell(event.author_id, body)
-        except RestError as exc:
-            log.info("appeal %s: the member could not be told: %s", appeal_id, exc)
+        greyed = set(disabled_by(verb)) | _disabled(message)
+        event_id = parse_custom_id(str(dict(interaction.data or {}).get("custom_id", "")))
+        assert event_id is not None
+        rows = view_of(modlog_rows(event_id[1], greyed))
+        await interaction.response.edit_message(embed=edited, view=rows)
 
 
-async def _say(interaction: Interaction, text: str) -> None:
-    """An ephemeral answer, whether or not the interaction was answered already."""
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True)
-    else:
-        await interaction.response.send_message(text, ephemeral=True)
+def _disabled(message: discord.Message | None) -> set[str]:
+    """The verbs of the buttons a post already shows greyed out."""
+    found: set[str] = set()
+    for row in message.components if message else []:
+        for item in getattr(row, "children", []):
+            parsed = parse_custom_id(str(getattr(item, "custom_id", "") or ""))
+            if parsed and getattr(item, "disabled", False):
+                found.add(parsed[0])
+    return found

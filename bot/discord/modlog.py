@@ -9,28 +9,32 @@ keeps no view state, so a button still works after a restart.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.discord.split import defuse_mentions, truncate
 from bot.language import in_language_of
-from bot.moderation import Decision, EventRecord
+from bot.moderation import Decision, EventRecord, severity
 
 __all__ = [
     "APPEAL_REFUSALS",
     "APPEAL_SENT",
+    "MEMBER_VERBS",
     "MOD_PREFIX",
-    "appeal_components",
     "appeal_notice",
     "appeal_review",
+    "channel_notice",
+    "disabled_by",
     "draft_template",
     "duration",
     "jump_link",
     "member_notice",
     "modal_value",
     "modlog_message",
+    "modlog_rows",
     "parse_custom_id",
+    "stale",
     "until",
     "with_note",
 ]
@@ -48,6 +52,13 @@ _BUTTONS = (
     ("timeout1440", "Timeout 24 h", 2),
     ("kick", "Kick", 4),
 )
+MEMBER_VERBS = frozenset({"timeout60", "timeout1440", "kick"})
+"""The mod-log buttons that act on the member (a kicked member is out of their reach)."""
+_DISABLES = {
+    "approve": frozenset({"approve", "delete"}) | MEMBER_VERBS,
+    "delete": frozenset({"delete"}),
+    "kick": MEMBER_VERBS,
+}
 _RULES = {
     "hate": ("hateful speech about who people are", "혐오 표현"),
     "offensive": ("insults or abusive language", "모욕적이거나 공격적인 표현"),
@@ -110,22 +121,58 @@ def modlog_message(decision: Decision) -> dict[str, Any]:
         ],
         "footer": {"text": f"event {decision.event_id}"},
     }
+    done: set[str] = set()
+    if decision.enforced and decision.delete_message:
+        done |= _DISABLES["delete"]  # the bot deleted it already
+    if decision.enforced and decision.member_action in ("kick", "ban"):
+        done |= _DISABLES["kick"]
     return {
         "content": "",
         "embeds": [embed],
-        "components": _rows(decision.event_id),
+        "components": modlog_rows(decision.event_id, done),
         "allowed_mentions": {"parse": []},
     }
 
 
-def _rows(event_id: uuid.UUID) -> list[dict[str, Any]]:
-    first = [_button(custom_id(verb, event_id), label, style) for verb, label, style in _BUTTONS]
+def modlog_rows(event_id: uuid.UUID, disabled: Collection[str] = ()) -> list[dict[str, Any]]:
+    """The mod-log post's buttons; those in ``disabled`` (verbs) greyed out."""
+    first = [
+        _button(custom_id(verb, event_id), label, style, disabled=verb in disabled)
+        for verb, label, style in _BUTTONS
+    ]
     draft = _button(custom_id("draft", event_id), "Draft reply", 1)
     return [{"type": 1, "components": first}, {"type": 1, "components": [draft]}]
 
 
-def _button(target: str, label: str, style: int) -> dict[str, Any]:
-    return {"type": 2, "style": style, "label": label, "custom_id": target}
+def disabled_by(verb: str) -> frozenset[str]:
+    """The buttons that no longer make sense once ``verb`` was pressed."""
+    return _DISABLES.get(verb, frozenset())
+
+
+def _button(target: str, label: str, style: int, *, disabled: bool = False) -> dict[str, Any]:
+    button = {"type": 2, "style": style, "label": label, "custom_id": target}
+    return {**button, "disabled": True} if disabled else button
+
+
+def stale(event: EventRecord, verb: str) -> str | None:
+    """Why a mod-log button pressed on an out-of-date post must not act again (None: it may).
+
+    Read from the stored event, not the post: a second moderator's client may still show
+    buttons that the first one's press disabled.
+    """
+    if event.overturned_at is not None and verb in _DISABLES["approve"]:
+        who = f"<@{event.overturned_by}>"
+        return f"Already approved by {who}. / {who} 님이 이미 승인했습니다."
+    if verb in MEMBER_VERBS and event.enforced and event.action in ("kick", "ban"):
+        return "The member was already removed from the server. / 이미 서버에서 내보냈습니다."
+    deleted = event.action == "delete" and event.enforced
+    if verb == "delete" and (deleted or _bot_deleted(event)):
+        return "The message was already deleted. / 메시지가 이미 삭제되었습니다."
+    return None
+
+
+def _bot_deleted(event: EventRecord) -> bool:
+    return event.mode == "enforce" and severity(event.threshold_action) >= severity("delete")
 
 
 def with_note(embed: Mapping[str, Any], note: str) -> dict[str, Any]:
@@ -159,6 +206,20 @@ def member_notice(decision: Decision, *, can_appeal: bool) -> dict[str, Any]:
     return body
 
 
+def channel_notice(decision: Decision) -> dict[str, Any]:
+    """What a member with closed DMs is told in the channel instead: only they are pinged."""
+    rule = _rule(decision.label, decision.excerpt)
+    english = f"a moderator bot acted on your message ({decision.summary()}): {rule}."
+    korean = f"메시지에 조치가 있었습니다 ({decision.summary()}): {rule}."
+    text = in_language_of(decision.excerpt, english, korean)
+    appeal = _button(custom_id("appeal", decision.event_id), "Appeal / 이의 제기", 2)
+    return {
+        "content": f"<@{decision.author_id}> {text}",
+        "components": [{"type": 1, "components": [appeal]}],
+        "allowed_mentions": {"parse": [], "users": [decision.author_id]},
+    }
+
+
 def appeal_review(appeal_id: uuid.UUID, author_id: str, reason: str) -> dict[str, Any]:
     """The appeal in the mod-log thread, with Accept and Reject for moderators."""
     accept = _button(custom_id("accept", appeal_id), "Accept", 3)
@@ -169,11 +230,6 @@ def appeal_review(appeal_id: uuid.UUID, author_id: str, reason: str) -> dict[str
         "components": [{"type": 1, "components": [accept, reject]}],
         "allowed_mentions": {"parse": []},
     }
-
-
-def appeal_components() -> list[dict[str, Any]]:
-    """No buttons: what an appeal's message keeps once decided."""
-    return []
 
 
 def appeal_notice(event: EventRecord, *, accepted: bool, reason: str) -> str:

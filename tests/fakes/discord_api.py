@@ -330,6 +330,11 @@ class FakeDiscord(RestRoutes):
         """The bot token is reset after login: REST still takes it, IDENTIFY closes 4004."""
         self.gateway.token = "revoked-" + self.token  # one attribute: atomic across threads
 
+    def close_dms(self, user_id: str) -> None:
+        """``user_id`` turns off DMs from server members: the bot's DMs get 403 code 50007."""
+        with self.world.lock:
+            self.world.closed_dms.add(user_id)
+
     def expire_token(self, token: str) -> None:
         """The interaction's 15 minutes are over: its webhook answers 404 Unknown Webhook."""
         with self.world.lock:

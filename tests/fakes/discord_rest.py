@@ -151,6 +151,8 @@ class RestRoutes(GuildRoutes, DiscordServer):
     def _post_message(self, call: Call, channel_id: str) -> Reply:
         if self.world.channel(channel_id) is None:
             return UNKNOWN_CHANNEL
+        if self.world.refuses_dm(channel_id):  # as Discord: the DM channel opens, posts fail
+            return error(403, 50007, "Cannot send messages to this user")
         body = body_of(call)
         refused = refusal(body, files=bool(call.parts and len(call.parts) > 1))
         if refused is not None:

@@ -183,6 +183,7 @@ class World:
         }
         self.threads: dict[str, dict[str, Any]] = {}
         self.dms: dict[str, dict[str, Any]] = {}  # by recipient user id
+        self.closed_dms: set[str] = set()  # users who allow no DMs from server members
         self.messages: dict[str, dict[str, dict[str, Any]]] = {}  # channel -> id -> message
         self.commands: dict[str | None, list[dict[str, Any]]] = {}  # guild id (None: global)
         self.command_ids: dict[tuple[str | None, str, int], str] = {}
@@ -256,6 +257,10 @@ class World:
                 "recipients": [self.users[user_id]],
             }
         return self.dms[user_id]
+
+    def refuses_dm(self, channel_id: str) -> bool:
+        """Whether ``channel_id`` is the DM of a user who closed their DMs."""
+        return any(self.dms.get(user, {}).get("id") == channel_id for user in self.closed_dms)
 
     def thread(self, parent_id: str, name: str, owner_id: str, thread_id: str) -> dict[str, Any]:
         """A new public thread (type 11) under ``parent_id``."""
