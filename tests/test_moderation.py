@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from bot.migrate import _config, current_revision, upgrade
 from bot.moderation import (
+    Action,
     AppealError,
     Decision,
     Incoming,
@@ -35,6 +38,7 @@ from tests.test_classifier import HATE, NONE, OFFENSIVE, comment_rows, write_tab
 from tools.classifier import (
     Classification,
     ClassifierError,
+    ClassifierInputError,
     LocalClassifier,
     read_dataset,
     train_classifier,
@@ -44,6 +48,11 @@ GUILD = "g1"
 HATEFUL = "immigrants are vermin"
 RUDE = "you idiot, read it again"
 CALM = "thanks for the notes from the meeting today"
+# The tests' own thresholds, so tuning the defaults does not move them.
+THRESHOLDS: dict[str, dict[Action, float]] = {
+    "hate": {"log": 0.5, "delete": 0.8},
+    "offensive": {"log": 0.6, "delete": 0.9},
+}
 
 
 class WordClassifier:
@@ -58,6 +67,32 @@ class WordClassifier:
         rude = min(0.95 - hate, 3 * sum(w in self.RUDE_WORDS for w in words) / len(words))
         scores = {"hate": hate, "offensive": rude, "none": 1.0 - hate - rude}
         return Classification(max(scores, key=lambda k: scores[k]), scores, "local")
+
+
+ODD = "\u2063odd"  # a text the classifiers below refuse
+
+
+class OddWordClassifier(WordClassifier):
+    """Refuses any text with :data:`ODD` in it, as a model refuses an empty comment."""
+
+    async def classify(self, text: str) -> Classification:
+        if ODD in text:
+            raise ClassifierInputError("this comment cannot be classified")
+        return await super().classify(text)
+
+
+class BatchWordClassifier(OddWordClassifier):
+    """Takes batches in one call, as the local model does: one refused text refuses the
+    whole batch. ``calls`` records how many texts each call carried."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    async def classify_many(self, texts: Sequence[str]) -> list[Classification]:
+        self.calls.append(len(texts))
+        if any(ODD in text for text in texts):
+            raise ClassifierInputError("one comment in the batch cannot be classified")
+        return [await WordClassifier.classify(self, text) for text in texts]
 
 
 class BrokenClassifier:
@@ -99,6 +134,7 @@ def moderator(store: ModerationStore) -> Moderator:
 def message(
     text: str,
     *,
+    guild: str = GUILD,
     author: str = "u1",
     channel: str = "c1",
     roles: frozenset[str] = frozenset(),
@@ -106,13 +142,17 @@ def message(
     can_manage_messages: bool = False,
 ) -> Incoming:
     return Incoming(
-        GUILD, channel, f"m-{len(text)}-{text[-8:]}", author, text,
+        guild, channel, f"m-{len(text)}-{text[-8:]}", author, text,
         roles=roles, is_bot=is_bot, can_manage_messages=can_manage_messages,
     )  # fmt: skip
 
 
+def policy_for(guild: str = GUILD, **changes: Any) -> Policy:
+    return dataclasses.replace(Policy.default(guild), **({"thresholds": THRESHOLDS} | changes))
+
+
 async def enforce(store: ModerationStore, **changes: Any) -> Policy:
-    policy = dataclasses.replace(Policy.default(GUILD), mode="enforce", **changes)
+    policy = policy_for(mode="enforce", **changes)
     await store.save_policy(policy, actor="mod1")
     return policy
 
@@ -185,6 +225,110 @@ async def test_a_burst_from_one_member_escalates_one_step_per_message(
         "delete + timeout 5 min",
         "delete + warn",
     ]
+
+
+async def test_a_burst_in_one_batch_is_classified_in_one_call_and_escalates_in_order(
+    store: ModerationStore,
+) -> None:
+    await enforce(store, ladder=(Rung("warn"), Rung("timeout", 5), Rung("kick")))
+    classifier = BatchWordClassifier()
+    moderator = Moderator(classifier, store, window_chars=120, policy_ttl=0)
+    burst = [moderator.moderate(message(f"{HATEFUL} {n}")) for n in range(4)]
+    decisions = await asyncio.gather(*burst)
+    assert classifier.calls == [4]  # one batch: the four texts in one call
+    assert [(d.strikes, d.summary()) for d in decisions if d is not None] == [
+        (1, "delete + warn"),
+        (2, "delete + timeout 5 min"),
+        (3, "delete + kick"),
+        (4, "delete + kick"),
+    ]
+    assert await store.active_strikes(GUILD, "u1", window_days=30) == 4
+
+
+@pytest.mark.parametrize("batching", [True, False], ids=["one call", "one by one"])
+async def test_a_message_the_classifier_refuses_lets_its_batch_be_decided(
+    store: ModerationStore, batching: bool
+) -> None:
+    await enforce(store)
+    classifier = BatchWordClassifier() if batching else OddWordClassifier()
+    moderator = Moderator(classifier, store, window_chars=120, policy_ttl=0)
+    texts = [f"{HATEFUL} {ODD}", HATEFUL, RUDE, CALM]
+    batch = [moderator.moderate(message(t, author=f"u{n}")) for n, t in enumerate(texts)]
+    decided = await asyncio.gather(*batch)
+    assert [d and (d.author_id, d.action) for d in decided] == [
+        None, ("u1", "delete"), ("u2", "log"), None,
+    ]  # fmt: skip
+    assert {e.author_id for e in await store.events(GUILD)} == {"u1", "u2"}
+
+
+async def test_two_guilds_with_their_own_policies_in_one_batch(store: ModerationStore) -> None:
+    await store.save_policy(policy_for("g-shadow"), actor="mod1")
+    ladder = (Rung("timeout", 10), Rung("ban"))
+    await store.save_policy(policy_for("g-strict", mode="enforce", ladder=ladder), actor="mod1")
+    classifier = BatchWordClassifier()
+    moderator = Moderator(classifier, store, window_chars=120, policy_ttl=0)
+    batch = [
+        message(HATEFUL, guild="g-shadow"),
+        message(HATEFUL, guild="g-strict"),
+        message(HATEFUL + "!", guild="g-strict"),
+        message(RUDE, guild="g-shadow"),
+    ]
+    decided = await asyncio.gather(*(moderator.moderate(m) for m in batch))
+    assert classifier.calls == [4]
+    assert [d and (d.guild_id, d.summary(), d.enforced, d.strikes) for d in decided] == [
+        ("g-shadow", "delete + warn", False, 1),
+        ("g-strict", "delete + timeout 10 min", True, 1),
+        ("g-strict", "delete + ban", True, 2),
+        ("g-shadow", "log", False, 0),
+    ]
+    assert await store.active_strikes("g-shadow", "u1", window_days=30) == 0
+    assert await store.active_strikes("g-strict", "u1", window_days=30) == 2
+
+
+async def test_a_database_error_fails_only_its_batch_and_the_next_is_stored(
+    store: ModerationStore,
+) -> None:
+    await store.save_policy(policy_for(), actor="mod1")
+    seen: list[tuple[str, str | None]] = []
+    moderator = Moderator(
+        WordClassifier(), store, policy_ttl=0,
+        observers=[lambda m, d, _: seen.append((m.author_id, d and d.action))],
+    )  # fmt: skip
+    refused = message(HATEFUL, guild="9" * 65)  # guild ids are 64 characters at most
+    batch = [moderator.moderate(refused), moderator.moderate(message(RUDE, author="u2"))]
+    failed = await asyncio.gather(*batch, return_exceptions=True)
+    assert [isinstance(f, DBAPIError) for f in failed] == [True, True]
+    assert await store.events(GUILD) == []
+    assert [r["action"] for r in await store.audit_rows(GUILD)] == ["moderation.policy"]
+    after = await decide(moderator, HATEFUL, author="u3")
+    assert (after.author_id, after.action) == ("u3", "delete")
+    assert [e.author_id for e in await store.events(GUILD)] == ["u3"]
+    assert seen == [("u3", "delete")]  # failed messages are not observed
+
+
+async def test_aclose_decides_everything_queued_and_observers_see_each_message(
+    store: ModerationStore,
+) -> None:
+    await store.save_policy(policy_for(), actor="mod1")
+    seen: list[tuple[str, str | None, float]] = []
+    moderator = Moderator(
+        WordClassifier(), store, window_chars=120, policy_ttl=0,
+        observers=[lambda m, d, s: seen.append((m.author_id, d and d.action, s))],
+    )  # fmt: skip
+    texts = [HATEFUL, RUDE, CALM]
+    tasks = [
+        asyncio.create_task(moderator.moderate(message(t, author=f"u{n}")))
+        for n, t in enumerate(texts)
+    ]
+    await asyncio.sleep(0)  # the tasks queue their messages
+    assert seen == []
+    await moderator.aclose()
+    assert [(a, d) for a, d, _ in seen] == [("u0", "delete"), ("u1", "log"), ("u2", None)]
+    assert all(0 < s < 5 for _, _, s in seen)
+    assert len(await store.events(GUILD)) == 2
+    await asyncio.gather(*tasks)
+    await moderator.moderate(message(HATEFUL, is_bot=True))  # observed, never queued
+    assert seen[-1][:2] == ("u1", None)
 
 
 async def test_bots_managers_exempt_roles_and_channels_are_never_moderated(
@@ -325,7 +469,7 @@ async def test_purge_removes_everything_older_than_the_retention(
 async def test_a_policy_round_trips_through_the_store_and_its_dict(store: ModerationStore) -> None:
     assert await store.policy(GUILD) == Policy.default(GUILD)
     policy = dataclasses.replace(
-        Policy.default(GUILD).with_threshold("hate", "timeout", 0.95),
+        policy_for().with_threshold("hate", "timeout", 0.95),
         mode="enforce",
         ladder=(Rung("warn"), Rung("timeout", 30), Rung("ban")),
         strike_window_days=14,
@@ -398,7 +542,7 @@ async def test_an_accepted_appeal_exported_and_retrained_on_no_longer_triggers(
 
 
 def test_a_threshold_worse_than_the_ladder_step_wins_and_timeouts_take_the_longer() -> None:
-    policy = Policy.default(GUILD).with_threshold("hate", "ban", 0.99)
+    policy = policy_for().with_threshold("hate", "ban", 0.99)
     banned = policy.outcome("ban", active_strikes=0)
     assert (banned.member_action, banned.delete_message, banned.summary()) == (
         "ban", True, "delete + ban",

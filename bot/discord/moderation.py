@@ -151,6 +151,8 @@ class DiscordModeration:
 
     async def close(self) -> None:
         """Let the moderation tasks still running finish; take channel notices down now."""
+        if self.moderator is not None:
+            await self.moderator.aclose()  # decides what is queued, so the tasks can end
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for timer in self._timers:

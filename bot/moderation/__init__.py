@@ -3,8 +3,8 @@
 - :mod:`~bot.moderation.policy`: :class:`Policy` (mode, thresholds per label and action,
   the strike ladder, scope), :class:`Rung`, :class:`Outcome`.
 - :mod:`~bot.moderation.decide`: :class:`Incoming` (a message from any platform),
-  :class:`Moderator` (exemptions, classification whole and in windows, the decision),
-  :class:`Decision`.
+  :class:`Moderator` (exemptions, classification whole and in windows, the decision;
+  messages decided in natural batches), :class:`Decision`, :data:`Observer`.
 - :mod:`~bot.moderation.store` and :mod:`~bot.moderation.appeals`: :class:`ModerationStore`,
   policies, events, strikes, appeals, stats, export and purge in PostgreSQL, every write
   audited.
@@ -15,7 +15,15 @@ Adapters (Discord) turn their messages into :class:`Incoming` and act on the
 """
 
 from bot.moderation.appeals import ModerationStore
-from bot.moderation.decide import EXCERPT_CHARS, Decision, Incoming, Moderator, Verdict, windows
+from bot.moderation.decide import (
+    EXCERPT_CHARS,
+    Decision,
+    Incoming,
+    Moderator,
+    Observer,
+    Verdict,
+    windows,
+)
 from bot.moderation.policy import (
     ACTIONS,
     DEFAULT_LADDER,
@@ -65,6 +73,7 @@ __all__ = [
     "ModerationStore",
     "Moderator",
     "NotFoundError",
+    "Observer",
     "Outcome",
     "Policy",
     "PurgeCounts",

@@ -1,8 +1,9 @@
 """Moderation in PostgreSQL: policies, events, strikes, and an audit row for every action.
 
 Each write is one transaction with its audit row, so the log never misses an action that
-happened. A decision's strike count is read and its strike added under a per-member
-advisory lock: a burst of messages from one member climbs the ladder one step at a time.
+happened. Decisions are written in batches (one transaction, one multi-row insert per
+table): strike counts are read and strikes added under per-member advisory locks, and a
+burst of messages from one member climbs the ladder one step per message.
 Appeals, stats, export and purge live in :mod:`bot.moderation.appeals`.
 """
 
@@ -10,16 +11,23 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, and_, func, insert, select, text, update
+from sqlalchemy import Table, and_, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.moderation.policy import Action, Outcome, Policy
 from bot.moderation.records import AppealRecord, EventRecord, MemberHistory, NotFoundError
+from bot.moderation.rows import (
+    EventDraft,
+    decision_reason,
+    event_values,
+    policy_from_row,
+    policy_values,
+)
 from bot.schema import Appeal, AuditLog, ModerationEvent, ModerationPolicy, ModerationStrike
 
 __all__ = ["BOT_ACTOR", "DecisionStore", "EventDraft", "utc_now"]
@@ -33,28 +41,17 @@ _strikes: Table = ModerationStrike.__table__  # type: ignore[assignment]
 _appeals: Table = Appeal.__table__  # type: ignore[assignment]
 _audit: Table = AuditLog.__table__  # type: ignore[assignment]
 
-# Per-member lock for the strike count, released when the transaction ends.
-_LOCK_MEMBER = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+# Per-member locks for the strike counts, released when the transaction ends; taken in
+# the order given (sorted by the caller), so two batches never deadlock.
+_LOCK_MEMBERS = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+    "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS t(k, n) ORDER BY n"
+)
 
 
 def utc_now() -> dt.datetime:
     """The current time in UTC (the store's default clock)."""
     return dt.datetime.now(dt.UTC)
-
-
-@dataclass(frozen=True)
-class EventDraft:
-    """A classified message about to become an event (what the store needs of it)."""
-
-    guild_id: str
-    channel_id: str
-    message_id: str
-    author_id: str
-    label: str
-    scores: dict[str, float]
-    classifier: str
-    threshold_action: Action
-    excerpt: str
 
 
 class DecisionStore:
@@ -90,11 +87,11 @@ class DecisionStore:
                 .mappings()
                 .first()
             )
-        return Policy.default(guild_id) if row is None else _policy_from_row(row)
+        return Policy.default(guild_id) if row is None else policy_from_row(row)
 
     async def save_policy(self, policy: Policy, *, actor: str, reason: str = "") -> None:
         """Store ``policy`` for its guild (replacing the old one); audited."""
-        values = _policy_values(policy) | {"updated_by": actor[:64], "updated_at": self.clock()}
+        values = policy_values(policy) | {"updated_by": actor[:64], "updated_at": self.clock()}
         stmt = pg_insert(_policies).values(guild_id=policy.guild_id, **values)
         stmt = stmt.on_conflict_do_update(index_elements=["guild_id"], set_=values)
         async with self.engine.begin() as conn:
@@ -107,49 +104,100 @@ class DecisionStore:
     # --- decisions ---------------------------------------------------------------------
 
     async def record_decision(self, draft: EventDraft, policy: Policy) -> tuple[uuid.UUID, Outcome]:
-        """Store one decision: the event, its strike (when enforced), the audit row.
+        """Store one decision: :meth:`record_decisions` with a batch of one."""
+        (recorded,) = await self.record_decisions([draft], {policy.guild_id: policy})
+        return recorded
 
-        The outcome comes from ``policy`` and the member's active strikes, read under a
-        per-member lock so concurrent messages from one member escalate in turn.
+    async def record_decisions(
+        self, drafts: Sequence[EventDraft], policies: Mapping[str, Policy]
+    ) -> list[tuple[uuid.UUID, Outcome]]:
+        """Store a batch of decisions in one transaction: events, strikes, audit rows.
+
+        Each outcome comes from its guild's policy (``policies`` by guild id) and the
+        member's active strikes, read under per-member locks taken in sorted order (two
+        processes never wait on each other in a circle). Outcomes follow the drafts' order,
+        so a burst from one member in one batch still climbs the ladder one step per
+        message. The batch shares one timestamp. Returns (event id, outcome) per draft.
         """
+        if not drafts:
+            return []
         now = self.clock()
+        members = sorted({(d.guild_id, d.author_id) for d in drafts})
         async with self.engine.begin() as conn:
-            await conn.execute(_LOCK_MEMBER, {"key": f"{draft.guild_id}:{draft.author_id}"})
-            active = await self._count_strikes(
-                conn, draft.guild_id, draft.author_id, policy.strike_window_days
-            )
-            outcome = policy.outcome(draft.threshold_action, active)
-            event_id = await self._insert_event(conn, draft, outcome, policy, now)
-            if outcome.enforced:
-                await self._insert_strike(conn, event_id, draft.guild_id, draft.author_id, now)
-            await self._audit(
-                conn, BOT_ACTOR, "moderation.decision", f"user:{draft.author_id}",
-                f"{draft.label} {draft.scores.get(draft.label, 0.0):.2f}: {outcome.summary()}"
-                + ("" if outcome.enforced else " (would have)"),
-                draft.guild_id, {"event_id": str(event_id), "mode": policy.mode},
-            )  # fmt: skip
-        return event_id, outcome
+            await conn.execute(_LOCK_MEMBERS, {"keys": [f"{g}:{u}" for g, u in members]})
+            active = await self._count_many(conn, members, policies, now)
+            outcomes = []
+            for draft in drafts:
+                key = (draft.guild_id, draft.author_id)
+                outcome = policies[draft.guild_id].outcome(draft.threshold_action, active[key])
+                active[key] += outcome.enforced
+                outcomes.append(outcome)
+            ids = [uuid.uuid4() for _ in drafts]
+            await self._insert_rows(conn, drafts, ids, outcomes, policies, now)
+        return list(zip(ids, outcomes, strict=True))
 
-    async def _insert_event(
+    async def _insert_rows(
         self,
         conn: AsyncConnection,
-        draft: EventDraft,
-        outcome: Outcome,
-        policy: Policy,
+        drafts: Sequence[EventDraft],
+        ids: Sequence[uuid.UUID],
+        outcomes: Sequence[Outcome],
+        policies: Mapping[str, Policy],
         now: dt.datetime,
-    ) -> uuid.UUID:
-        values = {
-            **draft.__dict__,
-            "action": outcome.action,
-            "timeout_minutes": outcome.timeout_minutes,
-            "strikes": outcome.strikes,
-            "mode": policy.mode,
-            "enforced": outcome.enforced,
-            "created_at": now,
-        }
-        result = await conn.execute(insert(_events).values(values).returning(_events.c.id))
-        event_id: uuid.UUID = result.scalar_one()
-        return event_id
+    ) -> None:
+        """The batch's events, strikes and audit rows: one multi-row insert each."""
+        batch = list(zip(drafts, ids, outcomes, strict=True))
+        events = [event_values(d, i, o, policies[d.guild_id].mode, now) for d, i, o in batch]
+        await conn.execute(insert(_events).values(events))
+        strikes = [
+            {"event_id": i, "guild_id": d.guild_id, "user_id": d.author_id, "created_at": now}
+            for d, i, o in batch
+            if o.enforced
+        ]
+        if strikes:
+            await conn.execute(pg_insert(_strikes).values(strikes).on_conflict_do_nothing())
+        audits = [
+            self._audit_values(
+                BOT_ACTOR,
+                "moderation.decision",
+                f"user:{d.author_id}",
+                decision_reason(d, o),
+                d.guild_id,
+                {"event_id": str(i), "mode": policies[d.guild_id].mode},
+                now,
+            )
+            for d, i, o in batch
+        ]
+        await conn.execute(insert(_audit).values(audits))
+
+    async def _count_many(
+        self,
+        conn: AsyncConnection,
+        members: Sequence[tuple[str, str]],
+        policies: Mapping[str, Policy],
+        now: dt.datetime,
+    ) -> defaultdict[tuple[str, str], int]:
+        """Active strikes per (guild, member), each guild with its own strike window."""
+        users: defaultdict[str, set[str]] = defaultdict(set)
+        for guild, user in members:
+            users[guild].add(user)
+        per_guild = [
+            and_(
+                _strikes.c.guild_id == guild,
+                _strikes.c.user_id.in_(sorted(ids)),
+                _strikes.c.created_at > now - dt.timedelta(days=policies[guild].strike_window_days),
+            )
+            for guild, ids in users.items()
+        ]
+        query = (
+            select(_strikes.c.guild_id, _strikes.c.user_id, func.count())
+            .where(_strikes.c.removed_at.is_(None), or_(*per_guild))
+            .group_by(_strikes.c.guild_id, _strikes.c.user_id)
+        )
+        counts: defaultdict[tuple[str, str], int] = defaultdict(int)
+        for guild, user, count in (await conn.execute(query)).all():
+            counts[(guild, user)] = int(count)
+        return counts
 
     async def _insert_strike(
         self, conn: AsyncConnection, event_id: uuid.UUID, guild: str, user: str, now: dt.datetime
@@ -307,16 +355,28 @@ class DecisionStore:
         guild_id: str | None,
         details: Mapping[str, Any] | None = None,
     ) -> None:
-        values = {
+        values = self._audit_values(actor, action, target, reason, guild_id, details)
+        await conn.execute(insert(_audit).values(values))
+
+    def _audit_values(
+        self,
+        actor: str,
+        action: str,
+        target: str,
+        reason: str,
+        guild_id: str | None,
+        details: Mapping[str, Any] | None = None,
+        when: dt.datetime | None = None,
+    ) -> dict[str, Any]:
+        return {
             "actor": actor[:200],
             "action": action[:64],
             "target": target,
             "reason": reason,
             "guild_id": guild_id,
             "details": dict(details or {}),
-            "created_at": self.clock(),
+            "created_at": when or self.clock(),
         }
-        await conn.execute(insert(_audit).values(values))
 
     async def audit_rows(self, guild_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
         """The guild's audit rows, newest first."""
@@ -324,24 +384,3 @@ class DecisionStore:
         query = query.order_by(_audit.c.created_at.desc(), _audit.c.id.desc()).limit(limit)
         async with self.engine.connect() as conn:
             return [dict(row) for row in (await conn.execute(query)).mappings().all()]
-
-
-def _policy_values(policy: Policy) -> dict[str, Any]:
-    data = policy.to_dict()
-    return {
-        "enabled": policy.enabled,
-        "mode": policy.mode,
-        "thresholds": data["thresholds"],
-        "ladder": data["ladder"],
-        "strike_window_days": policy.strike_window_days,
-        "timeout_minutes": policy.timeout_minutes,
-        "exempt_roles": data["exempt_roles"],
-        "exempt_channels": data["exempt_channels"],
-        "channels": data["channels"],
-        "mod_log_channel_id": policy.log_channel_id,
-    }
-
-
-def _policy_from_row(row: Mapping[Any, Any]) -> Policy:
-    # An empty stored ladder (a row from before ladders existed) reads as the default one.
-    return Policy.from_dict(dict(row) | {"log_channel_id": row["mod_log_channel_id"]})
