@@ -55,6 +55,7 @@ pytestmark = pytest.mark.e2e
 model_dir = harness.model_dir
 bot = harness.bot
 LLM_DRAFT = "Please keep this a respectful place for everyone."
+MOD = 1 << 13  # Manage Messages
 ONLY_ALICE = {"parse": [], "users": [USER_ID], "replied_user": True}
 
 
@@ -220,6 +221,28 @@ async def test_approve_greys_the_post_and_a_stale_press_is_refused(bot: Bot) -> 
     await settle()
     assert acted(bot.fake) == []
     assert len(await audited(bot, "moderation.approve")) == 1
+
+
+async def test_two_moderators_pressing_approve_at_once_approve_once(bot: Bot) -> None:
+    await use_policy(bot, "enforce")
+    for count in (1, 2):  # the second decision times the member out
+        bot.fake.send_message(content=HATE)
+        await logged(bot, count)
+    post = bot_messages(bot.fake, MOD_LOG)[1]
+
+    presses = [
+        bot.fake.click(button(post, "approve"), message=post, user_id=OWNER_ID),
+        bot.fake.click(button(post, "approve"), message=post, user_id=ADMIN_ID, permissions=MOD),
+    ]
+    replies = [await interaction_reply(bot.fake, p) for p in presses]
+
+    assert sorted(r.type for r in replies) == [4, 7]  # one refused ephemerally, one acted
+    (refused,) = [r for r in replies if r.type == 4]
+    assert refused.data["flags"] & EPHEMERAL
+    await settle()
+    assert len(await audited(bot, "moderation.approve")) == 1
+    lifted = bot.fake.calls_to("PATCH", rf"/guilds/{GUILD_ID}/members/{USER_ID}")[1:]
+    assert [c.json for c in lifted] == [{"communication_disabled_until": None}]
 
 
 async def test_kick_removes_the_member_and_greys_every_member_action(bot: Bot) -> None:

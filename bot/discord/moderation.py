@@ -56,6 +56,10 @@ _DM_ACTIONS = {"warn", "delete", "timeout", "kick", "ban"}
 _NOTICE_ACTIONS = {"warn", "delete", "timeout"}  # a kicked or banned member cannot read it
 _DMS_CLOSED = 50007  # Discord: "Cannot send messages to this user"
 _POST_VERBS = ("approve", "delete", "timeout60", "timeout1440", "kick")
+# Two moderators pressing the same button at once: the first press holds it this long,
+# after which the stored event says whether it was done.
+_PRESS_SECONDS = 15.0
+_BUSY = "Another moderator is doing this right now. / 다른 관리자가 처리하고 있습니다."
 _REFUSED = "You need the {} permission for this. / {} 권한이 필요합니다."
 _NEEDS = {
     "approve": "manage_messages",
@@ -313,6 +317,9 @@ class DiscordModeration:
 
         async def press(interaction: Interaction, event_id: uuid.UUID) -> None:
             refusal = stale(await self.store.event(event_id), verb)
+            key = f"discord:mod:press:{event_id}:{verb}"
+            if refusal is None and not await self.state.deduper.claim(key, ttl=_PRESS_SECONDS):
+                refusal = _BUSY
             if refusal is not None:
                 await say(interaction, refusal)
                 return
