@@ -148,14 +148,14 @@ class DecisionStore:
         """The batch's events, strikes and audit rows: one multi-row insert each."""
         batch = list(zip(drafts, ids, outcomes, strict=True))
         events = [event_values(d, i, o, policies[d.guild_id].mode, now) for d, i, o in batch]
-        await conn.execute(insert(_events).values(events))
+        await conn.execute(insert(_events), events)
         strikes = [
             {"event_id": i, "guild_id": d.guild_id, "user_id": d.author_id, "created_at": now}
             for d, i, o in batch
             if o.enforced
         ]
         if strikes:
-            await conn.execute(pg_insert(_strikes).values(strikes).on_conflict_do_nothing())
+            await conn.execute(pg_insert(_strikes).on_conflict_do_nothing(), strikes)
         audits = [
             self._audit_values(
                 BOT_ACTOR,
@@ -168,7 +168,7 @@ class DecisionStore:
             )
             for d, i, o in batch
         ]
-        await conn.execute(insert(_audit).values(audits))
+        await conn.execute(insert(_audit), audits)
 
     async def _count_many(
         self,
