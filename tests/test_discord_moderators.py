@@ -262,6 +262,22 @@ async def test_kick_removes_the_member_and_greys_every_member_action(bot: Bot) -
     assert bot.fake.calls_to("PATCH", rf"/guilds/{GUILD_ID}/members/{USER_ID}") == []
 
 
+async def test_a_kick_discord_refuses_is_told_and_not_recorded(bot: Bot) -> None:
+    await use_policy(bot, "shadow")
+    bot.fake.send_message(content=HATE, author_id=ADMIN_ID)  # Admin's role is above the bot's
+    (post,) = await logged(bot)
+
+    pressed = bot.fake.click(button(post, "kick"), message=post, user_id=OWNER_ID)
+    refused = await interaction_reply(bot.fake, pressed)
+
+    assert refused.data["flags"] & EPHEMERAL
+    assert "role must be above" in refused.data["content"]
+    assert bot.fake.kicked == {} and await audited(bot, "moderation.kick") == []
+    assert disabled(bot_messages(bot.fake, MOD_LOG)[0]) == []  # still to be done
+    history = await bot.client.moderation.store.history(GUILD_ID, ADMIN_ID)
+    assert history.active_strikes == 0
+
+
 # --- closed DMs --------------------------------------------------------------------------------
 
 

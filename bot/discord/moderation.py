@@ -36,13 +36,21 @@ from bot.discord.modlog import (
     modlog_message,
     modlog_rows,
     parse_custom_id,
+    refused_by_discord,
     stale,
     until,
     with_note,
 )
-from bot.discord.modui import Interaction, say, view_of
+from bot.discord.modui import Interaction, greyed_verbs, say, view_of
 from bot.discord.rest import DiscordREST, RestError
-from bot.moderation import Decision, Incoming, ModerationError, ModerationStore, Moderator
+from bot.moderation import (
+    Decision,
+    EventRecord,
+    Incoming,
+    ModerationError,
+    ModerationStore,
+    Moderator,
+)
 from bot.settings import Settings
 from bot.state import SharedState
 from tools.chat_backend import ChatBackend
@@ -316,60 +324,57 @@ class DiscordModeration:
         """A mod-log button: refused if the stored event says it was done already."""
 
         async def press(interaction: Interaction, event_id: uuid.UUID) -> None:
-            refusal = stale(await self.store.event(event_id), verb)
+            event = await self.store.event(event_id)
+            refusal = stale(event, verb)
             key = f"discord:mod:press:{event_id}:{verb}"
             if refusal is None and not await self.state.deduper.claim(key, ttl=_PRESS_SECONDS):
                 refusal = _BUSY
             if refusal is not None:
                 await say(interaction, refusal)
                 return
-            note = await self._act(interaction, verb, event_id)
-            await self._noted(interaction, verb, note)
+            try:
+                note = await self._act(interaction, verb, event)
+            except RestError as exc:  # nothing was done, so nothing is recorded
+                await say(interaction, refused_by_discord(exc.code, str(exc)))
+                return
+            await self._noted(interaction, verb, event_id, note)
 
         return press
 
-    async def _act(self, interaction: Interaction, verb: str, event_id: uuid.UUID) -> str:
-        """Do what the button says; audited by the store. Returns what the post should say."""
+    async def _act(self, interaction: Interaction, verb: str, event: EventRecord) -> str:
+        """Do what the button says, then record it (audited). Returns what the post says."""
         actor, by = str(interaction.user.id), f"deskbot moderation: {verb} by {interaction.user}"
-        if verb == "approve":
-            event = await self.store.approve(event_id, actor=actor)
-            if event.action == "timeout" and event.enforced:
-                await self.rest.timeout_member(event.guild_id, event.author_id, None, reason=by)
+        guild, member = event.guild_id, event.author_id
+        if verb == "approve":  # the store's fact first: a timeout that will not lift is noted
+            await self.store.approve(event.id, actor=actor)
+            if not (event.action == "timeout" and event.enforced):
+                return "approved (strike removed)"
+            try:
+                await self.rest.timeout_member(guild, member, None, reason=by)
+            except RestError as exc:
+                return f"approved (strike removed; the timeout could not be lifted: {exc})"
             return "approved (strike removed, timeout lifted)"
         if verb == "delete":
-            event = await self.store.record_action(event_id, actor=actor, action="delete")
             await self.rest.delete_message(event.channel_id, event.message_id, reason=by)
+            await self.store.record_action(event.id, actor=actor, action="delete")
             return "deleted the message"
         if verb == "kick":
-            event = await self.store.record_action(event_id, actor=actor, action="kick")
-            await self.rest.kick(event.guild_id, event.author_id, reason=by)
+            await self.rest.kick(guild, member, reason=by)
+            await self.store.record_action(event.id, actor=actor, action="kick")
             return "kicked the member"
         minutes = int(verb.removeprefix("timeout"))
-        event = await self.store.record_action(
-            event_id, actor=actor, action="timeout", minutes=minutes
-        )
-        await self.rest.timeout_member(event.guild_id, event.author_id, until(minutes), reason=by)
+        await self.rest.timeout_member(guild, member, until(minutes), reason=by)
+        await self.store.record_action(event.id, actor=actor, action="timeout", minutes=minutes)
         return f"timed out for {duration(minutes)}"
 
-    async def _noted(self, interaction: Interaction, verb: str, note: str) -> None:
+    async def _noted(
+        self, interaction: Interaction, verb: str, event_id: uuid.UUID, note: str
+    ) -> None:
         """Edit the mod-log post: who did what, and the buttons that no longer apply greyed."""
         message = interaction.message
         embed = message.embeds[0].to_dict() if message and message.embeds else {}
         stamped = f"<@{interaction.user.id}>: {note}"
         edited = discord.Embed.from_dict(dict(with_note(embed, stamped)))
-        greyed = set(disabled_by(verb)) | _disabled(message)
-        event_id = parse_custom_id(str(dict(interaction.data or {}).get("custom_id", "")))
-        assert event_id is not None
-        rows = view_of(modlog_rows(event_id[1], greyed))
+        greyed = set(disabled_by(verb)) | greyed_verbs(message)
+        rows = view_of(modlog_rows(event_id, greyed))
         await interaction.response.edit_message(embed=edited, view=rows)
-
-
-def _disabled(message: discord.Message | None) -> set[str]:
-    """The verbs of the buttons a post already shows greyed out."""
-    found: set[str] = set()
-    for row in message.components if message else []:
-        for item in getattr(row, "children", []):
-            parsed = parse_custom_id(str(getattr(item, "custom_id", "") or ""))
-            if parsed and getattr(item, "disabled", False):
-                found.add(parsed[0])
-    return found

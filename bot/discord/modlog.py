@@ -34,6 +34,7 @@ __all__ = [
     "modlog_message",
     "modlog_rows",
     "parse_custom_id",
+    "refused_by_discord",
     "stale",
     "until",
     "with_note",
@@ -59,6 +60,7 @@ _DISABLES = {
     "delete": frozenset({"delete"}),
     "kick": MEMBER_VERBS,
 }
+_MISSING_PERMISSIONS = 50013  # Discord's code, e.g. for a member whose role is above the bot's
 _RULES = {
     "hate": ("hateful speech about who people are", "혐오 표현"),
     "offensive": ("insults or abusive language", "모욕적이거나 공격적인 표현"),
@@ -173,6 +175,14 @@ def stale(event: EventRecord, verb: str) -> str | None:
 
 def _bot_deleted(event: EventRecord) -> bool:
     return event.mode == "enforce" and severity(event.threshold_action) >= severity("delete")
+
+
+def refused_by_discord(code: int, error: str) -> str:
+    """The moderator's answer when Discord refused a button's action (nothing was done)."""
+    hint = ""
+    if code == _MISSING_PERMISSIONS:
+        hint = " The bot's role must be above the member's. / 봇 역할이 회원보다 높아야 합니다."
+    return f"Discord refused: {error}. / Discord가 거부했습니다.{hint}"
 
 
 def with_note(embed: Mapping[str, Any], note: str) -> dict[str, Any]:

@@ -12,7 +12,9 @@ from typing import Any
 
 import discord
 
-__all__ = ["Interaction", "say", "text_modal", "view_of"]
+from bot.discord.modlog import parse_custom_id
+
+__all__ = ["Interaction", "greyed_verbs", "say", "text_modal", "view_of"]
 
 Interaction = discord.Interaction[Any]
 
@@ -59,3 +61,14 @@ def text_modal(
     )
     modal.stop()
     return modal
+
+
+def greyed_verbs(message: discord.Message | None) -> set[str]:
+    """The verbs of the moderation buttons a message already shows greyed out."""
+    found: set[str] = set()
+    for row in message.components if message else []:
+        for item in getattr(row, "children", []):
+            parsed = parse_custom_id(str(getattr(item, "custom_id", "") or ""))
+            if parsed and getattr(item, "disabled", False):
+                found.add(parsed[0])
+    return found
