@@ -8,23 +8,35 @@ services, the tool registry and the chat backend, and closes them all on exit.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, cast
 
 from bot.agent.backends import OfflineBackend, OpenAIBackend
 from bot.agent.loop import Agent, Limits
 from bot.agent.prompts import Prompts, load_prompts
 from bot.agent.store import ConversationStore
+from bot.errors import ConfigError
 from bot.knowledge import Knowledge, make_knowledge
 from bot.settings import Settings
 from bot.state import SharedState, open_state
 from bot.storage import Database, open_database
 from tools.base import FatalToolError, Tool, ToolRegistry
-from tools.chat_backend import ChatBackend
+from tools.chat_backend import (
+    BackendError,
+    ChatBackend,
+    Completion,
+    Message,
+    TextCallback,
+    ToolSpec,
+)
 from tools.documents import PassageAnswers, make_document_tools
 
-__all__ = ["App", "make_backend", "make_limits", "make_tools", "open_app"]
+if TYPE_CHECKING:
+    from finetune.local import LocalBackend
+
+__all__ = ["App", "LocalModelBackend", "make_backend", "make_limits", "make_tools", "open_app"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +57,13 @@ class App:
 
 
 def make_backend(settings: Settings) -> ChatBackend:
-    """The OpenAI-compatible backend when one is configured, else retrieval-only."""
+    """The local model, the OpenAI-compatible backend when one is configured, else retrieval-only.
+
+    Raises:
+        ConfigError: ``DESKBOT_LLM=local`` without a usable ``DESKBOT_LOCAL_MODEL`` (or adapter).
+    """
+    if settings.llm == "local":
+        return LocalModelBackend.from_settings(settings)
     if not settings.llm_configured:
         return OfflineBackend(answer_with=PassageAnswers())
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
@@ -56,6 +74,64 @@ def make_backend(settings: Settings) -> ChatBackend:
         timeout=settings.llm_timeout,
         max_retries=settings.llm_max_retries,
     )
+
+
+class LocalModelBackend:
+    """The in-process local model (:class:`finetune.local.LocalBackend`) as a chat backend.
+
+    ``finetune`` speaks the wire format without importing ``tools``, so its errors are its
+    own; here they become :class:`~tools.chat_backend.BackendError`, which the agent loop
+    handles like any model failure (a malformed tool call included).
+    """
+
+    name: Literal["local"] = "local"
+
+    def __init__(self, local: LocalBackend) -> None:
+        self.local = local
+        self.model = local.model
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalModelBackend:
+        """The model in ``DESKBOT_LOCAL_MODEL`` (plus ``DESKBOT_LOCAL_ADAPTER``), not yet loaded.
+
+        Raises:
+            ConfigError: the setting is missing, or a directory holds no model.
+        """
+        from finetune.local import LocalBackend, LocalModelError
+
+        if settings.local_model is None:
+            raise ConfigError("DESKBOT_LOCAL_MODEL: required when DESKBOT_LLM=local")
+        which = "DESKBOT_LOCAL_ADAPTER" if settings.local_adapter else "DESKBOT_LOCAL_MODEL"
+        try:
+            local = LocalBackend(
+                settings.local_model,
+                adapter=settings.local_adapter,
+                max_new_tokens=settings.local_max_new_tokens,
+            )
+        except LocalModelError as exc:
+            raise ConfigError(f"{which}: {exc}") from None
+        return cls(local)
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        on_text: TextCallback | None = None,
+    ) -> Completion:
+        from finetune.local import LocalModelError
+
+        try:
+            body = await self.local.complete(messages, tools=tools, on_text=on_text)
+        except LocalModelError as exc:
+            raise BackendError(str(exc)) from None
+        return cast(Completion, body)
+
+    def count_tokens(self, text: str) -> int:
+        return self.local.count_tokens(text)
+
+    async def close(self) -> None:
+        await self.local.close()
 
 
 def make_limits(settings: Settings) -> Limits:
@@ -128,8 +204,6 @@ def _stock_tools(settings: Settings, state: SharedState) -> list[Tool]:
     provider: QuoteProvider
     if use_csv:
         if settings.stock_data_dir is None:
-            from bot.errors import ConfigError
-
             raise ConfigError("DESKBOT_STOCK_DATA_DIR: required when DESKBOT_STOCK_PROVIDER=csv")
         provider = CsvQuoteProvider(settings.stock_data_dir)
     else:

@@ -119,6 +119,8 @@ async def _check_state(settings: Settings) -> Check:
 
 
 def _check_llm(settings: Settings) -> Check:
+    if settings.llm == "local":
+        return _check_local_model(settings)
     if not settings.llm_configured:
         return Check(
             "llm",
@@ -127,6 +129,26 @@ def _check_llm(settings: Settings) -> Check:
         )
     where = settings.openai_base_url or "api.openai.com"
     return Check("llm", "ok", f"OpenAI-compatible endpoint {where}, model {settings.model}")
+
+
+def _check_local_model(settings: Settings) -> Check:
+    """The local model's path, size, device and whether its chat template takes tools."""
+    from finetune.local import LocalModelError, describe_model
+
+    if settings.local_model is None:
+        return Check("llm", "fail", "DESKBOT_LLM=local needs DESKBOT_LOCAL_MODEL (a directory)")
+    try:
+        info = describe_model(settings.local_model, adapter=settings.local_adapter)
+    except LocalModelError as exc:
+        return Check("llm", "fail", f"local model: {exc}")
+    adapter = f" + adapter {info.adapter}" if info.adapter else ""
+    tools = (
+        "chat template takes tools"
+        if info.template_has_tools
+        else "chat template has no tools: the model cannot call any"
+    )
+    detail = f"local model {info.path}{adapter}: {info.parameters:,} parameters on {info.device}; "
+    return Check("llm", "ok" if info.template_has_tools else "warn", detail + tools)
 
 
 def _check_adapter(settings: Settings, adapter: Adapter) -> Check:

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     openai_api_key: Annotated[SecretStr | None, _env("OPENAI_API_KEY")] = None
     openai_base_url: Annotated[str | None, _env("OPENAI_BASE_URL")] = None
     model: Annotated[str, _env("DESKBOT_MODEL")] = "gpt-4.1-mini"
+    llm: Annotated[Literal["openai", "local"], _env("DESKBOT_LLM")] = "openai"
+    local_model: Annotated[Path | None, _env("DESKBOT_LOCAL_MODEL")] = None
+    local_adapter: Annotated[Path | None, _env("DESKBOT_LOCAL_ADAPTER")] = None
+    local_max_new_tokens: Annotated[int, _env("DESKBOT_LOCAL_MAX_NEW_TOKENS")] = 512
 
     # Knowledge
     embedder: Annotated[
@@ -185,7 +189,14 @@ class Settings(BaseSettings):
             raise ValueError("must be 0 or more")
         return value
 
-    @field_validator("data_dir", "stock_data_dir", "system_prompt_file", "classifier_model")
+    @field_validator(
+        "data_dir",
+        "stock_data_dir",
+        "system_prompt_file",
+        "classifier_model",
+        "local_model",
+        "local_adapter",
+    )
     @classmethod
     def _expand_path(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
@@ -211,6 +222,7 @@ class Settings(BaseSettings):
         "tool_timeout",
         "context_tokens",
         "llm_timeout",
+        "local_max_new_tokens",
         "sql_row_limit",
         "sql_timeout",
         "stock_cache_ttl",
@@ -246,7 +258,13 @@ class Settings(BaseSettings):
 
     @property
     def llm_configured(self) -> bool:
-        """True when an OpenAI-compatible endpoint is configured."""
+        """True when a language model is configured.
+
+        That is the local model (``DESKBOT_LLM=local``), or an OpenAI-compatible endpoint: a
+        key or a base URL.
+        """
+        if self.llm == "local":
+            return True
         return self.openai_api_key is not None or self.openai_base_url is not None
 
     @property

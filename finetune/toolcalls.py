@@ -15,9 +15,10 @@ at the first ``<tool_call>``, holding back anything that may be the start of one
 Errors (this package speaks the wire format without importing ``tools``; the application
 maps :class:`LocalModelError` to its own backend error at the seam)::
 
-    LocalModelError              the local model could not answer
-     └── MalformedToolCallError  a <tool_call> block that is not a call: bad JSON, no name,
-                                 arguments that are not an object, an unclosed or stray tag
+    FinetuneError (finetune.errors)
+    └── LocalModelError              the local model could not answer
+        └── MalformedToolCallError   a <tool_call> block that is not a call: bad JSON, no
+                                     name, arguments not an object, an unclosed or stray tag
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+
+from finetune.errors import FinetuneError
 
 __all__ = [
     "CALL_CLOSE",
@@ -45,7 +48,7 @@ _BLOCK = re.compile(re.escape(CALL_OPEN) + r"(.*?)" + re.escape(CALL_CLOSE), re.
 _SHOWN = 120  # characters of a bad call quoted in the error
 
 
-class LocalModelError(Exception):
+class LocalModelError(FinetuneError):
     """The local model could not answer (not loadable, a request it cannot take, bad output)."""
 
 

@@ -104,9 +104,19 @@ class OfflineHarness:
         return None
 
 
+class LocalHarness(OfflineHarness):
+    """The local model from ``finetune``, taught these very turns: nothing to script."""
+
+    def __init__(self, server: ScriptedOpenAI) -> None:
+        from tests.finetune_local_support import contract_backend
+
+        self.backend = contract_backend()
+
+
 HARNESSES: dict[str, Callable[[ScriptedOpenAI], Harness]] = {
     "openai": OpenAIHarness,
     "offline": OfflineHarness,
+    "local": LocalHarness,
 }
 
 

@@ -1,0 +1,252 @@
+"""The local backend: a model on disk answering the agent in-process, tool calls included.
+
+The model is the tiny one taught a few turns by heart (``tests/finetune_local_support.py``),
+so its greedy output is known: a tool call, an answer, a malformed call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import warnings
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.agent import Agent, ConversationStore, ThreadKey
+from bot.app import LocalModelBackend, make_backend
+from bot.errors import ConfigError
+from bot.settings import Settings
+from bot.storage import Database
+from finetune.local import LocalBackend, LocalModelError, describe_model
+from finetune.tiny import init_tiny
+from tests.conftest import CliResult, FreshDatabase
+from tests.finetune_local_support import (
+    AGENT_ANSWER,
+    AGENT_QUESTION,
+    BROKEN_QUESTION,
+    INSTRUCTIONS,
+    hotel_cap,
+    taught_model_dir,
+)
+from tests.test_backend_contract import _conversation as contract_conversation
+from tools.base import Tool, ToolContext, ToolRegistry
+from tools.chat_backend import ChatBackend
+
+pytestmark = pytest.mark.integration
+
+TOOLS = ToolRegistry([Tool.from_function(hotel_cap)])
+KEY = ThreadKey("terminal", "local-model")
+
+
+@pytest.fixture(scope="module")
+def taught() -> Path:
+    return taught_model_dir()
+
+
+@pytest.fixture
+def local_settings(make_settings: Callable[..., Settings], taught: Path) -> Settings:
+    return make_settings(llm="local", local_model=taught)
+
+
+@pytest.fixture
+async def store(database: Database) -> AsyncIterator[ConversationStore]:
+    conversations = ConversationStore(database.engine)
+    yield conversations
+    await conversations.drain()
+
+
+def _asked(question: str = AGENT_QUESTION) -> list[Any]:
+    return [
+        {"role": "system", "content": INSTRUCTIONS},
+        {"role": "user", "content": question},
+    ]
+
+
+async def test_the_local_backend_emits_a_parseable_tool_call(taught: Path) -> None:
+    backend = LocalBackend(taught)
+
+    completion = await backend.complete(_asked(), tools=TOOLS.schemas())
+
+    (choice,) = completion["choices"]
+    (call,) = choice["message"]["tool_calls"]
+    assert choice["finish_reason"] == "tool_calls"
+    assert call["function"]["name"] == "hotel_cap"
+    assert json.loads(call["function"]["arguments"]) == {"city": "Osaka"}
+    usage = completion["usage"]
+    assert usage["prompt_tokens"] > 100  # the tools' schemas are in the prompt
+    assert 0 < usage["completion_tokens"] < backend.max_new_tokens
+    assert completion["model"] == taught.name
+
+
+async def test_the_agent_runs_a_full_turn_on_the_local_backend(
+    local_settings: Settings, store: ConversationStore
+) -> None:
+    backend = make_backend(local_settings)
+    agent = Agent(backend, TOOLS, store, instructions=INSTRUCTIONS)
+    shown: list[str] = []
+
+    async def collect(piece: str) -> None:
+        shown.append(piece)
+
+    answer = await agent.ask(KEY, AGENT_QUESTION, ToolContext.operator(), on_text=collect)
+
+    assert answer.status == "completed", answer.error
+    assert answer.text == AGENT_ANSWER
+    assert [(t.name, t.arguments, t.error) for t in answer.tool_calls] == [
+        ("hotel_cap", {"city": "Osaka"}, None)
+    ]
+    assert "".join(shown) == AGENT_ANSWER  # the answer streamed; the call never shown
+    assert answer.usage.prompt_tokens > 0 and answer.usage.completion_tokens > 0
+    assert answer.model == taught_model_dir().name
+    stored = await store.get_run(answer.run_id)
+    assert stored is not None
+    assert [(s["type"], s["status"]) for s in stored.steps] == [
+        ("model_call", "completed"),
+        ("tool_call", "completed"),
+        ("model_call", "completed"),
+    ]
+    await backend.close()
+
+
+async def test_a_malformed_tool_call_ends_the_run_like_any_model_failure(
+    local_settings: Settings, store: ConversationStore
+) -> None:
+    agent = Agent(make_backend(local_settings), TOOLS, store, instructions=INSTRUCTIONS)
+
+    answer = await agent.ask(KEY, BROKEN_QUESTION, ToolContext.operator())
+
+    assert answer.status == "failed"
+    assert answer.text.startswith("I could not get an answer from the language model")
+    assert answer.error is not None and "tool call is not JSON" in answer.error
+    assert answer.tool_calls == []
+
+
+async def test_a_call_cut_off_by_max_new_tokens_says_so(taught: Path) -> None:
+    backend = LocalModelBackend(LocalBackend(taught, max_new_tokens=8))
+
+    with pytest.raises(Exception, match=r"cut off at 8 new tokens") as raised:
+        await backend.complete(_asked(), tools=TOOLS.schemas())
+
+    assert type(raised.value).__name__ == "BackendError"
+
+
+async def test_a_text_turn_stops_at_max_new_tokens_with_finish_length(taught: Path) -> None:
+    backend = LocalBackend(taught, max_new_tokens=4)
+
+    completion = await backend.complete(contract_conversation())  # taught a longer answer
+
+    assert completion["usage"]["completion_tokens"] == 4
+    assert completion["choices"][0]["finish_reason"] == "length"
+
+
+async def test_generation_leaves_the_event_loop_free_and_a_cancelled_turn_stops(
+    tmp_path: Path,
+) -> None:
+    random_model = init_tiny(tmp_path / "random", seed=1)  # never says it is done
+    backend = LocalBackend(random_model, max_new_tokens=3000)
+    await backend.load()
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.5):
+            await backend.complete([{"role": "user", "content": "hello"}])
+    began = time.perf_counter()
+    backend.max_new_tokens = 5
+    second = await backend.complete([{"role": "user", "content": "hello"}])
+    waited = time.perf_counter() - began
+    ticker.cancel()
+
+    assert ticks >= 20  # the loop ran all along (50 ticks if nothing blocked it)
+    assert second["usage"]["completion_tokens"] == 5
+    assert waited < 2.0  # the cancelled turn stopped instead of generating 3000 tokens
+
+
+async def test_a_base_model_with_a_lora_adapter_answers_like_the_merged_one(
+    tmp_path: Path, taught: Path
+) -> None:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"])
+    with warnings.catch_warnings():  # peft 0.21 reads a property transformers 5 deprecated
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+        adapted = get_peft_model(AutoModelForCausalLM.from_pretrained(taught), lora)
+    adapted.save_pretrained(tmp_path / "adapter")  # LoRA's B starts at zero: nothing changes
+    backend = LocalBackend(taught, adapter=tmp_path / "adapter")
+
+    completion = await backend.complete(_asked(), tools=TOOLS.schemas())
+
+    (call,) = completion["choices"][0]["message"]["tool_calls"]
+    assert json.loads(call["function"]["arguments"]) == {"city": "Osaka"}
+    assert backend.model == f"{taught.name}+adapter"
+    info = describe_model(taught, adapter=tmp_path / "adapter")
+    assert info.parameters > describe_model(taught).parameters
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({}, "DESKBOT_LOCAL_MODEL: required when DESKBOT_LLM=local"),
+        ({"local_model": "nowhere"}, "DESKBOT_LOCAL_MODEL: nowhere: no such directory"),
+        ({"local_adapter": "nowhere"}, "DESKBOT_LOCAL_ADAPTER: nowhere: no such directory"),
+        ({"local_adapter": "."}, "not a LoRA adapter directory (no adapter_config.json)"),
+    ],
+    ids=["unset", "missing-model", "missing-adapter", "not-an-adapter"],
+)
+def test_a_missing_model_is_a_one_line_config_error(
+    make_settings: Callable[..., Settings], taught: Path, values: dict[str, str], message: str
+) -> None:
+    settings = make_settings(llm="local", **({"local_model": taught} if values else {}) | values)
+
+    with pytest.raises(ConfigError) as raised:
+        make_backend(settings)
+
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_the_local_backend_is_a_chat_backend_and_counts_with_its_tokenizer(
+    local_settings: Settings,
+) -> None:
+    backend: ChatBackend = make_backend(local_settings)
+
+    assert backend.name == "local"
+    assert local_settings.llm_configured
+    assert backend.count_tokens("hello") < backend.count_tokens("hello " * 50)
+
+
+def test_a_bad_directory_is_a_local_model_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+
+    with pytest.raises(LocalModelError, match=r"not a model directory \(no config.json\)"):
+        LocalBackend(tmp_path / "empty")
+
+
+@pytest.mark.e2e
+def test_doctor_reports_the_local_model(
+    run_cli: Callable[..., CliResult], taught: Path, fresh_database: FreshDatabase
+) -> None:
+    env = {
+        "DESKBOT_LLM": "local",
+        "DESKBOT_LOCAL_MODEL": str(taught),
+        "DATABASE_URL": fresh_database.url,
+    }
+
+    result = run_cli("doctor", "--json", env=env)
+
+    assert result.code == 0, result.stderr
+    (llm,) = [c for c in json.loads(result.stdout)["checks"] if c["name"] == "llm"]
+    assert llm["status"] == "ok"
+    assert str(taught) in llm["detail"]
+    assert "parameters on cpu (fp32)" in llm["detail"]
+    assert "chat template takes tools" in llm["detail"]
