@@ -334,6 +334,24 @@ async def test_channels_and_exemptions_can_be_set_and_taken_back(bot: Bot) -> No
     assert CHANNEL_ID not in said and (await store.policy(GUILD_ID)).exempt_channels == frozenset()
 
 
+async def test_a_thread_follows_its_channel_and_the_mod_log_threads_are_never_moderated(
+    bot: Bot,
+) -> None:
+    await use_policy(bot, "shadow")
+    in_log = bot.fake.start_thread(MOD_LOG, "a member's thread")["id"]
+    in_general = bot.fake.start_thread(CHANNEL_ID, "talk")["id"]
+
+    bot.fake.send_message(in_log, HATE)
+    bot.fake.send_message(in_general, HATE)
+    (post,) = await logged(bot)
+    await moderation(bot, "exempt", channel=CHANNEL_ID)
+    bot.fake.send_message(in_general, HATE_KO)
+    await settle()
+
+    assert f"<#{in_general}>" in field(post, "Channel")
+    assert len(bot_messages(bot.fake, MOD_LOG)) == 1
+
+
 async def test_a_clean_message_edited_into_abuse_is_moderated_once(bot: Bot) -> None:
     await use_policy(bot, "shadow")
     sent = bot.fake.send_message(content=CLEAN)

@@ -200,6 +200,11 @@ class DiscordModeration:
             return
         if message.author.id == bot_user.id or message.type not in _MODERATED_TYPES:
             return
+        parent = getattr(message.channel, "parent_id", None)
+        if parent is not None:  # a thread follows its channel: exempt or the mod-log's own
+            policy = await self.moderator.policy(str(message.guild.id))
+            if not policy.moderates(str(parent)):
+                return
         claimed = f"discord:moderate:{key}"
         if not await self.state.deduper.claim(claimed, ttl=self.settings.dedup_ttl):
             return  # a replay after a RESUME
