@@ -56,6 +56,7 @@ model_dir = harness.model_dir
 bot = harness.bot
 LLM_DRAFT = "Please keep this a respectful place for everyone."
 MOD = 1 << 13  # Manage Messages
+ACCEPTED = "Your appeal was accepted: the strike is removed and any timeout lifted."
 ONLY_ALICE = {"parse": [], "users": [USER_ID], "replied_user": True}
 
 
@@ -281,7 +282,7 @@ async def test_a_kick_discord_refuses_is_told_and_not_recorded(bot: Bot) -> None
 # --- closed DMs --------------------------------------------------------------------------------
 
 
-async def test_a_member_with_closed_dms_gets_a_short_notice_in_the_channel(bot: Bot) -> None:
+async def test_a_member_with_closed_dms_is_told_in_the_channel_briefly(bot: Bot) -> None:
     await use_policy(bot, "enforce")
     bot.client.moderation.notice_seconds = 1.5
     bot.fake.close_dms(USER_ID)
@@ -296,10 +297,18 @@ async def test_a_member_with_closed_dms_gets_a_short_notice_in_the_channel(bot: 
     other = bot.fake.click(custom_ids(notice)[0], message=notice, user_id=ADMIN_ID)
     mine = bot.fake.click(custom_ids(notice)[0], message=notice, user_id=USER_ID)
     assert "Only the member" in (await interaction_reply(bot.fake, other)).data["content"]
-    assert (await interaction_reply(bot.fake, mine)).type == 9  # the appeal form
-
+    form = await interaction_reply(bot.fake, mine)
+    assert form.type == 9  # the appeal form
     await until(lambda: not bot_messages(bot.fake, CHANNEL_ID))
     assert notice["id"] in [e.target_id for e in bot.fake.audit_log]
+
+    bot.fake.submit_modal(str(form.data["custom_id"]), {"reason": "a quote"}, user_id=USER_ID)
+    post = bot_messages(bot.fake, MOD_LOG)[0]
+    (review,) = await until(lambda: bot_messages(bot.fake, post["id"]))
+    bot.fake.click(button(review, "accept"), message=review, user_id=OWNER_ID)
+    (verdict,) = await until(lambda: bot_messages(bot.fake, CHANNEL_ID))
+    assert verdict["content"] == f"<@{USER_ID}> {ACCEPTED}"
+    await until(lambda: not bot_messages(bot.fake, CHANNEL_ID))  # taken down too
 
 
 # --- which channels, which messages -----------------------------------------------------------

@@ -25,13 +25,14 @@ from bot.discord.modlog import (
 from bot.discord.modui import Interaction, say, text_modal
 from bot.discord.rest import DiscordREST, RestError
 from bot.discord.split import defuse_mentions, truncate
-from bot.moderation import AppealError, AppealRecord, ModerationStore
+from bot.moderation import AppealError, AppealRecord, EventRecord, ModerationStore
 
 __all__ = ["Appeals"]
 
 log = logging.getLogger(__name__)
 
 Tell = Callable[[str, dict[str, Any]], Awaitable[None]]
+_DMS_CLOSED = 50007  # Discord: "Cannot send messages to this user"
 _REASON = "reason"
 _CLOSED = "This appeal was already {status} by <@{who}>. / <@{who}> 님이 이미 처리했습니다."
 
@@ -43,12 +44,14 @@ class Appeals:
         store: Appeals and events.
         rest: The thread on the mod-log post.
         tell: How a member is sent a DM (user id, message body).
+        notice: How a member whose DMs are closed is told in a channel (channel id, body).
     """
 
-    def __init__(self, store: ModerationStore, rest: DiscordREST, tell: Tell) -> None:
+    def __init__(self, store: ModerationStore, rest: DiscordREST, tell: Tell, notice: Tell) -> None:
         self.store = store
         self.rest = rest
         self.tell = tell
+        self.notice = notice
 
     async def form(self, interaction: Interaction, event_id: uuid.UUID) -> None:
         """The member's Appeal button: a modal asking why (only for the member concerned)."""
@@ -127,9 +130,20 @@ class Appeals:
         await self._show_verdict(interaction, appeal)
         notice = appeal_notice(event, accepted=accept, reason=defuse_mentions(reason))
         try:
-            await self.tell(event.author_id, {"content": notice, "allowed_mentions": {"parse": []}})
+            await self._tell_member(event, notice)
         except RestError as exc:
             log.info("appeal %s: the member could not be told: %s", appeal_id, exc)
+
+    async def _tell_member(self, event: EventRecord, text: str) -> None:
+        """By DM; where the decision was, pinging only them, when their DMs are closed."""
+        try:
+            await self.tell(event.author_id, {"content": text, "allowed_mentions": {"parse": []}})
+        except RestError as exc:
+            if exc.code != _DMS_CLOSED:
+                raise
+            only = {"parse": [], "users": [event.author_id]}
+            body = {"content": f"<@{event.author_id}> {text}", "allowed_mentions": only}
+            await self.notice(event.channel_id, body)
 
     async def _show_verdict(self, interaction: Interaction, appeal: AppealRecord) -> None:
         """The appeal's post in the thread says who decided, and loses its buttons."""

@@ -146,7 +146,7 @@ class DiscordModeration:
         self.moderator: Moderator | None = None
         self.notice_seconds = notice_seconds
         self.drafts = DraftReplies(self.store, rest, self.backend)
-        self.appeals = Appeals(self.store, rest, self._tell)
+        self.appeals = Appeals(self.store, rest, self._tell, self._notice)
         self._tasks: set[asyncio.Task[None]] = set()
         self._timers: set[asyncio.Task[None]] = set()
         self._notices: dict[str, str] = {}  # channel notice id -> its channel
@@ -272,11 +272,17 @@ class DiscordModeration:
         except RestError as exc:
             if exc.code != _DMS_CLOSED or decision.action not in _NOTICE_ACTIONS:
                 raise
-            # Discord has no ephemeral channel messages (only interaction answers are): the
-            # notice is public, pings only the member, and is taken down after a minute.
-            posted = await self.rest.send(decision.channel_id, channel_notice(decision))
-            self._notices[str(posted["id"])] = decision.channel_id
-            self._spawn(self._expire(str(posted["id"])), self._timers)
+            await self._notice(decision.channel_id, channel_notice(decision))
+
+    async def _notice(self, channel_id: str, body: dict[str, Any]) -> None:
+        """Tell a member whose DMs are closed in the channel, for ``notice_seconds``.
+
+        Discord has no ephemeral channel messages (only interaction answers are): the notice
+        is public, so it pings only the member, says little, and is taken down again.
+        """
+        posted = await self.rest.send(channel_id, body)
+        self._notices[str(posted["id"])] = channel_id
+        self._spawn(self._expire(str(posted["id"])), self._timers)
 
     async def _expire(self, notice_id: str) -> None:
         await asyncio.sleep(self.notice_seconds)
