@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from finetune.tiny import init_tiny
+from tests.conftest import REPO, CliResult
 
 _BUILT: dict[str, Path] = {}
 
@@ -46,3 +51,49 @@ def weather_conversation(
         {"role": "tool", "tool_call_id": "c1", "content": '{"sky": "sunny"}'},
         {"role": "assistant", "content": answer},
     ]
+
+
+CITIES = (
+    ("Seoul", "Sunny in Seoul."),
+    ("Busan", "Rain in Busan."),
+    ("Jeju", "Windy in Jeju."),
+    ("Daegu", "Hot in Daegu."),
+    ("Incheon", "Cloudy in Incheon."),
+    ("Gwangju", "Clear in Gwangju."),
+)
+
+
+def write_weather_data(folder: Path) -> Path:
+    """``data.jsonl`` (five tool-call conversations) and ``data.eval.jsonl`` (one more)."""
+    examples = [
+        {"messages": weather_conversation(city, answer), "tools": [WEATHER_TOOL]}
+        for city, answer in CITIES
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(e, ensure_ascii=False) for e in examples]
+    (folder / "data.eval.jsonl").write_text(lines[-1] + "\n", encoding="utf-8")
+    (folder / "data.jsonl").write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")
+    return folder / "data.jsonl"
+
+
+def deskbot(*args: str, cwd: Path) -> CliResult:
+    """Run the ``deskbot`` script as the ``run_cli`` fixture does, for module-scoped fixtures
+    that share one trained adapter between tests."""
+    base = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(cwd / "home"),
+        "PYTHONPATH": f"{REPO / 'tests' / 'netguard'}{os.pathsep}{REPO}",
+        "DESKBOT_DATA_DIR": str(cwd / "data"),
+        "DESKBOT_LOG_LEVEL": "WARNING",
+    }
+    script = Path(sys.executable).with_name("deskbot")
+    proc = subprocess.run(
+        [str(script), *args],
+        env=base,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)

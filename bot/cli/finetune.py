@@ -4,6 +4,7 @@
     deskbot finetune export --out data.jsonl [--since DATE] [--feedback positive|any]
         [--min-tools N] [--eval-share 0.1] [--tools FILE] [--json]
     deskbot finetune import FILE --out data.jsonl [--format alpaca|sharegpt] [--eval-share 0]
+    deskbot finetune train ... / merge ...     (see :mod:`bot.cli.finetune_train`)
 
 ``export`` and ``import`` write the training examples to ``--out`` and the held-out ones
 next to it (``data.eval.jsonl``). Everything heavy (torch, transformers, peft, trl) is
@@ -16,30 +17,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
 from bot.cli.common import echo_json, pass_settings, run
-from bot.errors import ConfigError, DeskbotError
+from bot.cli.finetune_train import merge, train, user_errors
 from bot.settings import Settings
-from finetune.errors import FinetuneError, FinetuneInputError
+from finetune.errors import FinetuneInputError
 
 __all__ = ["finetune"]
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn the finetune package's errors into the CLI's (one line, the right exit code)."""
-    try:
-        yield
-    except FinetuneInputError as exc:
-        raise ConfigError(str(exc)) from exc
-    except FinetuneError as exc:
-        raise DeskbotError(str(exc)) from exc
 
 
 @click.group()
@@ -54,10 +43,13 @@ def init_tiny(out: Path, seed: int) -> None:
     """Write a tiny random Qwen2 model with the tool-calling chat template (offline, CPU)."""
     from finetune.tiny import init_tiny as build
 
-    with _user_errors():
+    with user_errors():
         path = build(out, seed=seed)
     click.echo(f"tiny model written to {path}")
 
+
+finetune.add_command(train)
+finetune.add_command(merge)
 
 # --- export and import -----------------------------------------------------------------
 
@@ -95,7 +87,7 @@ def export(
     """
     from finetune.data import Selection, build_dataset
 
-    with _user_errors():
+    with user_errors():
         selection = Selection(feedback=feedback, min_tools=min_tools, eval_share=eval_share)  # type: ignore[arg-type]
         runs, tools = run(_runs_and_tools(settings, since, tools_file))
         train, held, report = build_dataset(runs, tools, selection)
@@ -147,7 +139,7 @@ def import_(source: Path, out: Path, kind: str | None, eval_share: float, as_jso
     from finetune.convert import convert_records, read_records
     from finetune.data import ExportReport, Selection, scrub_and_dedupe, split_by_thread
 
-    with _user_errors():
+    with user_errors():
         Selection(eval_share=eval_share)  # validates the share
         records = read_records(source)
         examples, skipped = convert_records(records, kind)  # type: ignore[arg-type]

@@ -1,0 +1,153 @@
+"""``deskbot finetune train`` and ``merge`` on the tiny model: a few dozen CPU steps."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import CliResult
+from tests.finetune_support import deskbot, tiny_model_dir, write_weather_data
+
+pytestmark = pytest.mark.e2e
+
+RunCli = Callable[..., CliResult]
+STEPS = 24
+FAST = ("--learning-rate", "0.01", "--batch-size", "2", "--max-length", "512", "--lora-r", "8")
+FAST += ("--save-steps", "12", "--eval-steps", "12", "--logging-steps", "4", "--no-progress")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_model_dir(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_weather_data(tmp_path_factory.mktemp("weather"))
+
+
+@pytest.fixture(scope="module")
+def trained(tiny: Path, data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One training run shared by the tests: its adapter directory and JSON summary."""
+    cwd = tmp_path_factory.mktemp("train")
+    args = ("finetune", "train", "--base", str(tiny), "--data", str(data), "--out", "adapter")
+    result = deskbot(*args, *FAST, "--max-steps", str(STEPS), "--json", cwd=cwd)
+    assert result.code == 0, result.stderr
+    return {**json.loads(result.stdout), "out": cwd / "adapter"}
+
+
+def test_training_lowers_the_train_and_eval_loss(trained: dict[str, Any]) -> None:
+    assert trained["steps"] == STEPS
+    assert (trained["examples"], trained["eval_examples"]) == (5, 1)  # data.eval.jsonl found
+    assert trained["last_loss"] < trained["first_loss"]
+    assert trained["eval_loss_after"] < trained["eval_loss_before"]
+    assert trained["tokens_per_second"] > 0
+    out = trained["out"]
+    assert {"adapter_config.json", "adapter_model.safetensors", "finetune.json"} <= {
+        p.name for p in out.iterdir()
+    }
+    curve = (out / "losses.csv").read_text(encoding="utf-8").splitlines()
+    assert curve[0] == "step,train_loss,eval_loss" and len(curve) > STEPS // 4
+    assert (out / "loss.png").is_file() or any("matplotlib" in n for n in trained["notes"])
+
+
+def test_resume_continues_the_step_count(
+    run_cli: RunCli, trained: dict[str, Any], tiny: Path, data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "adapter"
+    shutil.copytree(trained["out"], out)
+    shutil.rmtree(out / f"checkpoint-{STEPS}")  # as if stopped after the first checkpoint
+
+    args = ("finetune", "train", "--base", str(tiny), "--data", str(data), "--out", str(out))
+    result = run_cli(*args, *FAST, "--max-steps", str(STEPS + 4), "--resume", "--json")
+
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout)["steps"] == STEPS + 4
+    state = json.loads((out / f"checkpoint-{STEPS + 4}" / "trainer_state.json").read_text())
+    steps = [row["step"] for row in state["log_history"] if "loss" in row]
+    assert steps == sorted(steps) and steps[-1] == STEPS + 4 and steps[0] == 4
+
+
+# peft asks transformers a deprecated question when it wraps a model; the answer is right.
+@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+def test_merge_gives_the_logits_of_base_plus_adapter(
+    run_cli: RunCli, trained: dict[str, Any], tiny: Path, tmp_path: Path
+) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    merged = tmp_path / "merged"
+    result = run_cli(
+        "finetune",
+        "merge",
+        "--adapter",
+        str(trained["out"]),
+        "--out",
+        str(merged),
+        "--shard-size",
+        "100KB",
+    )
+
+    assert result.code == 0, result.stderr
+    index = json.loads((merged / "model.safetensors.index.json").read_text())
+    shards = sorted(set(index["weight_map"].values()))
+    assert len(shards) > 1 and shards[0] == f"model-00001-of-{len(shards):05d}.safetensors"
+    assert {"config.json", "generation_config.json", "tokenizer.json", "chat_template.jinja"} <= {
+        p.name for p in merged.iterdir()
+    }
+    card = (merged / "README.md").read_text(encoding="utf-8")
+    assert str(tiny) in card and "sha256" in card and "eval loss" in card
+    tokenizer = AutoTokenizer.from_pretrained(merged)
+    ids = tokenizer("<|im_start|>user\nWeather in Seoul?<|im_end|>", return_tensors="pt").input_ids
+    plain = AutoModelForCausalLM.from_pretrained(merged).eval()
+    adapted = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny), trained["out"]
+    ).eval()
+    base = AutoModelForCausalLM.from_pretrained(tiny).eval()
+    with torch.no_grad():
+        got, want, before = (m(ids).logits for m in (plain, adapted, base))
+    assert torch.allclose(got, want, atol=1e-4)
+    assert not torch.allclose(got, before, atol=1e-3)  # the adapter did change the model
+
+
+def test_a_missing_base_says_nothing_is_downloaded(
+    run_cli: RunCli, data: Path, tmp_path: Path
+) -> None:
+    result = run_cli(
+        "finetune", "train", "--base", str(tmp_path / "Qwen2.5-0.5B"), "--data", str(data)
+    )
+
+    assert result.code == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert "nothing is fetched from a hub" in result.stderr
+
+
+def test_examples_cut_before_any_assistant_token_are_counted(
+    run_cli: RunCli, tiny: Path, data: Path, tmp_path: Path
+) -> None:
+    args = ("finetune", "train", "--base", str(tiny), "--data", str(data), "--max-length", "150")
+    result = run_cli(*args, "--out", str(tmp_path / "a"))
+
+    assert result.code == 2
+    assert "5 of 5 training examples have no assistant token within max_length 150" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_an_unknown_config_key_is_one_line(
+    run_cli: RunCli, tiny: Path, data: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "finetune.yaml"
+    config.write_text("lora_r: 8\nepoch: 3\n", encoding="utf-8")
+
+    result = run_cli(
+        "finetune", "train", "--base", str(tiny), "--data", str(data), "--config", str(config)
+    )
+
+    assert result.code == 2
+    assert result.stderr.startswith("deskbot: unknown key(s) in") and "epoch" in result.stderr
