@@ -151,3 +151,19 @@ def test_an_unknown_config_key_is_one_line(
 
     assert result.code == 2
     assert result.stderr.startswith("deskbot: unknown key(s) in") and "epoch" in result.stderr
+
+
+def test_eval_reports_the_adapter_lowering_perplexity(
+    run_cli: RunCli, trained: dict[str, Any], tiny: Path, data: Path
+) -> None:
+    held_out = str(data.with_name("data.eval.jsonl"))
+    common = ("finetune", "eval", "--model", str(tiny), "--data", held_out, "--max-new-tokens", "8")
+    before = run_cli(*common, "--json")
+    after = run_cli(*common, "--adapter", str(trained["out"]), "--json")
+
+    assert before.code == 0, before.stderr
+    assert after.code == 0, after.stderr
+    base, tuned = json.loads(before.stdout), json.loads(after.stdout)
+    assert (base["turns"], base["call_turns"], base["no_call_turns"]) == (2, 1, 1)
+    assert tuned["perplexity"] < base["perplexity"]
+    assert 0 <= tuned["parse_rate"] <= 1 and 0 <= tuned["chrf"] <= 100

@@ -4,7 +4,7 @@
     deskbot finetune export --out data.jsonl [--since DATE] [--feedback positive|any]
         [--min-tools N] [--eval-share 0.1] [--tools FILE] [--json]
     deskbot finetune import FILE --out data.jsonl [--format alpaca|sharegpt] [--eval-share 0]
-    deskbot finetune train ... / merge ...     (see :mod:`bot.cli.finetune_train`)
+    deskbot finetune train / merge / eval ...     (see :mod:`bot.cli.finetune_train`)
 
 ``export`` and ``import`` write the training examples to ``--out`` and the held-out ones
 next to it (``data.eval.jsonl``). Everything heavy (torch, transformers, peft, trl) is
@@ -24,7 +24,7 @@ from typing import Any
 import click
 
 from bot.cli.common import echo_json, pass_settings, run
-from bot.cli.finetune_train import merge, train, user_errors
+from bot.cli.finetune_train import eval_, merge, train, user_errors
 from bot.settings import Settings
 from finetune.errors import FinetuneInputError
 
@@ -50,6 +50,7 @@ def init_tiny(out: Path, seed: int) -> None:
 
 finetune.add_command(train)
 finetune.add_command(merge)
+finetune.add_command(eval_)
 
 # --- export and import -----------------------------------------------------------------
 

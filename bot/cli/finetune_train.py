@@ -1,8 +1,9 @@
-"""``deskbot finetune train`` and ``merge``: the commands that load a model.
+"""``deskbot finetune train``, ``merge`` and ``eval``: the commands that load a model.
 
     deskbot finetune train --base DIR --data data.jsonl [--eval-data FILE] [--config YAML]
         [--out DIR] [--resume] [--no-progress] [--json] [--lora-r N ...every config field]
-    deskbot finetune merge --adapter DIR --out DIR [--shard-size 2GB]
+    deskbot finetune merge --adapter DIR --out DIR [--shard-size 2GB] [--base DIR]
+    deskbot finetune eval --model DIR --data eval.jsonl [--adapter DIR] [--json]
 
 Each field of :class:`finetune.config.TrainConfig` is a flag (``lora_r`` -> ``--lora-r``)
 whose help is the field's; flags override ``--config``. Without ``--eval-data``, the
@@ -26,7 +27,7 @@ from bot.errors import ConfigError, DeskbotError
 from finetune.config import FIELD_TYPES, TrainConfig
 from finetune.errors import FinetuneError, FinetuneInputError
 
-__all__ = ["config_options", "merge", "train", "user_errors"]
+__all__ = ["config_options", "eval_", "merge", "train", "user_errors"]
 
 
 @contextmanager
@@ -142,3 +143,31 @@ def merge(adapter: Path, out: Path, shard_size: str, base: Path | None) -> None:
         f"merged {result.parameters:,} parameters into {result.out} "
         f"({result.shards} safetensors file(s)), base {result.base}"
     )
+
+
+@click.command("eval")
+@click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="Held-out JSONL.")
+@click.option("--adapter", type=click.Path(path_type=Path), help="A LoRA adapter on --model.")
+@click.option("--max-new-tokens", default=128, show_default=True, help="Per generated turn.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def eval_(
+    model_dir: Path, data: Path, adapter: Path | None, max_new_tokens: int, as_json: bool
+) -> None:
+    """Tool calling per assistant turn: parse rate, tool selection, argument match, chrF."""
+    from finetune.evaluate import evaluate_model
+
+    with user_errors():
+        figures = evaluate_model(model_dir, data, adapter=adapter, max_new_tokens=max_new_tokens)
+    if as_json:
+        echo_json(figures)
+        return
+    table = Table(title=f"{model_dir}" + (f" + {adapter}" if adapter else ""), show_header=False)
+    for name, value in figures.items():
+        if name not in ("model", "adapter"):
+            shown = f"{value:.1%}" if isinstance(value, float) and name not in _RAW else value
+            table.add_row(name.replace("_", " "), _figure(shown) if shown is not None else "-")
+    Console().print(table)
+
+
+_RAW = ("chrf", "perplexity")  # shown as numbers, not shares
