@@ -9,6 +9,7 @@ One module per command group, each command a module-level function:
     classifier   classifier train|eval, classify
     moderation   moderation policy show|set, events, export, replay
     finetune     finetune init-tiny, export, import, train, merge, eval
+    model        serve-model (a local model as an OpenAI-compatible endpoint)
 
 Settings are read once, in the root group's callback, and handed to each command
 (:mod:`bot.cli.common`). A user's error ends with one line on stderr and the exit code
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 
 import click
 
-from bot.cli import agent, classifier, docs, finetune, knowledge, moderation, ops
+from bot.cli import agent, classifier, docs, finetune, knowledge, model, moderation, ops
 from bot.cli.exits import DeskbotGroup, ExitCode
 from bot.logs import configure_logging
 from bot.settings import load_settings
@@ -60,6 +61,7 @@ for _command in (
     classifier.classify,
     moderation.moderation,
     finetune.finetune,
+    model.serve_model,
 ):
     cli.add_command(_command)
 
