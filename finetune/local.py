@@ -112,7 +112,7 @@ class LocalBackend:
         prompt = self._prompt(messages, tools)
         generated = await _Generation(self, model, prompt).run(on_text)
         finish = self._finish(generated)
-        turn = self._parse(self.tokenizer.decode(generated, skip_special_tokens=True), finish)
+        turn = self._parse(_decode(self.tokenizer, generated), finish)
         finish = "tool_calls" if turn.tool_calls else finish
         message: dict[str, Any] = {"role": "assistant", "content": turn.content}
         if turn.tool_calls:
@@ -207,18 +207,17 @@ class _Generation:
             self.cancelled.set()  # a cancelled turn stops at its next token, not at the end
 
     async def _stream(self, on_text: TextCallback) -> None:
-        decode = self.backend.tokenizer.decode
         generated: list[int] = []
         visible = VisibleText()
-        seen = 0
+        start = read = 0  # decode a short window, not the whole turn at each token
         while (piece := await self.tokens.get()) is not None:
             generated.extend(piece)
-            text = decode(generated, skip_special_tokens=True)
-            if text.endswith("\ufffd"):  # half a character (Korean is split into bytes)
-                continue
-            shown = visible.feed(text[seen:])
-            seen = len(text)
-            if shown:
+            before = _decode(self.backend.tokenizer, generated[start:read])
+            after = _decode(self.backend.tokenizer, generated[start:])
+            if len(after) <= len(before) or after.endswith("\ufffd"):
+                continue  # half a character so far (Korean is split into bytes)
+            start, read = read, len(generated)
+            if shown := visible.feed(after[len(before) :]):
                 await on_text(shown)
         if rest := visible.finish():
             await on_text(rest)
@@ -267,6 +266,12 @@ class _Generation:
     def end(self) -> None:
         """Generation is over (or failed): the stream ends."""
         self._loop.call_soon_threadsafe(self.tokens.put_nowait, None)
+
+
+def _decode(tokenizer: Any, ids: list[int]) -> str:
+    """Text of ``ids``; no clean-up of spaces, so pieces decoded apart join up exactly."""
+    text: str = tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    return text
 
 
 def _model_dir(path: Path, marker: str, what: str) -> Path:

@@ -143,10 +143,30 @@ async def test_a_text_turn_stops_at_max_new_tokens_with_finish_length(taught: Pa
     assert completion["choices"][0]["finish_reason"] == "length"
 
 
+@pytest.fixture(scope="module")
+def random_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model untaught: it rambles in Korean and never says it is done."""
+    return init_tiny(tmp_path_factory.mktemp("random"), seed=0)
+
+
+async def test_streamed_korean_text_joins_up_to_the_content(random_model: Path) -> None:
+    backend = LocalBackend(random_model, max_new_tokens=48)
+    pieces: list[str] = []
+
+    async def collect(piece: str) -> None:
+        pieces.append(piece)
+
+    completion = await backend.complete([{"role": "user", "content": "hello"}], on_text=collect)
+
+    content = completion["choices"][0]["message"]["content"]
+    assert "".join(pieces) == content
+    assert any("\uac00" <= ch <= "\ud7a3" for ch in content)  # Hangul, split across tokens
+    assert len(pieces) > 5 and "\ufffd" not in content
+
+
 async def test_generation_leaves_the_event_loop_free_and_a_cancelled_turn_stops(
-    tmp_path: Path,
+    random_model: Path,
 ) -> None:
-    random_model = init_tiny(tmp_path / "random", seed=1)  # never says it is done
     backend = LocalBackend(random_model, max_new_tokens=3000)
     await backend.load()
     ticks = 0
