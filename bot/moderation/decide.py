@@ -1,7 +1,9 @@
 """From a message to a decision: who is moderated, classification in windows, the outcome.
 
-:class:`Moderator` is what an adapter calls for each guild message; :func:`replay` runs a
-file of texts through a policy without a platform or a database, to tune thresholds.
+:class:`Moderator` is what an adapter calls for each guild message (messages that arrive
+together are decided in one batch, see the class); :func:`classify_worst` is the window
+rule it shares with :func:`bot.moderation.replay.replay`, which runs a file of texts
+through a policy without a platform or a database, to tune thresholds.
 """
 
 from __future__ import annotations
