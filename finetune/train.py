@@ -100,17 +100,19 @@ def _train(
     tokenizer = lib("transformers").AutoTokenizer.from_pretrained(base)
     ensure_training_template(tokenizer)
     train_set = tokenize_examples(tokenizer, read_jsonl(data), config.max_length, name="training")
-    held = eval_data and tokenize_examples(
-        tokenizer, read_jsonl(eval_data), config.max_length, name="eval"
+    held = (
+        tokenize_examples(tokenizer, read_jsonl(eval_data), config.max_length, name="eval")
+        if eval_data is not None
+        else None
     )
-    trainer = _trainer(base, tokenizer, config, out, train_set, held or None, progress)
+    trainer = _trainer(base, tokenizer, config, out, train_set, held, progress)
     before = trainer.evaluate()["eval_loss"] if held and not resume else None
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=True if resume else None)
     seconds = time.perf_counter() - started
     trainer.save_model(str(out))
     tokenizer.save_pretrained(out)
-    result = _result(trainer, out, train_set, held or None, seconds, before)
+    result = _result(trainer, out, train_set, held, seconds, before)
     _write_record(out, base, data, config, result)
     return result
 
