@@ -14,6 +14,7 @@ from bot.storage import Database
 from finetune.scrub import Scrubber
 from tests.conftest import CliResult, FreshDatabase
 from tests.fakes.openai_server import ScriptedOpenAI
+from tests.finetune_support import tiny_model_dir
 from tools.base import Tool, ToolContext, ToolRegistry
 
 pytestmark = pytest.mark.integration
@@ -123,6 +124,28 @@ async def test_export_writes_stored_tool_runs_in_the_training_form(
         "assistant",
     ]
     assert follow_up["messages"][2]["content"] == "Sunny. Call me at [PHONE]."
+
+
+async def test_exported_runs_train_the_tiny_model(
+    agent: Agent,
+    openai_server: ScriptedOpenAI,
+    run_cli: RunCli,
+    fresh_database: FreshDatabase,
+    tools_file: Path,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    await store_runs(agent, openai_server)
+    export(run_cli, fresh_database, tools_file, tmp_path / "data.jsonl", "--eval-share", "0.3")
+
+    args = ("finetune", "train", "--base", str(tiny_model_dir(tmp_path_factory)), "--data")
+    result = run_cli(
+        *args, str(tmp_path / "data.jsonl"), "--max-steps", "3", "--json", "--no-progress"
+    )
+
+    assert result.code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["steps"], summary["examples"], summary["eval_examples"]) == (3, 3, 1)
 
 
 async def test_export_filters_by_feedback_and_tool_calls(
