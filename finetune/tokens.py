@@ -61,8 +61,11 @@ def tokenize_examples(
     """Token ids and assistant-only labels, cut at ``max_length``.
 
     Raises:
-        FinetuneInputError: Some examples keep no assistant token within ``max_length``.
+        FinetuneInputError: There are no examples, or some keep no assistant token within
+            ``max_length``.
     """
+    if not examples:
+        raise FinetuneInputError(f"no {name} examples: the file holds no conversation")
     rows, empty, longest, truncated = [], 0, 0, 0
     for example in examples:
         ids, mask = _render(tokenizer, example)

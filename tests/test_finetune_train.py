@@ -139,6 +139,16 @@ def test_examples_cut_before_any_assistant_token_are_counted(
     assert len(result.stderr.splitlines()) == 1
 
 
+def test_an_empty_data_file_is_one_line(run_cli: RunCli, tiny: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n", encoding="utf-8")
+
+    result = run_cli("finetune", "train", "--base", str(tiny), "--data", str(empty))
+
+    assert result.code == 2
+    assert result.stderr == "deskbot: no training examples: the file holds no conversation\n"
+
+
 def test_an_unknown_config_key_is_one_line(
     run_cli: RunCli, tiny: Path, data: Path, tmp_path: Path
 ) -> None:
