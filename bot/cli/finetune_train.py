@@ -3,7 +3,8 @@
     deskbot finetune train --base DIR --data data.jsonl [--eval-data FILE] [--config YAML]
         [--out DIR] [--resume] [--no-progress] [--json] [--lora-r N ...every config field]
     deskbot finetune merge --adapter DIR --out DIR [--shard-size 2GB] [--base DIR]
-    deskbot finetune eval --model DIR --data eval.jsonl [--adapter DIR] [--json]
+    deskbot finetune eval --model DIR [--data eval.jsonl] [--adapter DIR]
+        [--compare-rag QUESTIONS.jsonl] [--json]
 
 Each field of :class:`finetune.config.TrainConfig` is a flag (``lora_r`` -> ``--lora-r``)
 whose help is the field's; flags override ``--config``. Without ``--eval-data``, the
@@ -22,8 +23,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from bot.cli.common import echo_json
+from bot.cli.common import echo_json, pass_settings, run
 from bot.errors import ConfigError, DeskbotError
+from bot.settings import Settings
 from finetune.config import FIELD_TYPES, TrainConfig
 from finetune.errors import FinetuneError, FinetuneInputError
 
@@ -147,27 +149,63 @@ def merge(adapter: Path, out: Path, shard_size: str, base: Path | None) -> None:
 
 @click.command("eval")
 @click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path))
-@click.option("--data", required=True, type=click.Path(path_type=Path), help="Held-out JSONL.")
+@click.option("--data", type=click.Path(path_type=Path), help="Held-out JSONL to score turns on.")
 @click.option("--adapter", type=click.Path(path_type=Path), help="A LoRA adapter on --model.")
 @click.option("--max-new-tokens", default=128, show_default=True, help="Per generated turn.")
+@click.option("--compare-rag", type=click.Path(path_type=Path), help="Questions JSONL.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+@pass_settings
 def eval_(
-    model_dir: Path, data: Path, adapter: Path | None, max_new_tokens: int, as_json: bool
+    settings: Settings,
+    model_dir: Path,
+    data: Path | None,
+    adapter: Path | None,
+    max_new_tokens: int,
+    compare_rag: Path | None,
+    as_json: bool,
 ) -> None:
-    """Tool calling per assistant turn: parse rate, tool selection, argument match, chrF."""
-    from finetune.evaluate import evaluate_model
+    """Tool calling per assistant turn (parse rate, tool selection, argument match, chrF);
+    with --compare-rag, teacher + RAG against LoRA alone and LoRA + RAG."""
+    if data is None and compare_rag is None:
+        raise click.UsageError("give --data (held-out conversations), --compare-rag, or both")
+    figures: dict[str, Any] = {}
+    if data is not None:
+        from finetune.evaluate import evaluate_model
 
-    with user_errors():
-        figures = evaluate_model(model_dir, data, adapter=adapter, max_new_tokens=max_new_tokens)
+        with user_errors():
+            figures = evaluate_model(
+                model_dir, data, adapter=adapter, max_new_tokens=max_new_tokens
+            )
+    if compare_rag is not None:
+        from bot.cli.finetune_rag import compare_rag as compare
+        from bot.cli.finetune_rag import read_questions
+
+        questions = read_questions(compare_rag)
+        figures["compare_rag"] = run(compare(settings, questions, model_dir, adapter))
     if as_json:
         echo_json(figures)
         return
-    table = Table(title=f"{model_dir}" + (f" + {adapter}" if adapter else ""), show_header=False)
-    for name, value in figures.items():
-        if name not in ("model", "adapter"):
-            shown = f"{value:.1%}" if isinstance(value, float) and name not in _RAW else value
-            table.add_row(name.replace("_", " "), _figure(shown) if shown is not None else "-")
-    Console().print(table)
+    _print_eval(figures, f"{model_dir}" + (f" + {adapter}" if adapter else ""))
+
+
+def _print_eval(figures: dict[str, Any], title: str) -> None:
+    console = Console()
+    if "turns" in figures:
+        table = Table(title=title, show_header=False)
+        for name, value in figures.items():
+            if name not in ("model", "adapter", "compare_rag"):
+                shown = f"{value:.1%}" if isinstance(value, float) and name not in _RAW else value
+                table.add_row(name.replace("_", " "), _figure(shown) if shown is not None else "-")
+        console.print(table)
+    rows = figures.get("compare_rag") or []
+    if rows:
+        table = Table(title="RAG against fine-tuning")
+        for column in ("system", "answered", "used a tool", "cited", "chrF", "s / question"):
+            table.add_column(column)
+        for row in rows:
+            shares = [f"{row[k]:.0%}" for k in ("answered", "used_a_tool", "cited")]
+            table.add_row(row["system"], *shares, _figure(row["chrf"]), _figure(row["seconds"]))
+        console.print(table)
 
 
 _RAW = ("chrf", "perplexity")  # shown as numbers, not shares
