@@ -214,6 +214,37 @@ async def test_a_base_model_with_a_lora_adapter_answers_like_the_merged_one(
     assert info.parameters > describe_model(taught).parameters
 
 
+@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+async def test_a_merged_directory_answers_exactly_as_base_plus_adapter(
+    tmp_path: Path, random_model: Path
+) -> None:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from finetune.merge import merge
+
+    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    adapted = get_peft_model(AutoModelForCausalLM.from_pretrained(random_model), lora)
+    adapted.save_pretrained(tmp_path / "adapter")  # random B: the adapter changes the output
+    AutoTokenizer.from_pretrained(random_model).save_pretrained(tmp_path / "adapter")
+    merged = merge(tmp_path / "adapter", tmp_path / "merged", shard_size="200KB")
+    asked = [{"role": "user", "content": "hello"}]
+
+    def turn(completion: dict[str, Any]) -> tuple[str, int]:
+        return completion["choices"][0]["message"]["content"], completion["usage"]["total_tokens"]
+
+    with_adapter = turn(
+        await LocalBackend(random_model, adapter=tmp_path / "adapter").complete(asked)
+    )
+    from_merged = turn(await LocalBackend(merged.out).complete(asked))
+    base_alone = turn(await LocalBackend(random_model).complete(asked))
+
+    assert from_merged == with_adapter
+    assert base_alone != with_adapter
+    assert merged.shards > 1  # the sharded layout loads too
+    assert describe_model(merged.out).parameters == describe_model(random_model).parameters
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
