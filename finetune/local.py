@@ -100,19 +100,23 @@ class LocalBackend:
         *,
         tools: Sequence[dict[str, Any]] = (),
         on_text: TextCallback | None = None,
+        max_new_tokens: int | None = None,
     ) -> dict[str, Any]:
         """The next assistant turn as a Chat Completions body; prose goes to ``on_text``.
+
+        ``max_new_tokens`` lowers this turn's bound (never above the backend's own).
 
         Raises:
             LocalModelError: an empty or too long conversation, or a malformed tool call.
         """
         if not messages:
             raise LocalModelError("the conversation is empty: nothing to answer")
+        limit = min(max_new_tokens or self.max_new_tokens, self.max_new_tokens)
         model = await self.load()
-        prompt = self._prompt(messages, tools)
-        generated = await _Generation(self, model, prompt).run(on_text)
-        finish = self._finish(generated)
-        turn = self._parse(_decode(self.tokenizer, generated), finish)
+        prompt = self._prompt(messages, tools, limit)
+        generated = await _Generation(self, model, prompt, limit).run(on_text)
+        finish = "length" if self._cut_off(generated, limit) else "stop"
+        turn = self._parse(_decode(self.tokenizer, generated), finish, limit)
         finish = "tool_calls" if turn.tool_calls else finish
         message: dict[str, Any] = {"role": "assistant", "content": turn.content}
         if turn.tool_calls:
@@ -148,7 +152,9 @@ class LocalBackend:
         """Let go of the weights (the memory returns once nothing else holds them)."""
         self._weights = None
 
-    def _prompt(self, messages: Sequence[Any], tools: Sequence[dict[str, Any]]) -> list[int]:
+    def _prompt(
+        self, messages: Sequence[Any], tools: Sequence[dict[str, Any]], limit: int
+    ) -> list[int]:
         try:
             ids = self.tokenizer.apply_chat_template(
                 [_for_template(m) for m in messages],
@@ -161,36 +167,37 @@ class LocalBackend:
             raise LocalModelError(
                 f"the chat template cannot render the conversation: {exc}"
             ) from None
-        room = _context_size(self._weights) - self.max_new_tokens
+        room = _context_size(self._weights) - limit
         if len(ids) > room:
             raise LocalModelError(
                 f"the conversation is {len(ids)} tokens; the model takes {room} "
-                f"before its {self.max_new_tokens} new tokens"
+                f"before its {limit} new tokens"
             )
         return list(ids)
 
-    def _parse(self, text: str, finish: str) -> ParsedTurn:
+    def _parse(self, text: str, finish: str, limit: int) -> ParsedTurn:
         try:
             return parse_assistant(text)
         except MalformedToolCallError as exc:
             if finish != "length":
                 raise
             raise MalformedToolCallError(
-                f"the model's tool call was cut off at {self.max_new_tokens} new tokens ({exc})"
+                f"the model's tool call was cut off at {limit} new tokens ({exc})"
             ) from None
 
-    def _finish(self, generated: list[int]) -> str:
+    def _cut_off(self, generated: list[int], limit: int) -> bool:
         ended = bool(generated) and generated[-1] in self._stops
-        return "stop" if ended or len(generated) < self.max_new_tokens else "length"
+        return not ended and len(generated) >= limit
 
 
 class _Generation:
     """One turn's generation: the model in a worker thread, its tokens fed back to the loop."""
 
-    def __init__(self, backend: LocalBackend, model: Any, prompt: list[int]) -> None:
+    def __init__(self, backend: LocalBackend, model: Any, prompt: list[int], limit: int) -> None:
         self.backend = backend
         self.model = model
         self.prompt = prompt
+        self.limit = limit
         self.cancelled = threading.Event()
         self.tokens: asyncio.Queue[list[int] | None] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
@@ -242,7 +249,7 @@ class _Generation:
     def _config(self) -> Any:
         stops = sorted(self.backend._stops)
         return lib("transformers").GenerationConfig(
-            max_new_tokens=self.backend.max_new_tokens,
+            max_new_tokens=self.limit,
             do_sample=False,  # greedy: the same conversation gets the same turn
             eos_token_id=stops,
             pad_token_id=self.backend.tokenizer.pad_token_id or stops[0],

@@ -1,11 +1,13 @@
 """A local model behind an OpenAI-compatible HTTP API, for workers on other machines.
 
 ``deskbot serve-model DIR`` runs :func:`serve`: ``POST /v1/chat/completions`` (``tools``,
-``tool_choice: "none"``, ``stream`` with server-sent events and ``stream_options.
-include_usage``) and ``GET /v1/models``, on aiohttp. Workers point ``OPENAI_BASE_URL`` at
-``http://HOST:PORT/v1`` and use it like any OpenAI-compatible endpoint; the model answers
-through the same :class:`~finetune.local.LocalBackend` as ``DESKBOT_LLM=local`` in-process,
-so tool calls are parsed the same way. One generation runs at a time; requests queue.
+``tool_choice: "none"``, ``max_tokens``, ``stream`` with server-sent events and
+``stream_options.include_usage``) and ``GET /v1/models``, on aiohttp. Workers point
+``OPENAI_BASE_URL`` at ``http://HOST:PORT/v1`` and use it like any OpenAI-compatible
+endpoint. The model answers through the same :class:`~finetune.local.LocalBackend` as
+``DESKBOT_LLM=local`` in-process, so tool calls are parsed the same way; ``max_tokens`` may
+lower a turn's bound, never raise it past ``--max-new-tokens``. One generation runs at a
+time; requests queue.
 
 Errors are OpenAI-shaped JSON: 400 for a request the model cannot take (no messages, an
 unknown role, a conversation longer than its context), 500 when the model's own output is
@@ -25,7 +27,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, PositiveInt, ValidationError
 
 from finetune.local import LocalBackend
 from finetune.toolcalls import LocalModelError, MalformedToolCallError
@@ -62,11 +64,18 @@ class _ChatRequest(BaseModel):
     tool_choice: Any = None
     stream: bool = False
     stream_options: dict[str, Any] | None = None
+    max_tokens: PositiveInt | None = None
+    max_completion_tokens: PositiveInt | None = None
 
     @property
     def offered(self) -> list[dict[str, Any]]:
         """The tools the model may call (none with ``tool_choice: "none"``)."""
         return [] if self.tool_choice == "none" else list(self.tools or ())
+
+    @property
+    def limit(self) -> int | None:
+        """The client's bound on new tokens (the server's own applies too)."""
+        return self.max_completion_tokens or self.max_tokens
 
 
 def chat_app(backend: LocalBackend) -> web.Application:
@@ -131,7 +140,7 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     if body.stream:
         return await _stream(request, backend, body, messages)
     try:
-        completion = await backend.complete(messages, tools=body.offered)
+        completion = await backend.complete(messages, tools=body.offered, max_new_tokens=body.limit)
     except LocalModelError as exc:
         return _error(500 if isinstance(exc, MalformedToolCallError) else 400, str(exc))
     return web.json_response(_completion_body(completion))
@@ -164,7 +173,9 @@ async def _stream(
 
     await send(chunk.delta({"role": "assistant", "content": ""}))
     try:
-        completion = await backend.complete(messages, tools=body.offered, on_text=on_text)
+        completion = await backend.complete(
+            messages, tools=body.offered, on_text=on_text, max_new_tokens=body.limit
+        )
     except LocalModelError as exc:
         await send({"error": {"message": str(exc), "type": "model_error", "code": None}})
         await response.write_eof()

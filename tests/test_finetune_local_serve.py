@@ -31,6 +31,7 @@ from tests.finetune_local_support import (
     hotel_cap,
     taught_model_dir,
 )
+from tests.test_backend_contract import _conversation as contract_conversation
 from tools.base import Tool, ToolRegistry
 from tools.chat_backend import BackendError
 
@@ -187,3 +188,20 @@ async def test_requests_the_model_cannot_take_are_openai_errors(
     assert "tool call is not JSON" in str(broken.value)
     if not streaming:
         assert "(400)" in str(empty.value) and "(500)" in str(broken.value)
+
+
+async def test_max_tokens_lowers_the_bound_of_one_turn(in_process: str) -> None:
+    from openai import AsyncOpenAI, BadRequestError
+
+    client = AsyncOpenAI(base_url=in_process, api_key="unused", max_retries=0)
+    short = await client.chat.completions.create(
+        model="any", messages=contract_conversation(), max_tokens=4
+    )
+    with pytest.raises(BadRequestError, match="max_tokens"):
+        await client.chat.completions.create(
+            model="any", messages=contract_conversation(), max_tokens=0
+        )
+    await client.close()
+
+    assert short.choices[0].finish_reason == "length"
+    assert short.usage is not None and short.usage.completion_tokens == 4
