@@ -135,6 +135,7 @@ class LocalBackend:
                 self._weights = await asyncio.to_thread(
                     _load_model, self.model_dir, self.adapter, self.device
                 )
+                self._stops |= _configured_stops(self._weights)
         return self._weights
 
     @property
@@ -301,9 +302,16 @@ def _load_tokenizer(path: Path, fallback: Path) -> Any:
 
 
 def _stop_ids(tokenizer: Any) -> frozenset[int]:
-    """The end-of-turn token and the tokenizer's end-of-sequence token."""
+    """The end-of-turn token and the tokenizer's end-of-sequence token (before loading)."""
     ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(END_OF_TURN)}
     return frozenset(i for i in ids if isinstance(i, int) and i != tokenizer.unk_token_id)
+
+
+def _configured_stops(model: Any) -> frozenset[int]:
+    """The generation config's own end tokens (Qwen2.5 lists ``<|endoftext|>`` there too)."""
+    ids = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    listed = ids if isinstance(ids, list) else [ids]
+    return frozenset(i for i in listed if isinstance(i, int))
 
 
 def _best_device() -> str:
