@@ -11,6 +11,7 @@ import pytest
 
 from bot.agent import Agent, ConversationStore, OpenAIBackend, ThreadKey
 from bot.storage import Database
+from finetune.data import split_by_thread
 from finetune.scrub import Scrubber
 from tests.conftest import CliResult, FreshDatabase
 from tests.fakes.openai_server import ScriptedOpenAI
@@ -101,8 +102,10 @@ async def test_export_writes_stored_tool_runs_in_the_training_form(
     assert report["dropped"] == {"feedback": 1}
     assert report["duplicates"] == 1, report
     assert report["scrubbed"] == {"email": 3, "phone": 2, "rrn": 0}
-    assert (report["train"], report["eval"]) == (3, 1)
-    examples = read_lines(tmp_path / "data.jsonl") + read_lines(tmp_path / "data.eval.jsonl")
+    # one thread of four held out (which one follows from its random id): one or two runs
+    assert report["train"] + report["eval"] == 4 and report["eval"] in (1, 2)
+    train, held = read_lines(tmp_path / "data.jsonl"), read_lines(tmp_path / "data.eval.jsonl")
+    examples = train + held
     seoul = next(e for e in examples if "Seoul" in e["messages"][1]["content"])
     system, question, call, result, answer = seoul["messages"]
     assert system == {"role": "system", "content": "Be brief."}
@@ -123,6 +126,7 @@ async def test_export_writes_stored_tool_runs_in_the_training_form(
         "user",
         "assistant",
     ]
+    assert (seoul in held) == (follow_up in held)  # a thread is never split
     assert follow_up["messages"][2]["content"] == "Sunny. Call me at [PHONE]."
 
 
@@ -145,7 +149,7 @@ async def test_exported_runs_train_the_tiny_model(
 
     assert result.code == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert (summary["steps"], summary["examples"], summary["eval_examples"]) == (3, 3, 1)
+    assert summary["steps"] == 3 and summary["examples"] + summary["eval_examples"] == 4
 
 
 async def test_export_filters_by_feedback_and_tool_calls(
@@ -285,3 +289,16 @@ def test_the_scrubber_reaches_into_tool_arguments() -> None:
     scrubber = Scrubber()
     value = {"to": ["a@b.io", "+82 10 1111 2222"], "n": 3}
     assert scrubber.deep(value) == {"to": ["[EMAIL]", "[PHONE]"], "n": 3}
+
+
+def test_the_split_holds_out_whole_threads_the_same_way_each_time() -> None:
+    examples = [(f"thread-{n % 10}", {"n": n}) for n in range(20)]  # ten threads, two runs each
+
+    train, held = split_by_thread(examples, 0.2)
+
+    assert len(held) == 4 and len(train) == 16
+    held_threads = {f"thread-{e['n'] % 10}" for e in held}
+    assert len(held_threads) == 2 and not held_threads & {f"thread-{e['n'] % 10}" for e in train}
+    assert split_by_thread(list(reversed(examples)), 0.2)[1] == list(reversed(held))
+    assert split_by_thread(examples, 0.0)[1] == []
+    assert split_by_thread(examples[:1], 0.5) == ([examples[0][1]], [])  # one thread stays in train
