@@ -97,12 +97,16 @@ def _train(
     resume: bool,
     progress: bool,
 ) -> TrainResult:
+    examples = read_jsonl(data)  # a bad file fails before the libraries load
+    held_out = read_jsonl(eval_data) if eval_data is not None else None
+    if not examples:
+        raise FinetuneInputError(f"no training examples: {data} holds no conversation")
     tokenizer = lib("transformers").AutoTokenizer.from_pretrained(base)
     ensure_training_template(tokenizer)
-    train_set = tokenize_examples(tokenizer, read_jsonl(data), config.max_length, name="training")
+    train_set = tokenize_examples(tokenizer, examples, config.max_length, name="training")
     held = (
-        tokenize_examples(tokenizer, read_jsonl(eval_data), config.max_length, name="eval")
-        if eval_data is not None
+        tokenize_examples(tokenizer, held_out, config.max_length, name="eval")
+        if held_out is not None
         else None
     )
     trainer = _trainer(base, tokenizer, config, out, train_set, held, progress)

@@ -147,7 +147,7 @@ def test_an_empty_data_file_is_one_line(run_cli: RunCli, tiny: Path, tmp_path: P
     result = run_cli("finetune", "train", "--base", str(tiny), "--data", str(empty))
 
     assert result.code == 2
-    assert result.stderr == "deskbot: no training examples: the file holds no conversation\n"
+    assert result.stderr == f"deskbot: no training examples: {empty} holds no conversation\n"
 
 
 def test_an_unknown_config_key_is_one_line(
