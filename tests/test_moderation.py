@@ -140,10 +140,12 @@ def message(
     roles: frozenset[str] = frozenset(),
     is_bot: bool = False,
     can_manage_messages: bool = False,
+    thread_of: str | None = None,
 ) -> Incoming:
     return Incoming(
         guild, channel, f"m-{len(text)}-{text[-8:]}", author, text,
         roles=roles, is_bot=is_bot, can_manage_messages=can_manage_messages,
+        parent_channel_id=thread_of,
     )  # fmt: skip
 
 
@@ -350,6 +352,28 @@ async def test_bots_managers_exempt_roles_and_channels_are_never_moderated(
     await enforce(store, channels=frozenset({"c-help"}))
     assert await moderator.moderate(message(HATEFUL, channel="c1")) is None
     assert await moderator.moderate(message(HATEFUL, channel="c-help")) is not None
+
+
+def test_threads_follow_their_channel_and_the_log_channel_is_never_moderated() -> None:
+    listed = policy_for(channels=frozenset({"c-help", "c-log"}), log_channel_id="c-log")
+    assert listed.moderates("c-help") and not listed.moderates("c1")
+    assert listed.moderates("t1", parent_id="c-help")  # a thread under a listed channel
+    assert not listed.moderates("t2", parent_id="c1")
+    assert not listed.moderates("c-log")  # listed, but the mod-log is never moderated
+    assert not listed.moderates("t3", parent_id="c-log")  # nor an appeal thread on it
+    everywhere = policy_for(exempt_channels=frozenset({"c-memes", "t-quiet"}))
+    assert everywhere.moderates("t1", parent_id="c1")
+    assert not everywhere.moderates("t4", parent_id="c-memes")
+    assert not everywhere.moderates("t-quiet", parent_id="c1")  # the thread itself exempt
+
+
+async def test_a_thread_under_a_listed_channel_is_moderated(
+    moderator: Moderator, store: ModerationStore
+) -> None:
+    await enforce(store, channels=frozenset({"c-help"}))
+    assert await moderator.moderate(message(HATEFUL, channel="t9", thread_of="c1")) is None
+    decision = await moderator.moderate(message(HATEFUL, channel="t9", thread_of="c-help"))
+    assert decision is not None and decision.channel_id == "t9"
 
 
 async def test_windows_catch_a_bad_sentence_at_the_end_of_a_long_message(

@@ -7,7 +7,7 @@ One module per command group, each command a module-level function:
     docs         docs list|show|delete
     agent        ask, chat, demo, tools list|call
     classifier   classifier train|eval, classify
-    moderation   moderation policy show|set, events, export, replay
+    moderation   moderation policy show|set, events, export, replay, purge
     finetune     finetune init-tiny, export, import, train, merge, eval
     model        serve-model (a local model as an OpenAI-compatible endpoint)
 

@@ -104,6 +104,7 @@ def incoming(message: discord.Message) -> Incoming:
         roles |= {r.name for r in author.roles if not r.is_default()}
         manages = message.channel.permissions_for(author).manage_messages
     assert message.guild is not None
+    parent = getattr(message.channel, "parent_id", None)  # a thread's channel
     return Incoming(
         guild_id=str(message.guild.id),
         channel_id=str(message.channel.id),
@@ -113,6 +114,7 @@ def incoming(message: discord.Message) -> Incoming:
         roles=frozenset(roles),
         can_manage_messages=manages,
         is_bot=author.bot,
+        parent_channel_id=None if parent is None else str(parent),
     )
 
 
@@ -200,11 +202,6 @@ class DiscordModeration:
             return
         if message.author.id == bot_user.id or message.type not in _MODERATED_TYPES:
             return
-        parent = getattr(message.channel, "parent_id", None)
-        if parent is not None:  # a thread follows its channel: exempt or the mod-log's own
-            policy = await self.moderator.policy(str(message.guild.id))
-            if not policy.moderates(str(parent)):
-                return
         claimed = f"discord:moderate:{key}"
         if not await self.state.deduper.claim(claimed, ttl=self.settings.dedup_ttl):
             return  # a replay after a RESUME

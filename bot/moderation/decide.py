@@ -49,6 +49,8 @@ class Incoming:
     """A guild message as an adapter hands it over (no platform types).
 
     ``text`` is the content, the attachments' file names and the embeds' text, one per line.
+    ``parent_channel_id`` is the channel a thread belongs to (a thread is moderated as its
+    channel is); None outside threads.
     """
 
     guild_id: str
@@ -59,6 +61,7 @@ class Incoming:
     roles: frozenset[str] = frozenset()
     can_manage_messages: bool = False
     is_bot: bool = False
+    parent_channel_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -240,7 +243,7 @@ class Moderator:
             message.is_bot
             or message.can_manage_messages
             or bool(message.roles & policy.exempt_roles)
-            or not policy.moderates(message.channel_id)
+            or not policy.moderates(message.channel_id, parent_id=message.parent_channel_id)
         )
 
     async def moderate(self, message: Incoming) -> Decision | None:

@@ -242,13 +242,23 @@ class Policy:
         thresholds = {k: v for k, v in thresholds.items() if v}
         return replace(self, thresholds=thresholds)
 
-    def moderates(self, channel_id: str) -> bool:
-        """Whether messages in ``channel_id`` are moderated at all."""
-        if not self.enabled or channel_id in self.exempt_channels:
+    def moderates(self, channel_id: str, *, parent_id: str | None = None) -> bool:
+        """Whether messages in ``channel_id`` are moderated at all.
+
+        A thread (``parent_id`` its channel) is moderated as its channel is, unless the
+        thread itself is exempt. The mod-log channel and its threads never are, even when
+        the log channel is also listed.
+        """
+        if not self.enabled:
             return False
-        if self.channels is not None:
-            return channel_id in self.channels
-        return channel_id != self.log_channel_id
+        for channel in (channel_id, parent_id):
+            if channel is not None and (
+                channel in self.exempt_channels or channel == self.log_channel_id
+            ):
+                return False
+        if self.channels is None:
+            return True
+        return channel_id in self.channels or parent_id in self.channels
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (sorted id lists); :meth:`from_dict` reads them back."""
