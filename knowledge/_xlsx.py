@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from knowledge._archives import check_zip_file
 from knowledge._tables import build_table, table_block
 from knowledge.documents import Block
 from knowledge.errors import ParseError
@@ -46,6 +47,7 @@ def read_xlsx(path: Path) -> tuple[list[Block], str | None]:
             raise ParseError(
                 "password-protected or old .xls workbook (save it as .xlsx)", reason="unsupported"
             )
+    check_zip_file(path, kind="XLSX")
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError) as exc:

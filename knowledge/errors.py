@@ -24,6 +24,7 @@ Refusal = Literal[
     "not_text",  # a text format whose bytes are not text in a known encoding
     "corrupt",  # truncated, malformed, or the parser library gave up on it
     "encrypted",  # needs a password
+    "unsafe",  # a zip bomb or XML entity expansion, refused before unpacking
     "timeout",  # the parser ran past its time limit and was stopped
     "crashed",  # the parser process died or its code failed
     "failed",  # an unexpected error chunking, embedding or storing it

@@ -1,4 +1,4 @@
-"""Files to :class:`ParsedDocument`: PDF, DOCX, HTML, Markdown, text and CSV.
+"""Files to :class:`ParsedDocument`: PDF, Office and OpenDocument, EPUB, e-mail, web and text.
 
 :func:`parse_file` is synchronous and CPU-bound; the caller runs it in a worker process with
 a timeout. It returns a document or raises :class:`ParseError` whose message is one line a
@@ -7,6 +7,10 @@ user understands (no path, no traceback).
 - PDF (:mod:`knowledge._pdf`): pypdf's layout-mode text for prose, pdfplumber for ruled
   tables; table text is not repeated as prose.
 - DOCX: python-docx, in body order; ``Heading N``/``Title`` styles are headings.
+- XLSX (:mod:`knowledge._xlsx`), PPTX (:mod:`knowledge._pptx`), ODT and ODS
+  (:mod:`knowledge._odf`), EPUB (:mod:`knowledge._epub`), RTF (:mod:`knowledge._rtf`).
+- EML and MSG (:mod:`knowledge._mail`): headers and body; attachments are parsed here too,
+  each as a document of its own (:mod:`knowledge._attachments`).
 - HTML and Markdown rendered by markdown-it-py (:mod:`knowledge._markup`): one HTML walker.
 - TXT and CSV: UTF-8 (a BOM is fine; UTF-16 needs its BOM).
 
@@ -29,8 +33,8 @@ import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePath
 
 import docx
 from docx.opc.exceptions import PackageNotFoundError
@@ -39,9 +43,16 @@ from docx.table import _Cell
 from docx.text.paragraph import Paragraph
 from markdown_it import MarkdownIt
 
+from knowledge._archives import check_zip_file
+from knowledge._attachments import MAX_DEPTH, RawAttachment, parse_attachments
 from knowledge._clean import clean_block, clean_text
-from knowledge._markup import decode_html, decode_text, html_blocks
+from knowledge._epub import read_epub
+from knowledge._mail import MailContent, read_eml, read_msg
+from knowledge._markup import decode_html, decode_text, html_blocks, text_paragraphs
+from knowledge._odf import read_odf
 from knowledge._pdf import read_pdf
+from knowledge._pptx import read_pptx
+from knowledge._rtf import read_rtf
 from knowledge._tables import build_table, grid_blocks, table_block, text_block
 from knowledge._xlsx import read_xlsx
 from knowledge.documents import Block, ParsedDocument
@@ -59,6 +70,13 @@ _MIME_TYPES = {
     ".txt": "text/plain",
     ".csv": "text/csv",
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ".odt": "application/vnd.oasis.opendocument.text",
+    ".ods": "application/vnd.oasis.opendocument.spreadsheet",
+    ".epub": "application/epub+zip",
+    ".rtf": "application/rtf",
+    ".eml": "message/rfc822",
+    ".msg": "application/vnd.ms-outlook",
 }
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_MIME_TYPES)
 
@@ -79,23 +97,32 @@ class _Parsed:
     title: str | None = None
     pages: int | None = None
     empty_reason: str = "no text found in the document"
+    attachments: list[RawAttachment] = field(default_factory=list)
 
 
-def parse_file(path: Path, *, max_bytes: int = 50 * 1024 * 1024) -> ParsedDocument:
+def parse_file(
+    path: Path, *, max_bytes: int = 50 * 1024 * 1024, name: str | None = None
+) -> ParsedDocument:
     """Parse one file into blocks of headings, prose and tables, in reading order.
 
     Args:
         path: The file; its suffix (case-insensitive) picks the parser.
         max_bytes: Files larger than this are refused before being read.
+        name: The file's name as its user knows it (default: the path's).
 
     Returns:
         The document; ``text`` is the blocks' texts joined by blank lines and each block's
-        ``char_start``/``char_end`` index its text there.
+        ``char_start``/``char_end`` index its text there. An e-mail's attachments are
+        parsed too, each on its own, in ``attachments``.
 
     Raises:
         ParseError: The file is unsupported, empty, too big, encrypted, corrupt or has no
             text; the message says which in one line.
     """
+    return _parse(path, name or path.name, max_bytes, 0)
+
+
+def _parse(path: Path, name: str, max_bytes: int, depth: int) -> ParsedDocument:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         message = f"unsupported file type {suffix or '(no extension)'}"
@@ -112,7 +139,12 @@ def parse_file(path: Path, *, max_bytes: int = 50 * 1024 * 1024) -> ParsedDocume
         raise ParseError("too large to parse in memory", reason="too_large") from None
     except Exception as exc:
         raise ParseError(f"cannot parse this {_LABELS[suffix]}: {_short(exc, path)}") from exc
-    return _assemble(path, suffix, _cleaned(parsed))
+    document = _assemble(name, suffix, _cleaned(parsed))
+    if parsed.attachments and depth < MAX_DEPTH:
+        document.attachments = parse_attachments(
+            parsed.attachments, _parse, max_bytes=max_bytes, depth=depth
+        )
+    return document
 
 
 def _cleaned(parsed: _Parsed) -> _Parsed:
@@ -156,7 +188,7 @@ def _short(exc: BaseException, path: Path) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def _assemble(path: Path, suffix: str, parsed: _Parsed) -> ParsedDocument:
+def _assemble(name: str, suffix: str, parsed: _Parsed) -> ParsedDocument:
     """Number the blocks into one text, give each its section, and pick the title."""
     blocks: list[Block] = []
     section: str | None = None
@@ -176,8 +208,8 @@ def _assemble(path: Path, suffix: str, parsed: _Parsed) -> ParsedDocument:
         raise ParseError(parsed.empty_reason, reason="no_text")
     first_heading = next((block.text for block in blocks if block.kind == "heading"), None)
     return ParsedDocument(
-        source=clean_text(path.name),  # a name that is not UTF-8 holds surrogates
-        title=parsed.title or first_heading or clean_text(path.stem),
+        source=clean_text(name),  # a name that is not UTF-8 holds surrogates
+        title=parsed.title or first_heading or clean_text(PurePath(name).stem),
         mime_type=_MIME_TYPES[suffix],
         text="\n\n".join(block.text for block in blocks),
         blocks=blocks,
@@ -224,6 +256,7 @@ def _parse_docx(path: Path) -> _Parsed:
         magic = handle.read(8)
     if magic.startswith(b"\xd0\xcf\x11\xe0"):
         raise ParseError("old Word .doc format (save it as .docx)", reason="unsupported")
+    check_zip_file(path, kind="DOCX")
     try:
         document = docx.Document(str(path))
     except PackageNotFoundError as exc:
@@ -277,13 +310,7 @@ def _docx_cell_text(cell: _Cell) -> str:
 
 
 def _parse_txt(path: Path) -> _Parsed:
-    text = decode_text(path.read_bytes())
-    paragraphs = re.split(r"\n[ \t\f\v]*\n", text)
-    blocks = [
-        text_block("\n".join(line.rstrip() for line in paragraph.strip("\n").split("\n")))
-        for paragraph in paragraphs
-    ]
-    return _Parsed(blocks=blocks)
+    return _Parsed(blocks=text_paragraphs(decode_text(path.read_bytes())))
 
 
 def _parse_csv(path: Path) -> _Parsed:
@@ -302,6 +329,41 @@ def _parse_csv(path: Path) -> _Parsed:
 def _parse_xlsx(path: Path) -> _Parsed:
     blocks, title = read_xlsx(path)
     return _Parsed(blocks=blocks, title=_meaningful_title(title))
+
+
+# --- Formats read by their own modules --------------------------------------------------
+
+
+def _parse_pptx(path: Path) -> _Parsed:
+    blocks, title, slides = read_pptx(path)
+    return _Parsed(blocks=blocks, title=_meaningful_title(title), pages=slides)
+
+
+def _parse_odf(path: Path) -> _Parsed:
+    blocks, title = read_odf(path)
+    return _Parsed(blocks=blocks, title=_meaningful_title(title))
+
+
+def _parse_epub(path: Path) -> _Parsed:
+    blocks, title = read_epub(path)
+    return _Parsed(blocks=blocks, title=_meaningful_title(title))
+
+
+def _parse_rtf(path: Path) -> _Parsed:
+    return _Parsed(blocks=read_rtf(path))
+
+
+def _parse_mail(content: MailContent) -> _Parsed:
+    # A subject is the message's title even when it looks like a file name ("report.pdf").
+    return _Parsed(blocks=content.blocks, title=content.subject, attachments=content.attachments)
+
+
+def _parse_eml(path: Path) -> _Parsed:
+    return _parse_mail(read_eml(path))
+
+
+def _parse_msg(path: Path) -> _Parsed:
+    return _parse_mail(read_msg(path))
 
 
 def _csv_delimiter(text: str) -> str:
@@ -323,6 +385,13 @@ _PARSERS: dict[str, Callable[[Path], _Parsed]] = {
     ".txt": _parse_txt,
     ".csv": _parse_csv,
     ".xlsx": _parse_xlsx,
+    ".pptx": _parse_pptx,
+    ".odt": _parse_odf,
+    ".ods": _parse_odf,
+    ".epub": _parse_epub,
+    ".rtf": _parse_rtf,
+    ".eml": _parse_eml,
+    ".msg": _parse_msg,
 }
 _LABELS = {
     ".pdf": "PDF",
@@ -334,4 +403,11 @@ _LABELS = {
     ".txt": "text file",
     ".csv": "CSV file",
     ".xlsx": "Excel workbook",
+    ".pptx": "PowerPoint presentation",
+    ".odt": "OpenDocument text",
+    ".ods": "OpenDocument spreadsheet",
+    ".epub": "EPUB book",
+    ".rtf": "RTF document",
+    ".eml": "e-mail message",
+    ".msg": "Outlook message",
 }
