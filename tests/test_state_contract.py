@@ -180,6 +180,59 @@ class TestJobQueue:
         await asyncio.gather(*(consume(q) for q in consumers))
         assert sorted(seen) == sorted(ids)
 
+    async def test_status_counts_waiting_in_flight_and_dead(self, backend: Backend) -> None:
+        queue: JobQueue = backend["queue"](max_attempts=1)
+        empty = await queue.status()
+        assert (empty.waiting, empty.in_flight, empty.oldest_age, empty.dead) == (0, 0, None, 0)
+        for i in range(3):
+            await queue.put("answer", {"i": i})
+        await asyncio.sleep(0.2)
+        taken = await queue.get(timeout=1)
+        failed = await queue.get(timeout=1)
+        assert taken is not None and failed is not None
+        assert await queue.retry(failed, "boom") is False  # max_attempts=1: dead at once
+        status = await queue.status()
+        assert (status.waiting, status.in_flight, status.dead) == (1, 1, 1)
+        assert status.oldest_age is not None and 0.2 <= status.oldest_age < 30
+        await queue.ack(taken)
+        after = await queue.status()
+        assert (after.waiting, after.in_flight, after.dead) == (1, 0, 1)
+
+    async def test_a_dead_letter_goes_back_by_id_with_fresh_attempts(
+        self, backend: Backend
+    ) -> None:
+        queue: JobQueue = backend["queue"](max_attempts=1)
+        first = await queue.put("answer", {"q": "첫 번째"})
+        second = await queue.put("answer", {"q": "second"})
+        for _ in range(2):
+            got = await queue.get(timeout=1)
+            assert got is not None
+            await queue.bury(got, "no handler")
+        assert await queue.requeue_dead("no-such-id") == []
+        back = await queue.requeue_dead(first.id)
+        assert [(j.id, j.kind, dict(j.payload)) for j in back] == [
+            (first.id, "answer", {"q": "첫 번째"})
+        ]
+        assert [d.job.id for d in await queue.dead_letters()] == [second.id]
+        assert await queue.requeue_dead(first.id) == []  # not dead any more: not twice
+        again = await backend["queue"](max_attempts=1).get(timeout=1)
+        assert again is not None
+        assert (again.job.id, again.attempt) == (first.id, 1)
+        await queue.ack(again)
+        assert (await queue.status()).dead == 1
+
+    async def test_every_dead_letter_goes_back_at_once(self, backend: Backend) -> None:
+        queue: JobQueue = backend["queue"](max_attempts=1)
+        ids = {(await queue.put("answer", {"i": i})).id for i in range(3)}
+        for _ in range(3):
+            got = await queue.get(timeout=1)
+            assert got is not None
+            await queue.bury(got, "boom")
+        assert {j.id for j in await queue.requeue_dead()} == ids
+        status = await queue.status()
+        assert (status.waiting, status.dead) == (3, 0)
+        assert await queue.requeue_dead() == []
+
 
 class TestDeduper:
     async def test_first_claim_wins_until_the_ttl_ends(self, backend: Backend) -> None:

@@ -3,6 +3,7 @@
 One module per command group, each command a module-level function:
 
     ops          doctor, db, worker, slack, discord
+    queue        queue status|dead|retry (the shared Redis queue)
     knowledge    ingest, search, reindex, eval retrieval
     docs         docs list|show|delete
     agent        ask, chat, demo, tools list|call
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 
 import click
 
-from bot.cli import agent, classifier, docs, finetune, knowledge, model, moderation, ops
+from bot.cli import agent, classifier, docs, finetune, knowledge, model, moderation, ops, queue
 from bot.cli.exits import DeskbotGroup, ExitCode
 from bot.logs import configure_logging
 from bot.settings import load_settings
@@ -48,6 +49,7 @@ for _command in (
     ops.worker,
     ops.slack,
     ops.discord,
+    queue.queue,
     knowledge.ingest,
     knowledge.search,
     knowledge.reindex,

@@ -23,6 +23,7 @@ from bot.state.base import (
     Delivery,
     Job,
     JobQueue,
+    QueueStatus,
     RateDecision,
     RateLimiter,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "Delivery",
     "Job",
     "JobQueue",
+    "QueueStatus",
     "RateDecision",
     "RateLimiter",
     "SharedState",

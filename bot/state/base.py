@@ -20,6 +20,7 @@ __all__ = [
     "Delivery",
     "Job",
     "JobQueue",
+    "QueueStatus",
     "RateDecision",
     "RateLimiter",
     "gcra",
@@ -54,6 +55,17 @@ class DeadLetter:
     error: str
 
 
+@dataclass(frozen=True)
+class QueueStatus:
+    """What a queue holds now: jobs waiting, taken but not acked, the oldest one's age."""
+
+    waiting: int
+    in_flight: int
+    oldest_age: float | None
+    """Seconds since the oldest waiting or in-flight job was enqueued; None when empty."""
+    dead: int
+
+
 @runtime_checkable
 class JobQueue(Protocol):
     """At-least-once job queue.
@@ -85,6 +97,18 @@ class JobQueue(Protocol):
 
     async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
         """The most recent jobs given up on, oldest first."""
+        ...
+
+    async def status(self) -> QueueStatus:
+        """Counts of waiting, in-flight and dead jobs, and the oldest job's age."""
+        ...
+
+    async def requeue_dead(self, job_id: str | None = None) -> list[Job]:
+        """Put dead letters back on the queue with a fresh count of attempts.
+
+        ``job_id`` picks one (an empty list when no dead letter has that id); None takes
+        them all. Returns the jobs put back, which keep their ids.
+        """
         ...
 
     async def close(self) -> None:

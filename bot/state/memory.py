@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Mapping
 from typing import Any
 
-from bot.state.base import DeadLetter, Delivery, Job, RateDecision, gcra
+from bot.metrics import JOBS_DEAD_LETTERED, JOBS_RETRIED
+from bot.state.base import DeadLetter, Delivery, Job, QueueStatus, RateDecision, gcra
 
 __all__ = ["MemoryCache", "MemoryDeduper", "MemoryJobQueue", "MemoryRateLimiter"]
 
@@ -78,6 +80,7 @@ class MemoryJobQueue:
 
     def _bury(self, delivery: Delivery, error: str) -> None:
         self._dead.append(DeadLetter(job=delivery.job, attempts=delivery.attempt, error=error))
+        JOBS_DEAD_LETTERED.labels(delivery.job.kind).inc()
 
     async def ack(self, delivery: Delivery) -> None:
         self._pending.pop(delivery.receipt, None)
@@ -90,10 +93,33 @@ class MemoryJobQueue:
             return False
         self._ready.append((delivery.job, delivery.attempt))
         self._wakeup.set()
+        JOBS_RETRIED.labels(delivery.job.kind).inc()
         return True
 
     async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
         return list(self._dead)[-limit:]
+
+    async def status(self) -> QueueStatus:
+        jobs = [job for job, _ in self._ready] + [d.job for d, _ in self._pending.values()]
+        oldest = min((job.enqueued_at for job in jobs), default=None)
+        return QueueStatus(
+            waiting=len(self._ready),
+            in_flight=len(self._pending),
+            oldest_age=None if oldest is None else max(0.0, time.time() - oldest),
+            dead=len(self._dead),
+        )
+
+    async def requeue_dead(self, job_id: str | None = None) -> list[Job]:
+        chosen = [d for d in self._dead if job_id is None or d.job.id == job_id]
+        requeued = []
+        for dead in chosen:
+            self._dead.remove(dead)
+            job = dataclasses.replace(dead.job, enqueued_at=time.time())
+            self._ready.append((job, 0))
+            requeued.append(job)
+        if requeued:
+            self._wakeup.set()
+        return requeued
 
     async def close(self) -> None:
         return None

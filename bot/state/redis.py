@@ -16,7 +16,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from bot.state.base import DeadLetter, Delivery, Job, RateDecision
+from bot.metrics import JOBS_DEAD_LETTERED, JOBS_RETRIED
+from bot.state.base import DeadLetter, Delivery, Job, QueueStatus, RateDecision
 
 __all__ = ["RedisCache", "RedisDeduper", "RedisJobQueue", "RedisRateLimiter"]
 
@@ -37,6 +38,30 @@ def _decode(fields: Mapping[bytes, bytes]) -> Job:
         id=fields[b"id"].decode(),
         enqueued_at=float(fields[b"enqueued_at"]),
     )
+
+
+# Dead letters back onto the queue in one step, so two operators retrying the same one
+# at once put it back once. ARGV[1]: a job id, or '' for all; ARGV[2]: the new enqueued_at.
+_REQUEUE = """
+local found = {}
+for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
+  local fields, job = {}, {}
+  for i = 1, #entry[2], 2 do
+    local k, v = entry[2][i], entry[2][i + 1]
+    if k == 'enqueued_at' then v = ARGV[2] end
+    if k ~= 'attempts' and k ~= 'error' then
+      table.insert(fields, k); table.insert(fields, v); job[k] = v
+    end
+  end
+  if ARGV[1] == '' or job['id'] == ARGV[1] then
+    redis.call('XADD', KEYS[2], '*', unpack(fields))
+    redis.call('XDEL', KEYS[1], entry[1])
+    redis.call('HDEL', KEYS[3], job['id'])
+    table.insert(found, fields)
+  end
+end
+return found
+"""
 
 
 class RedisJobQueue:
@@ -61,6 +86,7 @@ class RedisJobQueue:
         self._attempts_key = f"{stream}:attempts"
         self._dead_key = f"{stream}:dead"
         self._group_ready = False
+        self._requeue = client.register_script(_REQUEUE)
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
@@ -149,6 +175,7 @@ class RedisJobQueue:
             pipe.xadd(self._dead_key, dead, maxlen=1000, approximate=True)  # type: ignore[arg-type]
             self._finish(pipe, delivery)
             await pipe.execute()
+        JOBS_DEAD_LETTERED.labels(delivery.job.kind).inc()
 
     def _finish(self, pipe: Any, delivery: Delivery) -> None:
         pipe.xack(self.stream, self.group, delivery.receipt)
@@ -169,6 +196,7 @@ class RedisJobQueue:
             pipe.xack(self.stream, self.group, delivery.receipt)
             pipe.xdel(self.stream, delivery.receipt)
             await pipe.execute()
+        JOBS_RETRIED.labels(delivery.job.kind).inc()
         return True
 
     async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
@@ -181,6 +209,32 @@ class RedisJobQueue:
             )
             for _, fields in reversed(entries)
         ]
+
+    async def status(self) -> QueueStatus:
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.xlen(self.stream)
+            pipe.xlen(self._dead_key)
+            pipe.xrange(self.stream, count=1)
+            total, dead, first = await pipe.execute()
+        try:
+            pending: Any = await self.client.xpending(self.stream, self.group)
+            in_flight = int(pending["pending"])
+        except ResponseError as exc:  # no group yet: no worker has read anything
+            if "NOGROUP" not in str(exc):
+                raise
+            in_flight = 0
+        oldest = _decode(first[0][1]).enqueued_at if first else None
+        return QueueStatus(
+            waiting=max(0, int(total) - in_flight),
+            in_flight=in_flight,
+            oldest_age=None if oldest is None else max(0.0, time.time() - oldest),
+            dead=int(dead),
+        )
+
+    async def requeue_dead(self, job_id: str | None = None) -> list[Job]:
+        keys = [self._dead_key, self.stream, self._attempts_key]
+        found: Any = await self._requeue(keys=keys, args=[job_id or "", repr(time.time())])
+        return [_decode(dict(zip(f[::2], f[1::2], strict=True))) for f in found]
 
     async def close(self) -> None:
         return None  # the client belongs to the SharedState that made this queue
