@@ -16,7 +16,7 @@ from knowledge._tables import HtmlTable, grid_blocks, text_block
 from knowledge.documents import Block
 from knowledge.errors import ParseError
 
-__all__ = ["decode_html", "decode_text", "html_blocks"]
+__all__ = ["decode_html", "decode_text", "html_blocks", "text_paragraphs"]
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
 _SKIPPED = frozenset(
@@ -161,6 +161,15 @@ def html_blocks(html: str) -> tuple[list[Block], str]:
     walker.feed(html)
     walker.close()
     return walker.out, " ".join(" ".join(walker.title).split())
+
+
+def text_paragraphs(text: str) -> list[Block]:
+    """Plain text as prose blocks, one per paragraph (blank-line separated)."""
+    paragraphs = re.split(r"\n[ \t\f\v]*\n", text)
+    return [
+        text_block("\n".join(line.rstrip() for line in paragraph.strip("\n").split("\n")))
+        for paragraph in paragraphs
+    ]
 
 
 def decode_html(data: bytes) -> str:

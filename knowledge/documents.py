@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Block", "ParsedDocument", "Table", "document_from_text"]
+from knowledge.errors import ParseError
+
+__all__ = ["Attachment", "Block", "ParsedDocument", "Table", "document_from_text"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,11 @@ class Block:
 
 @dataclass
 class ParsedDocument:
-    """A whole parsed file."""
+    """A whole parsed file.
+
+    ``attachments`` are the files a message carries (an e-mail's), each parsed on its own:
+    the ingest stores every one as a document of its own, named after the message.
+    """
 
     source: str
     title: str
@@ -51,6 +57,22 @@ class ParsedDocument:
     text: str
     blocks: list[Block] = field(default_factory=list)
     pages: int | None = None
+    attachments: list[Attachment] = field(default_factory=list)
+
+
+@dataclass
+class Attachment:
+    """A file attached to a document: parsed (``document``) or refused (``error``).
+
+    ``name`` is unique within its message (a repeated name gets `` (2)``); an attachment
+    of an attached message is named through it (``forwarded.eml#report.pdf``).
+    """
+
+    name: str
+    digest: str  # SHA-256 of the attachment's bytes
+    size_bytes: int
+    document: ParsedDocument | None = None
+    error: ParseError | None = None
 
 
 def document_from_text(

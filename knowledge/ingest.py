@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from knowledge._attached import store_attachments
 from knowledge._batch import (
     FileResult,
     Progress,
@@ -84,6 +85,7 @@ class Ingestor:
         *,
         max_bytes: int = 50 * 1024 * 1024,
         parse_timeout: float = 120.0,
+        parse_memory_mb: int | None = 2048,
         chunk_tokens: int = 350,
         overlap_tokens: int = 40,
         parse_ahead: int = 4,
@@ -97,7 +99,7 @@ class Ingestor:
         self.overlap_tokens = overlap_tokens
         self.parse_ahead = max(1, parse_ahead)
         self.parse_workers = max(1, parse_workers)
-        self._parses = ParsePool()
+        self._parses = ParsePool(memory_mb=parse_memory_mb)
 
     async def aclose(self) -> None:
         """Stop the parser processes (started again if the ingestor is used after)."""
@@ -140,6 +142,8 @@ class Ingestor:
                 result = await self._finish(item, collection, uploaded_by, progress)
                 progress.file_finished(result)
                 results.append(result)
+                if isinstance(item, _Loaded) and result.status == "stored":
+                    results.extend(await self._attachments(item, collection, uploaded_by, progress))
         finally:
             if not loader.done():  # stopped early: do not leave a parser running
                 loader.cancel()
@@ -228,6 +232,22 @@ class Ingestor:
             result = refused(loaded.shown, exc, began)
         return replace(result, seconds=loaded.seconds + time.perf_counter() - began)
 
+    async def _attachments(
+        self,
+        mail: _Loaded,
+        collection: CollectionInfo,
+        uploaded_by: str | None,
+        progress: Progress,
+    ) -> list[FileResult]:
+        async def store(doc: ParsedDocument, current: DocumentInfo | None, **kw: Any) -> FileResult:
+            return await self._store(
+                doc, collection, current, uploaded_by=uploaded_by, progress=progress, **kw
+            )
+
+        return await store_attachments(
+            self.store, collection, mail.doc.attachments, mail.source, mail.shown, store
+        )
+
     async def store_parsed(
         self,
         doc: ParsedDocument,
@@ -277,6 +297,7 @@ class Ingestor:
         progress: Progress,
         shown: str,
         embed: bool = True,
+        meta: dict[str, Any] | None = None,
     ) -> FileResult:
         check_embedder(collection, self.embedder)
         with step("chunking"):
@@ -296,7 +317,7 @@ class Ingestor:
                 size_bytes=size_bytes,
                 chunks=chunks,
                 uploaded_by=uploaded_by,
-                meta={"pages": doc.pages} if doc.pages else {},
+                meta={**({"pages": doc.pages} if doc.pages else {}), **(meta or {})},
             )
         return FileResult(
             shown,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from knowledge.embedders import Embedder
 from knowledge.errors import KnowledgeError, NotFoundError
@@ -245,22 +245,35 @@ class KnowledgeStore:
         return await self.get_document(document_id)
 
     async def delete_document(self, document_id: uuid.UUID) -> DocumentInfo:
-        """Delete a document (every version of its source) and its chunks."""
+        """Delete a document (every version of its source), its chunks, and the documents
+        stored from its attachments."""
         doc = await self.get_document(document_id)
         async with self.engine.begin() as conn:
             collection_id = (
                 await conn.execute(select(Document.collection_id).where(Document.id == doc.id))
             ).scalar_one()
-            versions = select(Document.id).where(
-                Document.collection_id == collection_id, Document.source == doc.source
+            attached = select(Document.source).where(
+                Document.collection_id == collection_id,
+                Document.meta["attachment_of"].as_string() == doc.source,
             )
-            await _writes.adjust_term_statistics(
-                conn, collection_id, [], list((await conn.execute(versions)).scalars())
-            )
-            removed = await _writes.delete_chunks(conn, versions)
-            await conn.execute(delete(Document).where(Document.id.in_(versions)))
-            await _writes.adjust_statistics(conn, collection_id, -len(removed), -sum(removed))
+            sources = {doc.source, *(await conn.execute(attached)).scalars()}
+            await _delete_sources(conn, collection_id, sources)
         return doc
+
+    async def delete_attachments(
+        self, collection: CollectionInfo, parent: str, *, keep: Set[str]
+    ) -> int:
+        """Delete the documents stored from ``parent``'s attachments whose source is not in
+        ``keep`` (attachments its new version no longer has); how many sources went."""
+        async with self.engine.begin() as conn:
+            attached = select(Document.source).where(
+                Document.collection_id == collection.id,
+                Document.meta["attachment_of"].as_string() == parent,
+            )
+            gone = set((await conn.execute(attached)).scalars()) - keep
+            if gone:
+                await _delete_sources(conn, collection.id, gone)
+        return len(gone)
 
     # --- search ------------------------------------------------------------------------
 
@@ -317,3 +330,18 @@ class KnowledgeStore:
                 .where(Collection.id == collection.id)
                 .values(embedding_model=embedder.name, embedding_dim=embedder.dim)
             )
+
+
+async def _delete_sources(
+    conn: AsyncConnection, collection_id: uuid.UUID, sources: Set[str]
+) -> None:
+    """Delete every version of ``sources`` and their chunks, keeping the statistics exact."""
+    versions = select(Document.id).where(
+        Document.collection_id == collection_id, Document.source.in_(sorted(sources))
+    )
+    await _writes.adjust_term_statistics(
+        conn, collection_id, [], list((await conn.execute(versions)).scalars())
+    )
+    removed = await _writes.delete_chunks(conn, versions)
+    await conn.execute(delete(Document).where(Document.id.in_(versions)))
+    await _writes.adjust_statistics(conn, collection_id, -len(removed), -sum(removed))
