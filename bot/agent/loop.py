@@ -102,6 +102,11 @@ class Agent:
             status, error = "completed", None
         except RunEndedError as ended:
             text, status, error = ended.message, ended.status, ended.error
+        except asyncio.CancelledError:
+            # The process is stopping (SIGTERM, Ctrl-C, a worker's shutdown): the steps so
+            # far are stored and the run is closed as cancelled, never left in progress.
+            self._cancelled(run)
+            raise
         return await self._finish(run, status, text, error)
 
     async def _loop(
@@ -224,6 +229,17 @@ class Agent:
         while kept and kept[0].role != "user":  # never start mid-turn
             kept.pop(0)
         return [ChatMessage("system", prompt), *kept, ChatMessage("user", question)]
+
+    def _cancelled(self, run: RunState) -> None:
+        tool_calls = [{"name": r.name, "error": r.error} for r in run.records]
+        outcome = {
+            "status": "cancelled",
+            "error": "stopped before the answer (the process was stopped)",
+            "prompt_tokens": run.prompt_tokens,
+            "completion_tokens": run.completion_tokens,
+            "metadata": {"citations": [], "tool_calls": tool_calls},
+        }
+        self.store.write(run.record, outcome=outcome)  # the store drains it on close
 
     async def _finish(
         self, run: RunState, status: RunStatus, text: str, error: str | None

@@ -14,7 +14,8 @@ One module per command group, each command a module-level function:
 
 Settings are read once, in the root group's callback, and handed to each command
 (:mod:`bot.cli.common`). A user's error ends with one line on stderr and the exit code
-:mod:`bot.cli.exits` maps its type to; usage errors exit 2 as click does.
+:mod:`bot.cli.exits` maps its type to; usage errors exit 2 as click does. SIGTERM and
+Ctrl-C cancel the command's work, which closes what it opened (:mod:`bot.cli.stopping`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import click
 
 from bot.cli import agent, classifier, docs, finetune, knowledge, model, moderation, ops, queue
 from bot.cli.exits import DeskbotGroup, ExitCode
+from bot.cli.stopping import Terminated, install_sigterm
 from bot.logs import configure_logging
 from bot.settings import load_settings
 
@@ -70,16 +72,18 @@ for _command in (
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: run the CLI and exit with its code."""
+    install_sigterm()
     try:
         code = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+        click.echo("deskbot: interrupted", err=True)
         code = ExitCode.INTERRUPTED
+    except Terminated:
+        click.echo("deskbot: stopped (SIGTERM)", err=True)
+        code = ExitCode.TERMINATED
     except click.ClickException as exc:  # usage errors; user errors end in DeskbotGroup
         exc.show()
         code = exc.exit_code
-    except KeyboardInterrupt:
-        code = ExitCode.INTERRUPTED
     with contextlib.suppress(Exception):
         sys.stdout.flush()
     sys.exit(code if isinstance(code, int) else ExitCode.OK)

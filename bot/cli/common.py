@@ -8,7 +8,6 @@ commands open the database and the knowledge services around it with
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -18,6 +17,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from bot.cli.stopping import run_until_stopped
 from bot.knowledge import Knowledge, make_knowledge
 from bot.settings import Settings
 
@@ -30,8 +30,8 @@ pass_settings = click.make_pass_decorator(Settings)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run one command's async work to completion."""
-    return asyncio.run(coro)
+    """Run one command's async work to completion; SIGTERM and Ctrl-C stop it cleanly."""
+    return run_until_stopped(coro)
 
 
 @asynccontextmanager

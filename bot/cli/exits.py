@@ -10,6 +10,7 @@ whether the CLI runs as the ``deskbot`` script or through click's test runner.
          missing document, a failed classification
     2    usage, configuration, connection or data problems the user must fix first
     130  interrupted (Ctrl-C)
+    143  stopped by SIGTERM (after closing what it opened)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class ExitCode(IntEnum):
     FAILED = 1
     USAGE = 2
     INTERRUPTED = 130
+    TERMINATED = 143
 
 
 _EXIT_CODES: tuple[tuple[type[Exception], ExitCode], ...] = (
