@@ -21,8 +21,9 @@ COPY tools ./tools
 COPY knowledge ./knowledge
 COPY finetune ./finetune
 COPY migrations ./migrations
-# ml: fine-tuning; discord: discord.py, for `deskbot discord` and the workers answering its jobs.
-RUN pip install '.[ml,discord]'
+# ml: fine-tuning; discord: discord.py, for `deskbot discord` and the workers answering its jobs;
+# integrations: `deskbot mcp` (MCP server) and the LangChain retriever and tools.
+RUN pip install '.[ml,discord,integrations]'
 
 USER deskbot
 VOLUME ["/data"]

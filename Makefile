@@ -9,13 +9,14 @@ STAMP  := $(VENV)/.installed
 install: $(STAMP)
 
 # torch first, pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
-# The extras `make test` needs: ml (fine-tuning), dev (tests, lint, types) and discord
-# (discord.py, for `deskbot discord` and its tests). `bench` (LangChain peers for bench/)
+# The extras `make test` needs: ml (fine-tuning), dev (tests, lint, types), discord
+# (discord.py, for `deskbot discord` and its tests) and integrations (mcp and langchain-core,
+# for `deskbot mcp` and the LangChain retriever and tools). `bench` (LangChain peers for bench/)
 # is installed by hand. The Makefile is a prerequisite too: a changed extras list reinstalls.
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[ml,dev,discord]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[ml,dev,discord,integrations]'
 	$(BIN)/python -m pip check
 	touch $(STAMP)
 

@@ -134,12 +134,13 @@ def test_dockerfile_installs_cpu_torch_before_the_project() -> None:
     assert "whl/cpu" in lines[torch]
 
 
-def test_the_image_and_make_install_install_the_discord_extra() -> None:
-    assert _pip_extras("Dockerfile", "pip install '.") == {"ml", "discord"}
+def test_the_image_and_make_install_install_the_discord_and_integrations_extras() -> None:
+    assert _pip_extras("Dockerfile", "pip install '.") == {"ml", "discord", "integrations"}
     assert _pip_extras("Makefile", "pip install --quiet --disable-pip-version-check -e") == {
         "ml",
         "dev",
         "discord",
+        "integrations",
     }
 
 

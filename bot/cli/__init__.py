@@ -11,6 +11,7 @@ One module per command group, each command a module-level function:
     moderation   moderation policy show|set, events, export, replay, purge
     finetune     finetune init-tiny, export, import, train, merge, eval
     model        serve-model (a local model as an OpenAI-compatible endpoint)
+    serve_mcp    mcp (the tools as a Model Context Protocol server)
 
 Settings are read once, in the root group's callback, and handed to each command
 (:mod:`bot.cli.common`). A user's error ends with one line on stderr and the exit code
@@ -26,7 +27,18 @@ from collections.abc import Sequence
 
 import click
 
-from bot.cli import agent, classifier, docs, finetune, knowledge, model, moderation, ops, queue
+from bot.cli import (
+    agent,
+    classifier,
+    docs,
+    finetune,
+    knowledge,
+    model,
+    moderation,
+    ops,
+    queue,
+    serve_mcp,
+)
 from bot.cli.exits import DeskbotGroup, ExitCode
 from bot.cli.stopping import Terminated, install_sigterm
 from bot.logs import configure_logging
@@ -66,6 +78,7 @@ for _command in (
     moderation.moderation,
     finetune.finetune,
     model.serve_model,
+    serve_mcp.mcp,
 ):
     cli.add_command(_command)
 
