@@ -239,7 +239,7 @@ def make_msg(path: Path, *, attachment: tuple[str, bytes] | None = None) -> Path
         "001A": "IPM.Note",  # message class
         "0037": "분기 예산 회의",  # subject
         "0C1A": "이서준",  # sender name
-        "0C1F": "seojun@hanbit.example",  # sender address
+        "5D01": "seojun@hanbit.example",  # sender SMTP address
         "0E04": "team@hanbit.example",  # display to
         "1000": "예산 회의는 목요일 오후 2시입니다.\r\n\r\nBring the Q3 figures.",  # body
     }

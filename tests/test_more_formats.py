@@ -263,7 +263,8 @@ def test_an_outlook_message_with_an_attachment(tmp_path: Path) -> None:
     assert doc.title == "분기 예산 회의"
     header = doc.blocks[1].text
     assert "Subject: 분기 예산 회의" in header and "Date: 2026-11-21 08:00:00" in header
-    assert "From: 이서준" in header and "team@hanbit.example" in header
+    assert "From: 이서준 <seojun@hanbit.example>" in header
+    assert "To: Team <team@hanbit.example>" in header
     assert [b.text for b in doc.blocks[2:]] == [
         "예산 회의는 목요일 오후 2시입니다.",
         "Bring the Q3 figures.",
@@ -294,3 +295,17 @@ def test_the_archive_guard_refuses_an_xml_bomb_inside_every_zip_format(
             dst.writestr(item, src.read(item))
         dst.writestr("extra/laughs.xml", laughs)
     assert _refusal(bomb).reason == "unsafe"
+
+
+def test_attachment_names_lose_their_folders_and_repeats_are_numbered(tmp_path: Path) -> None:
+    mail = make_eml(
+        tmp_path / "names.eml",
+        [
+            ("..\\..\\windows\\회의록.txt", "첫 번째 회의록".encode(), "text/plain"),
+            ("/tmp/../회의록.txt", "두 번째 회의록".encode(), "text/plain"),
+        ],
+    )
+    found = [
+        (a.name, a.document.text if a.document else None) for a in parse_file(mail).attachments
+    ]
+    assert found == [("회의록.txt", "첫 번째 회의록"), ("회의록 (2).txt", "두 번째 회의록")]
