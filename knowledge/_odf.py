@@ -5,8 +5,9 @@ tables tables (``table:table-header-rows`` are their headers, else the first row
 sheet of a spreadsheet is a table captioned by its name, as in XLSX, with the cell text as
 the spreadsheet shows it. Repeated rows and columns (how OpenDocument writes a run of
 identical cells, often a million empty ones to the sheet's end) are expanded only where
-they hold text, and at most :data:`_MAX_REPEAT` times. Deleted text kept for tracked
-changes is not read.
+they hold text, and at most :data:`_MAX_REPEAT` times; a table that would still hold more
+than :data:`_MAX_CELLS` cells is refused as too large. Deleted text kept for tracked changes
+is not read.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ _TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
 _TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
 _OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
 _MAX_REPEAT = 1000
+_MAX_CELLS = 1_000_000
 _MAX_SPACES = 100
 _SKIPPED = frozenset(
     {(_TEXT, "tracked-changes"), (_TEXT, "sequence-decls"), (_OFFICE, "forms")}
@@ -101,21 +103,26 @@ def _table(element: Any, *, sheets: bool) -> Iterator[Block]:
 def _rows(element: Any) -> tuple[list[list[str | None]], int]:
     """The table's rows (trailing blanks trimmed) and how many are header rows."""
     grid: list[list[str | None]] = []
-    header_rows = 0
+    header_rows = cells = 0
     for child in element.childNodes:
         qname = getattr(child, "qname", None)
         if qname == (_TABLE, "table-header-rows"):
             rows, _ = _rows(child)
-            grid.extend(rows)
             header_rows += len(rows)
         elif qname in _ROW_GROUPS:
             rows, inner = _rows(child)
             header_rows += inner if not grid else 0
-            grid.extend(rows)
         elif qname == (_TABLE, "table-row"):
-            cells = _cells(child)
-            if any(cells):
-                grid.extend([list(cells) for _ in range(_repeat(child, "number-rows-repeated"))])
+            row = _cells(child)
+            count = _repeat(child, "number-rows-repeated") if any(row) else 0
+            rows = [list(row) for _ in range(count)]
+        else:
+            continue
+        grid.extend(rows)
+        cells += sum(len(row) for row in rows)
+        if cells > _MAX_CELLS:
+            message = f"a table of over {_MAX_CELLS:,} cells (repeated rows and columns)"
+            raise ParseError(message, reason="too_large")
     return grid, header_rows
 
 

@@ -309,3 +309,22 @@ def test_attachment_names_lose_their_folders_and_repeats_are_numbered(tmp_path: 
         (a.name, a.document.text if a.document else None) for a in parse_file(mail).attachments
     ]
     assert found == [("회의록.txt", "첫 번째 회의록"), ("회의록 (2).txt", "두 번째 회의록")]
+
+
+def test_an_ods_whose_repeats_would_make_millions_of_cells_is_too_large(tmp_path: Path) -> None:
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    document = OpenDocumentSpreadsheet()
+    sheet = Table(name="폭탄")
+    for _ in range(3):  # each row: 1,000 copies of a row of 1,000 copies of a cell
+        row = TableRow(numberrowsrepeated=1000)
+        cell = TableCell(numbercolumnsrepeated=1000, valuetype="string")
+        cell.addElement(P(text="x"))
+        row.addElement(cell)
+        sheet.addElement(row)
+    document.spreadsheet.addElement(sheet)
+    document.save(str(tmp_path / "repeats.ods"))
+    error = _refusal(tmp_path / "repeats.ods")
+    assert (error.reason, "over 1,000,000 cells" in str(error)) == ("too_large", True)
