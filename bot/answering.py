@@ -3,25 +3,39 @@
 Platform-neutral: the adapter supplies a :class:`Channel` for its platform, which knows how
 to show progress and the answer (:class:`Responder`) and how to read a conversation's
 earlier messages on the platform (for a thread the bot joins midway).
+
+Answering a job is idempotent (:mod:`bot.replies`): its placeholder and whether its answer
+was shown are recorded by job id, so a job delivered again after its worker died answers
+nothing twice: a shown answer ends it at once, a placeholder left half-written is finished
+(when the responder can take it over, :class:`Resumable`), and the dead attempt's run is
+marked ``expired`` rather than left ``in_progress``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from bot.agent.loop import Answer
 from bot.app import App
 from bot.errors import ConfigError
 from bot.language import in_language_of
 from bot.messages import IncomingMessage, ReplyAddress
+from bot.replies import PostedReply, ReplyRecord
 from bot.state import Job
 from knowledge.search import Scope
 from tools.base import ToolContext
 from tools.chat_backend import ChatMessage
 
-__all__ = ["ANSWER_JOB", "AnswerService", "Channel", "Responder", "status_for_tool"]
+__all__ = [
+    "ANSWER_JOB",
+    "AnswerService",
+    "Channel",
+    "Responder",
+    "Resumable",
+    "status_for_tool",
+]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +81,20 @@ class Responder(Protocol):
         ...
 
 
+@runtime_checkable
+class Resumable(Protocol):
+    """A responder whose placeholder can be named, and taken over by another process."""
+
+    @property
+    def placeholder(self) -> str | None:
+        """The platform's reference to the placeholder once :meth:`Responder.start` posted it."""
+        ...
+
+    def resume(self, placeholder: str) -> None:
+        """Write into this existing placeholder instead of posting one at ``start``."""
+        ...
+
+
 class Channel(Protocol):
     """A platform's side of answering: responders and earlier messages."""
 
@@ -85,31 +113,66 @@ class AnswerService:
     def __init__(self, app: App, channels: Mapping[str, Channel]) -> None:
         self.app = app
         self.channels = channels
+        self.replies = ReplyRecord(app.state.cache)
 
     async def __call__(self, job: Job) -> None:
-        """Answer the message in ``job`` (the worker's handler signature)."""
+        """Answer the message in ``job`` once, however often it is delivered."""
         message = IncomingMessage.from_json(job.payload["message"])
-        await self.answer(message)
+        await self.answer(message, job_id=job.id)
 
-    async def answer(self, message: IncomingMessage) -> Answer | None:
-        """Run the agent and reply; the user always hears back, even on failure."""
+    async def answer(self, message: IncomingMessage, *, job_id: str | None = None) -> Answer | None:
+        """Run the agent and reply; the user always hears back, even on failure.
+
+        With ``job_id``, what earlier attempts of the job showed is honoured (see the
+        module docstring); None when the answer had already been shown.
+        """
         channel = self.channels.get(message.platform)
         if channel is None:  # dead-lettered by the worker, with this reason
             raise ConfigError(
                 f"cannot answer a {message.platform} message: that adapter is not configured "
                 "in this worker (its token is missing)"
             )
+        earlier = await self.replies.get(job_id) if job_id is not None else None
+        if earlier is not None and earlier.shown:
+            # Its worker died before the ack, perhaps before storing the run's outcome.
+            expired = await self.app.conversations.expire_runs_of(message.event_id)
+            log.warning(
+                "%s was answered by an earlier attempt; not again (%d run(s) expired)",
+                message.event_id,
+                expired,
+            )
+            return None
         address = message.reply or ReplyAddress(message.platform, message.channel_id)
         responder = channel.responder(address, message.text)
+        log.info("answering %s", message.event_id)
         try:
-            await responder.start()
+            await self._start(responder, message, job_id, earlier)
             answer = await self._ask(channel, message, responder)
             await responder.finish(answer)
-            return answer
         except Exception as exc:  # the edge: tell the user, keep the worker alive
             log.exception("answering %s failed", message.event_id)
             await _say_failure(responder, message.text, exc)
-            return None
+            answer = None
+        if job_id is not None:
+            await self.replies.shown(job_id, _placeholder(responder))
+        return answer
+
+    async def _start(
+        self,
+        responder: Responder,
+        message: IncomingMessage,
+        job_id: str | None,
+        earlier: PostedReply | None,
+    ) -> None:
+        if earlier is not None and earlier.message and isinstance(responder, Resumable):
+            responder.resume(earlier.message)  # the dead attempt's placeholder, finished here
+        await responder.start()
+        if earlier is not None:  # an earlier attempt died mid-run: its run ends here
+            expired = await self.app.conversations.expire_runs_of(message.event_id)
+            log.warning("%s taken over; %d earlier run(s) expired", message.event_id, expired)
+        placeholder = _placeholder(responder)
+        if job_id is not None and placeholder is not None:
+            await self.replies.placed(job_id, placeholder)
 
     async def _ask(
         self, channel: Channel, message: IncomingMessage, responder: Responder
@@ -143,6 +206,10 @@ class AnswerService:
             external_id=message.event_id,
             earlier=earlier,
         )
+
+
+def _placeholder(responder: Responder) -> str | None:
+    return responder.placeholder if isinstance(responder, Resumable) else None
 
 
 async def _say_failure(responder: Responder, question: str, exc: Exception) -> None:

@@ -356,6 +356,21 @@ class ConversationStore:
         return int(result.rowcount or 0)
 
 
+    async def expire_runs_of(self, external_id: str) -> int:
+        """Mark the runs answering the message ``external_id`` still ``in_progress`` as
+        ``expired`` (their process died and the message is being answered again)."""
+        asked = select(_messages.c.run_id).where(
+            _messages.c.external_id == external_id, _messages.c.role == "user"
+        )
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(_runs)
+                .where(_runs.c.status == "in_progress", _runs.c.id.in_(asked))
+                .values(status="expired", error="the process running it stopped")
+            )
+        return int(result.rowcount or 0)
+
+
 def _call_json(call: ToolCall) -> dict[str, Any]:
     return {
         "id": call.id,

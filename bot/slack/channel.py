@@ -48,7 +48,20 @@ class SlackResponder:
         self._ts: str | None = None
         self._shown_at = 0.0
 
+    @property
+    def placeholder(self) -> str | None:
+        """The placeholder message's ts, once posted (or taken over)."""
+        return self._ts
+
+    def resume(self, placeholder: str) -> None:
+        """Write into the placeholder an earlier attempt posted (its ts), not a new one."""
+        self._ts = placeholder
+
     async def start(self) -> None:
+        if self._ts is not None:  # resumed: show that work goes on in the same message
+            self._shown_at = 0.0
+            await self._refresh(force=True)
+            return
         message = progress_message(self._status)
         response = await self.client.chat_postMessage(
             channel=self.address.channel_id,

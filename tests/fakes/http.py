@@ -7,6 +7,7 @@ reach it alike, over real sockets.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from dataclasses import dataclass, field
@@ -117,6 +118,11 @@ class FakeHTTPServer:
                     query=parse_qs(parts.query),
                 )
                 response = fake._record(request)
+                # The client may be gone: a test killed it while its call was held.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self._send(response)
+
+            def _send(self, response: Response) -> None:
                 self.send_response(response.status)
                 for name, value in response.headers.items():
                     self.send_header(name, value)

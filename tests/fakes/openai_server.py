@@ -4,6 +4,7 @@
     server.reply_text("Hello", delay=2.0)                    # ... after 2 s (a slow model)
     server.reply_tool_calls(("search_documents", {"query": "vacation"}))
     server.reply_error(429, "slow down", retry_after=0)      # then the SDK retries
+    server.answer_with(lambda body: Reply(text="Hi"))        # a rule for whatever is unscripted
     client = AsyncOpenAI(base_url=server.base_url, api_key="test")
 
 Each ``POST /v1/chat/completions`` takes the next scripted reply, answered as JSON or, when
@@ -18,16 +19,19 @@ import json
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fakes.http import FakeHTTPServer, Recorded, Response
 
-__all__ = ["ScriptedOpenAI"]
+__all__ = ["Reply", "ScriptedOpenAI"]
 
 
 @dataclass
-class _Reply:
+class Reply:
+    """One scripted reply: text, tool calls or an HTTP error, sent after ``delay`` seconds."""
+
     text: str | None = None
     tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     error: tuple[int, str, float | None] | None = None
@@ -42,7 +46,8 @@ class ScriptedOpenAI(FakeHTTPServer):
     def __init__(self, *, model: str = "gpt-test") -> None:
         super().__init__()
         self.model = model
-        self._script: deque[_Reply] = deque()
+        self._script: deque[Reply] = deque()
+        self._rule: Callable[[dict[str, Any]], Reply] | None = None
 
     @property
     def base_url(self) -> str:
@@ -59,7 +64,7 @@ class ScriptedOpenAI(FakeHTTPServer):
     ) -> None:
         """Queue an assistant message with ``text``, sent ``delay`` seconds after the request."""
         self._script.append(
-            _Reply(
+            Reply(
                 text=text,
                 prompt_tokens=prompt_tokens,
                 completion_tokens=completion_tokens,
@@ -69,11 +74,19 @@ class ScriptedOpenAI(FakeHTTPServer):
 
     def reply_tool_calls(self, *calls: tuple[str, dict[str, Any]]) -> None:
         """Queue an assistant message that calls these tools (in parallel)."""
-        self._script.append(_Reply(tool_calls=list(calls)))
+        self._script.append(Reply(tool_calls=list(calls)))
 
     def reply_error(self, status: int, message: str, *, retry_after: float | None = None) -> None:
         """Queue an HTTP error (429, 500 ...) in OpenAI's error shape."""
-        self._script.append(_Reply(error=(status, message, retry_after)))
+        self._script.append(Reply(error=(status, message, retry_after)))
+
+    def answer_with(self, rule: Callable[[dict[str, Any]], Reply]) -> None:
+        """Answer requests the queue does not cover with ``rule(request body)``.
+
+        The rule runs on the request's server thread: it may block (hold a reply until the
+        test lets it go) without holding up other requests.
+        """
+        self._rule = rule
 
     @property
     def pending(self) -> int:
@@ -89,10 +102,13 @@ class ScriptedOpenAI(FakeHTTPServer):
             return _error(401, "missing bearer token")
         if request.method != "POST" or not request.path.endswith("/chat/completions"):
             return _error(404, f"not scripted: {request.method} {request.path}")
-        if not self._script:
-            self.errors.append("chat completion requested with nothing scripted")
-            return _error(500, "nothing scripted for this request")
-        reply = self._script.popleft()
+        try:
+            reply = self._script.popleft()
+        except IndexError:
+            if self._rule is None:
+                self.errors.append("chat completion requested with nothing scripted")
+                return _error(500, "nothing scripted for this request")
+            reply = self._rule(request.json())
         if reply.delay > 0:  # a slow model; each request has its own server thread
             time.sleep(reply.delay)
         if reply.error is not None:
@@ -106,7 +122,7 @@ class ScriptedOpenAI(FakeHTTPServer):
             )
         return Response.json(self._completion(reply))
 
-    def _message(self, reply: _Reply) -> dict[str, Any]:
+    def _message(self, reply: Reply) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": reply.text}
         if reply.tool_calls:
             message["tool_calls"] = [
@@ -119,7 +135,7 @@ class ScriptedOpenAI(FakeHTTPServer):
             ]
         return message
 
-    def _usage(self, reply: _Reply) -> dict[str, int]:
+    def _usage(self, reply: Reply) -> dict[str, int]:
         return {
             "prompt_tokens": reply.prompt_tokens,
             "completion_tokens": reply.completion_tokens,
@@ -134,7 +150,7 @@ class ScriptedOpenAI(FakeHTTPServer):
             "model": self.model,
         }
 
-    def _completion(self, reply: _Reply) -> dict[str, Any]:
+    def _completion(self, reply: Reply) -> dict[str, Any]:
         finish = "tool_calls" if reply.tool_calls else "stop"
         return {
             **self._envelope("chat.completion"),
@@ -142,7 +158,7 @@ class ScriptedOpenAI(FakeHTTPServer):
             "usage": self._usage(reply),
         }
 
-    def _stream(self, reply: _Reply, *, include_usage: bool) -> Response:
+    def _stream(self, reply: Reply, *, include_usage: bool) -> Response:
         envelope = self._envelope("chat.completion.chunk")
         deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
         if reply.text:

@@ -8,7 +8,8 @@ Answers ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemer
 Slack's shapes; serves file downloads at the ``url_private`` it hands out; records what is
 posted to a slash command's ``response_url`` (method ``response_url``); ``fail_next``
 makes the next call to a method fail (``ratelimited`` comes back as HTTP 429 with
-``Retry-After``, as Slack sends it).
+``Retry-After``, as Slack sends it); ``hold`` keeps a matching call waiting, recorded but
+unanswered, until the test lets it go (the caller is killed in between, say).
 A wrong token gets ``invalid_auth``; an unknown method ``unknown_method``.
 """
 
@@ -17,12 +18,13 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fakes.http import FakeHTTPServer, Recorded, Response
 
-__all__ = ["FakeSlackAPI", "SlackCall"]
+__all__ = ["FakeSlackAPI", "Hold", "SlackCall"]
 
 
 @dataclass
@@ -32,6 +34,20 @@ class SlackCall:
     method: str
     args: dict[str, Any]
     token: str | None
+
+
+@dataclass
+class Hold:
+    """A call held by :meth:`FakeSlackAPI.hold`: ``reached`` once one arrives; ``release`` it."""
+
+    matches: Callable[[SlackCall], bool]
+    reached: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+    call: SlackCall | None = None
+
+    def release(self) -> None:
+        """Answer the held call (and any later match) without waiting."""
+        self.released.set()
 
 
 class FakeSlackAPI(FakeHTTPServer):
@@ -45,9 +61,12 @@ class FakeSlackAPI(FakeHTTPServer):
         self.bot_id = "B0DESKBOT"
         self.calls: list[SlackCall] = []
         self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.posted: dict[str, dict[str, Any]] = {}
+        """Every message ``chat.postMessage`` posted, by the ts it was given."""
         self.files: dict[str, tuple[dict[str, Any], bytes]] = {}
         self.usergroups: dict[str, list[str]] = {}
         self._failures: dict[str, tuple[str, float | None]] = {}
+        self._holds: list[Hold] = []
         self._ts = itertools.count(1)
         self._calls_lock = threading.Lock()
 
@@ -83,6 +102,16 @@ class FakeSlackAPI(FakeHTTPServer):
         """Make the next call to ``method`` fail with ``error``."""
         self._failures[method] = (error, retry_after)
 
+    def hold(self, matches: Callable[[SlackCall], bool]) -> Hold:
+        """Keep the first call that ``matches`` unanswered (it is recorded) until released.
+
+        The call counts as received, as Slack would have shown the message; the caller
+        waits for the response, so a test can kill it at exactly that point.
+        """
+        hold = Hold(matches)
+        self._holds.append(hold)
+        return hold
+
     def calls_to(self, method: str) -> list[SlackCall]:
         """The calls made to one method, in order."""
         with self._calls_lock:
@@ -101,8 +130,10 @@ class FakeSlackAPI(FakeHTTPServer):
         method = request.path.removeprefix("/api/")
         args = self._args(request)
         token = token or args.pop("token", None)
+        call = SlackCall(method, args, token)
         with self._calls_lock:
-            self.calls.append(SlackCall(method, args, token))
+            self.calls.append(call)
+        self._wait_if_held(call)
         if token != self.token:
             return Response.json({"ok": False, "error": "invalid_auth"})
         if method in self._failures:
@@ -121,6 +152,17 @@ class FakeSlackAPI(FakeHTTPServer):
             return Response.json({"ok": True, **answer(args)})
         except _SlackError as exc:
             return Response.json({"ok": False, "error": str(exc)})
+
+    def _wait_if_held(self, call: SlackCall) -> None:
+        for hold in self._holds:
+            if not hold.released.is_set() and hold.matches(call):
+                with self._calls_lock:
+                    first = hold.call is None
+                    hold.call = hold.call or call
+                if first:
+                    hold.reached.set()
+                    hold.released.wait()
+                return
 
     @staticmethod
     def _args(request: Recorded) -> dict[str, Any]:
@@ -160,6 +202,7 @@ class FakeSlackAPI(FakeHTTPServer):
             message["blocks"] = args["blocks"]
         if "thread_ts" in args:
             message["thread_ts"] = args["thread_ts"]
+        self.posted[ts] = {**message, "channel": args.get("channel")}
         return {"channel": args.get("channel"), "ts": ts, "message": message}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
