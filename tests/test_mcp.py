@@ -31,6 +31,8 @@ from knowledge.ingest import Ingestor
 from knowledge.store import KnowledgeStore
 from tests.conftest import REPO, CliResult, FreshDatabase
 from tests.integrations_support import PRIVATE_FACT, PUBLIC_FACT, store_sample_corpus
+from tests.test_classifier import comment_rows, write_table
+from tools.classifier import read_dataset, train_classifier
 
 pytestmark = pytest.mark.e2e
 
@@ -148,14 +150,26 @@ async def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: fl
     raise AssertionError(f"nothing listened on port {port} within {timeout} s")
 
 
+@pytest.fixture
+async def classifier_env(server_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The same, with a comment classifier trained: ``classify_comment`` joins the tools."""
+    data = read_dataset(
+        write_table(tmp_path / "train.tsv", comment_rows(), delimiter="\t"),
+        text_col="comments",
+        label_col="hate",
+    )
+    (await train_classifier(data, holdout=0.25)).save(tmp_path / "classifier")
+    return {**server_env, "DESKBOT_CLASSIFIER_MODEL": str(tmp_path / "classifier")}
+
+
 async def test_http_serves_a_users_scope_and_stops_on_sigterm(
-    server_env: dict[str, str], tmp_path: Path
+    classifier_env: dict[str, str], tmp_path: Path
 ) -> None:
     port = free_port()
     args = ["mcp", "--http", "--port", str(port), "--as-user", "U1"]
     with (tmp_path / "server.err").open("wb") as errlog:
         process = subprocess.Popen(  # noqa: ASYNC220 (returns at once; the server runs on)
-            [str(SCRIPT), *args], env=server_env, cwd=tmp_path, stderr=errlog
+            [str(SCRIPT), *args], env=classifier_env, cwd=tmp_path, stderr=errlog
         )
         try:
             await wait_for_port(port, process, timeout=120)
@@ -163,12 +177,18 @@ async def test_http_serves_a_users_scope_and_stops_on_sigterm(
                 listed = await client.list_tools()
                 private = await search(client, "CEO salary")
                 refused = await client.call_tool("run_sql", {"query": "DROP TABLE employees"})
+                classified = await client.call_tool("classify_comment", {"text": "Thanks, team"})
+                empty = await client.call_tool("classify_comment", {"text": "  "})
         finally:
             process.send_signal(signal.SIGTERM)
             code = process.wait(timeout=60)
 
-    assert [tool.name for tool in listed.tools] == TOOLS
+    assert [tool.name for tool in listed.tools] == [*TOOLS, "classify_comment"]
     assert PRIVATE_FACT in private["passages"][0]["content"]  # hr is allowed for U1, as in a DM
+    assert not classified.is_error
+    assert set(classified.structured_content["scores"]) == {"hate", "offensive", "none"}
+    assert empty.is_error
+    assert "\n" not in empty.content[0].text  # type: ignore[union-attr]
     assert refused.is_error
     assert "DROP" in refused.content[0].text  # type: ignore[union-attr]
     assert code == 0, (tmp_path / "server.err").read_text()
