@@ -65,6 +65,7 @@ def make_knowledge(settings: Settings, database: Database) -> Knowledge:
             embedder,
             max_bytes=int(settings.max_file_mb * 1024 * 1024),
             parse_timeout=settings.parse_timeout,
+            parse_memory_mb=settings.parse_memory_mb or None,
             parse_workers=settings.parse_workers,
             chunk_tokens=settings.chunk_tokens,
             overlap_tokens=settings.chunk_overlap,

@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     chunk_overlap: Annotated[int, _env("DESKBOT_CHUNK_OVERLAP")] = 40
     max_file_mb: Annotated[float, _env("DESKBOT_MAX_FILE_MB")] = 50.0
     parse_timeout: Annotated[float, _env("DESKBOT_PARSE_TIMEOUT")] = 120.0
+    parse_memory_mb: Annotated[int, _env("DESKBOT_PARSE_MEMORY_MB")] = 2048
     parse_workers: Annotated[int, _env("DESKBOT_PARSE_WORKERS")] = 2
     search_dense_weight: Annotated[float, _env("DESKBOT_SEARCH_DENSE_WEIGHT")] = 0.35
     search_dense_weight_latin: Annotated[float, _env("DESKBOT_SEARCH_DENSE_WEIGHT_LATIN")] = 0.2
@@ -180,6 +181,13 @@ class Settings(BaseSettings):
         bad = [g for g in _items(value) if not g.isdigit()]
         if bad:
             raise ValueError(f"must be guild ids (numbers) separated by commas, got {bad[0]!r}")
+        return value
+
+    @field_validator("parse_memory_mb")
+    @classmethod
+    def _parse_memory(cls, value: int) -> int:
+        if value != 0 and value < 256:  # a parser's libraries alone take ~100 MB
+            raise ValueError("must be at least 256 (MB), or 0 for no limit")
         return value
 
     @field_validator("llm_max_retries")

@@ -6,6 +6,11 @@ process), which was most of a re-ingest. Workers come from a forkserver, so a ne
 in milliseconds. A worker is retired after :data:`_WORKER_FILES` files, and killed when it
 overruns its timeout, crashes or its caller goes away. The pool belongs to one ingestor and
 is closed with it.
+
+Each worker also runs under a memory limit (``RLIMIT_AS``, set in the worker alone, never in
+the forkserver): a file whose parse needs more is refused as ``too_large`` (Python's
+``MemoryError``) or, when a C library dies of it, as ``crashed``; the worker is replaced and
+the rest of the batch goes on.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import resource
 import signal
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -24,6 +30,7 @@ from knowledge.errors import ParseError
 __all__ = ["ParsePool"]
 
 _WORKER_FILES = 25
+_MIB = 1024 * 1024
 
 _context: Any = None
 
@@ -48,10 +55,11 @@ class _NotStartedError(Exception):
 class _ParseWorker:
     """One child process that parses the files it is sent, one at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, memory_bytes: int | None) -> None:
         ctx = _mp_context()
         self.conn, child_end = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=_serve_parses, args=(child_end,), daemon=True)
+        args = (child_end, memory_bytes)
+        self.process = ctx.Process(target=_serve_parses, args=args, daemon=True)
         self.process.start()
         child_end.close()
         self.files = 0
@@ -93,8 +101,11 @@ class _ParseWorker:
         self.conn.close()
 
 
-def _serve_parses(conn: Connection) -> None:
+def _serve_parses(conn: Connection, memory_bytes: int | None) -> None:
     from knowledge.parsing import parse_file
+
+    if memory_bytes is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
 
     # Ctrl-C reaches the whole process group; the pool's owner decides when a worker ends
     # (it closes the pipe or kills it), so a worker must not die printing a traceback.
@@ -115,15 +126,24 @@ def _serve_parses(conn: Connection) -> None:
             conn.send(("ok", parse_file(Path(path), max_bytes=max_bytes)))
         except ParseError as exc:
             conn.send(("refused", exc))
+        except MemoryError:  # in the parser's own code, or pickling a huge result
+            limit = f" of {memory_bytes // _MIB:,} MB" if memory_bytes else ""
+            message = f"needs more memory than the parser's limit{limit}"
+            conn.send(("refused", ParseError(message, reason="too_large")))
         except Exception as exc:  # the parser's bug must not become the ingest's crash
             message = f"the parser failed ({type(exc).__name__})"
             conn.send(("refused", ParseError(message, reason="crashed")))
 
 
 class ParsePool:
-    """Worker processes that parse files, reused between files until :meth:`aclose`."""
+    """Worker processes that parse files, reused between files until :meth:`aclose`.
 
-    def __init__(self) -> None:
+    Args:
+        memory_mb: Each worker's address-space limit in MiB; ``None`` for none.
+    """
+
+    def __init__(self, *, memory_mb: int | None = None) -> None:
+        self._memory_bytes = memory_mb * _MIB if memory_mb else None
         self._idle: list[_ParseWorker] = []
         self._closed = False
 
@@ -169,7 +189,7 @@ class ParsePool:
             if worker.process.is_alive():
                 return worker
             await asyncio.to_thread(worker.close, kill=True)
-        return await asyncio.to_thread(_ParseWorker)
+        return await asyncio.to_thread(_ParseWorker, self._memory_bytes)
 
     async def _give_back(self, worker: _ParseWorker, *, healthy: bool) -> None:
         if healthy and worker.files < _WORKER_FILES and not self._closed:

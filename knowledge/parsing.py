@@ -107,7 +107,10 @@ def parse_file(
 
     Args:
         path: The file; its suffix (case-insensitive) picks the parser.
-        max_bytes: Files larger than this are refused before being read.
+        max_bytes: Files larger than this are refused before being read, and so are
+            documents with more characters of text than this: a compressed format may not
+            unpack to more text than the largest plain file accepted, which keeps the work
+            after parsing (chunking, embedding) bounded.
         name: The file's name as its user knows it (default: the path's).
 
     Returns:
@@ -139,7 +142,7 @@ def _parse(path: Path, name: str, max_bytes: int, depth: int) -> ParsedDocument:
         raise ParseError("too large to parse in memory", reason="too_large") from None
     except Exception as exc:
         raise ParseError(f"cannot parse this {_LABELS[suffix]}: {_short(exc, path)}") from exc
-    document = _assemble(name, suffix, _cleaned(parsed))
+    document = _assemble(name, suffix, _cleaned(parsed), max_chars=max_bytes)
     if parsed.attachments and depth < MAX_DEPTH:
         document.attachments = parse_attachments(
             parsed.attachments, _parse, max_bytes=max_bytes, depth=depth
@@ -188,8 +191,12 @@ def _short(exc: BaseException, path: Path) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def _assemble(name: str, suffix: str, parsed: _Parsed) -> ParsedDocument:
+def _assemble(name: str, suffix: str, parsed: _Parsed, *, max_chars: int) -> ParsedDocument:
     """Number the blocks into one text, give each its section, and pick the title."""
+    length = sum(len(block.text) for block in parsed.blocks)
+    if length > max_chars:
+        limit = f"{length:,} characters, over the limit of {max_chars:,}"
+        raise ParseError(f"too much text ({limit})", reason="too_large")
     blocks: list[Block] = []
     section: str | None = None
     position = 0

@@ -7,10 +7,12 @@ a minimal ZIP writer, so a 300 MB archive costs a few hundred kilobytes and mill
 from __future__ import annotations
 
 import io
+import json
 import struct
 import time
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import docx
@@ -18,8 +20,10 @@ import pytest
 from openpyxl import Workbook
 
 from knowledge._archives import ArchiveLimits, check_zip_file
+from knowledge._parse_pool import ParsePool
 from knowledge.errors import ParseError
 from knowledge.parsing import parse_file
+from tests.conftest import CliResult, FreshDatabase
 
 pytestmark = pytest.mark.unit
 
@@ -88,7 +92,8 @@ def docx_with(tmp_path: Path, name: str, replace: dict[str, bytes]) -> Path:
     return path
 
 
-def test_a_docx_whose_document_unpacks_to_300_mb_is_refused_unopened(tmp_path: Path) -> None:
+def docx_bomb(tmp_path: Path) -> Path:
+    """A DOCX whose document part unpacks to 300 MB of paragraphs; about 1.2 MB on disk."""
     plain = docx_with(tmp_path, "plain.docx", {})
     with zipfile.ZipFile(plain) as source:
         parts = {info.filename: source.read(info) for info in source.infolist()}
@@ -100,9 +105,15 @@ def test_a_docx_whose_document_unpacks_to_300_mb_is_refused_unopened(tmp_path: P
     members = [(name, *deflate_repeated(data, b"", 0, b"")) for name, data in parts.items()]
     path = tmp_path / "bomb.docx"
     path.write_bytes(raw_zip([*members, ("word/document.xml", *document)]))
+    return path
+
+
+def test_a_docx_whose_document_unpacks_to_300_mb_is_refused_unopened(tmp_path: Path) -> None:
+    path = docx_bomb(tmp_path)
     assert path.stat().st_size < 2 * _MIB
+    head = zipfile.ZipFile(docx_with(tmp_path, "plain.docx", {})).read("word/document.xml")[:200]
     with zipfile.ZipFile(path) as archive:  # a valid archive: the first megabyte inflates
-        assert archive.open("word/document.xml").read(_MIB).startswith(head)
+        assert archive.open("word/document.xml").read(_MIB).startswith(head[:100])
     started = time.monotonic()
     with pytest.raises(ParseError) as caught:
         parse_file(path)
@@ -192,3 +203,79 @@ def test_a_file_that_is_not_a_zip_is_left_to_its_parser(tmp_path: Path) -> None:
 def test_archive_limits_validate_themselves() -> None:
     with pytest.raises(ValueError, match="positive"):
         ArchiveLimits(max_ratio=1)
+
+
+async def test_a_parse_past_the_memory_limit_refuses_that_file_and_the_next_parses(
+    tmp_path: Path,
+) -> None:
+    # A CSV of many short cells: 6 MB on disk, some 250 MB as Python lists.
+    heavy = tmp_path / "heavy.csv"
+    heavy.write_bytes(b"a,b,c,d,e,f,g,h\n" + b"1,2,3,4,5,6,7,8\n" * 400_000)
+    light = tmp_path / "light.csv"
+    light.write_text("city,cap\nSeoul,180\n")
+    pool = ParsePool(memory_mb=200)
+    try:
+        with pytest.raises(ParseError) as caught:
+            await pool.parse(heavy, max_bytes=50 * _MIB, timeout=60)
+        assert caught.value.reason == "too_large"
+        assert str(caught.value) == "too large to parse in memory"  # 6 MB: the limit's doing
+        document = await pool.parse(light, max_bytes=50 * _MIB, timeout=60)
+        assert "Seoul" in document.text
+    finally:
+        await pool.aclose()
+
+
+def test_text_longer_than_the_largest_file_accepted_is_refused(tmp_path: Path) -> None:
+    # What kept `deskbot ingest` busy for minutes: a compressed part whose text, once parsed,
+    # went on to be chunked and embedded. The text may not outgrow the upload limit.
+    paragraphs = b"".join(
+        b"<w:p><w:r><w:t>%s</w:t></w:r></w:p>"
+        % b" ".join(b"w%07d" % (i * 1250 + j) for j in range(1250))
+        for i in range(200)
+    )
+    path = docx_with(tmp_path, "long.docx", {})
+    with zipfile.ZipFile(path) as source:
+        parts = {info.filename: source.read(info) for info in source.infolist()}
+    head, _ = parts["word/document.xml"].split(b"<w:body>")
+    parts["word/document.xml"] = head + b"<w:body>" + paragraphs + b"</w:body></w:document>"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+    with pytest.raises(ParseError) as caught:
+        parse_file(path, max_bytes=1 * _MIB)
+    assert caught.value.reason == "too_large"
+    assert str(caught.value) == "too much text (2,249,800 characters, over the limit of 1,048,576)"
+
+
+@pytest.mark.e2e
+def test_deskbot_ingest_refuses_the_bombs_and_stores_the_rest(
+    run_cli: Callable[..., CliResult], fresh_database: FreshDatabase, tmp_path: Path
+) -> None:
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    docx_bomb(folder).rename(folder / "bomb.docx")
+    (folder / "plain.docx").unlink()
+    laughs = '<!DOCTYPE x [<!ENTITY a "aaaa">]><w:document xmlns:w="urn:w">&a;</w:document>'
+    docx_with(folder, "laughs.docx", {"word/document.xml": laughs.encode()})
+    (folder / "guide.md").write_text("# Guide\n\nBadges open every door on weekdays.\n")
+    env = {"DATABASE_URL": fresh_database.url}
+    result = run_cli("ingest", str(folder), "-c", "uploads", "--json", env=env)
+    assert result.code == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    rows = {Path(row["path"]).name: row for row in json.loads(result.stdout)}
+    assert rows["guide.md"]["status"] == "stored"
+    assert rows["bomb.docx"]["reason"] == rows["laughs.docx"]["reason"] == "unsafe"
+    assert (
+        rows["bomb.docx"]["detail"] == "unsafe DOCX (a zip or XML bomb): unpacks to over 256.0 MB"
+    )
+
+
+@pytest.mark.e2e
+def test_a_parse_memory_limit_below_what_parsers_need_is_one_line(
+    run_cli: Callable[..., CliResult],
+) -> None:
+    result = run_cli("doctor", env={"DESKBOT_PARSE_MEMORY_MB": "100"})
+    assert result.code == 2
+    assert result.stderr.strip().splitlines() == [
+        "deskbot: DESKBOT_PARSE_MEMORY_MB: must be at least 256 (MB), or 0 for no limit"
+    ]
