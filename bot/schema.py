@@ -28,7 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.messages import Platform
@@ -131,6 +131,10 @@ class Run(BotBase):
     completion_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
     meta: Mapped[JsonDict] = mapped_column("metadata")
+    # The function schemas offered to the model, as it saw them (fine-tuning exports these);
+    # NULL for runs stored before they were recorded. json, not jsonb: jsonb reorders keys,
+    # and the key order is part of the prompt the model saw.
+    tools: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
     created_at: Mapped[CreatedAt]
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

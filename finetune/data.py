@@ -96,17 +96,19 @@ def build_dataset(
     """Train and eval examples from stored runs, and the report of what happened.
 
     Each run is a dict: ``thread`` and ``run`` (ids), ``instructions`` (the system prompt),
-    ``feedback`` (thumbs up minus down), ``history`` (earlier questions and final answers of
-    the thread) and ``messages`` (the question, then the run's assistant and tool messages,
-    tool-call arguments as the model's JSON strings). ``tools`` are the function schemas the
-    agent offers; a run calling a tool outside them is dropped.
+    ``tools`` (the function schemas the model was offered, or None when the run did not
+    record them), ``feedback`` (thumbs up minus down), ``history`` (earlier questions and
+    final answers of the thread) and ``messages`` (the question, then the run's assistant
+    and tool messages, tool-call arguments as the model's JSON strings). ``tools`` (the
+    argument) stands in for a run that recorded none. A run calling a tool outside its
+    tools is dropped.
     """
     report = ExportReport()
-    offered = {t["function"]["name"] for t in tools}
     selected: list[tuple[str, Example]] = []
     for run in runs:
         report.runs += 1
-        example, reason = example_from_run(run, tools, offered, selection)
+        offered = tools if run.get("tools") is None else run["tools"]
+        example, reason = example_from_run(run, offered, selection)
         if example is None:
             report.dropped[reason] += 1
         else:
@@ -136,18 +138,17 @@ def scrub_and_dedupe(
 
 
 def example_from_run(
-    run: Mapping[str, Any],
-    tools: Sequence[Mapping[str, Any]],
-    offered: set[str],
-    selection: Selection,
+    run: Mapping[str, Any], tools: Sequence[Mapping[str, Any]], selection: Selection
 ) -> tuple[Example | None, str]:
-    """One run in the training form, or None and the reason it is left out."""
+    """One run in the training form, offering ``tools``, or None and the reason it is left
+    out."""
     feedback = int(run.get("feedback") or 0)
     if feedback < 0 or (selection.feedback == "positive" and feedback <= 0):
         return None, "feedback"
     calls = [c for m in run["messages"] for c in (m.get("tool_calls") or [])]
     if len(calls) < selection.min_tools:
         return None, "too few tool calls"
+    offered = {t["function"]["name"] for t in tools}
     if any(c["function"]["name"] not in offered for c in calls):
         return None, "calls a tool not offered"
     try:

@@ -76,9 +76,9 @@ def write_weather_data(folder: Path) -> Path:
     return folder / "data.jsonl"
 
 
-def deskbot(*args: str, cwd: Path) -> CliResult:
-    """Run the ``deskbot`` script as the ``run_cli`` fixture does, for module-scoped fixtures
-    that share one trained adapter between tests."""
+def deskbot(*args: str, cwd: Path, env: dict[str, str] | None = None) -> CliResult:
+    """Run the ``deskbot`` script as the ``run_cli`` fixture does, for fixtures wider than
+    one test (the session's chain: export, train, merge)."""
     base = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(cwd / "home"),
@@ -89,7 +89,7 @@ def deskbot(*args: str, cwd: Path) -> CliResult:
     script = Path(sys.executable).with_name("deskbot")
     proc = subprocess.run(
         [str(script), *args],
-        env=base,
+        env={**base, **(env or {})},
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -2,8 +2,8 @@
 
 :class:`BackendContract` runs against each backend through a small harness that prepares
 its next turn (the scripted OpenAI server is told what to answer; the retrieval-only
-backend decides for itself). A new backend (the local model from ``finetune``) joins by
-adding a harness to ``HARNESSES``.
+backend decides for itself; the local model from ``finetune`` learnt the turns). A new
+backend joins by adding a harness to ``HARNESSES``.
 
 The contract, in Chat Completions wire format (plain dicts, see :mod:`tools.chat_backend`):
 a turn is one assistant choice, with text or with tool calls that name an offered tool and
@@ -17,12 +17,14 @@ import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
 
 from bot.agent.backends import OfflineBackend, OpenAIBackend
 from tests.fakes.openai_server import ScriptedOpenAI
+from tools.base import Tool
 from tools.chat_backend import (
     BackendError,
     ChatBackend,
@@ -34,24 +36,25 @@ from tools.chat_backend import (
 from tools.documents import PassageAnswers
 
 QUESTION = "What is the hotel cap in Tokyo?"
-SEARCH: ToolSpec = {
-    "type": "function",
-    "function": {
-        "name": "search_documents",
-        "description": "Search the company documents.",
-        "parameters": {
-            "type": "object",
-            "properties": {"query": {"type": "string"}, "k": {"type": "integer"}},
-            "required": ["query"],
-        },
-    },
-}
 PASSAGES = {
     "query": QUESTION,
     "passages": [
         {"citation": 1, "title": "Handbook", "content": "The hotel cap in Tokyo is 180 USD."}
     ],
 }
+
+
+async def search_documents(query: str) -> dict[str, Any]:
+    """Search the company documents.
+
+    Args:
+        query: What to look for.
+    """
+    return PASSAGES
+
+
+# A tool as the agent offers one (the local model learnt these turns from the agent's runs).
+SEARCH: ToolSpec = Tool.from_function(search_documents).schema()
 
 
 class Harness(Protocol):
@@ -105,26 +108,35 @@ class OfflineHarness:
 
 
 class LocalHarness(OfflineHarness):
-    """The local model from ``finetune``, taught these very turns: nothing to script."""
+    """The local model from ``finetune``, trained on these very turns as the agent stored and
+    ``finetune export`` wrote them (``tests/finetune_chain.py``): nothing to script."""
 
-    def __init__(self, server: ScriptedOpenAI) -> None:
-        from tests.finetune_local_support import contract_backend
+    def __init__(self, model_dir: Path) -> None:
+        from bot.app import LocalModelBackend
+        from finetune.local import LocalBackend
 
-        self.backend = contract_backend()
+        self.backend = LocalModelBackend(LocalBackend(model_dir))
 
 
 HARNESSES: dict[str, Callable[[ScriptedOpenAI], Harness]] = {
     "openai": OpenAIHarness,
     "offline": OfflineHarness,
-    "local": LocalHarness,
 }
 
 
-@pytest.fixture(params=sorted(HARNESSES))
+@pytest.fixture(params=sorted([*HARNESSES, "local"]))
 async def harness(
     request: pytest.FixtureRequest, openai_server: ScriptedOpenAI
 ) -> AsyncIterator[Harness]:
-    made = HARNESSES[request.param](openai_server)
+    if request.param == "local":
+        from tests.finetune_chain import chain_once
+
+        chain = chain_once(
+            request.getfixturevalue("pg_server"), request.getfixturevalue("tmp_path_factory")
+        )
+        made: Harness = LocalHarness(chain.merged)
+    else:
+        made = HARNESSES[request.param](openai_server)
     yield made
     await made.backend.close()
     assert openai_server.pending == 0, "a scripted turn was not asked for"

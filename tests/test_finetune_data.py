@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from bot.agent import Agent, ConversationStore, OpenAIBackend, ThreadKey
@@ -15,7 +16,6 @@ from finetune.data import split_by_thread
 from finetune.scrub import Scrubber
 from tests.conftest import CliResult, FreshDatabase
 from tests.fakes.openai_server import ScriptedOpenAI
-from tests.finetune_support import tiny_model_dir
 from tools.base import Tool, ToolContext, ToolRegistry
 
 pytestmark = pytest.mark.integration
@@ -130,26 +130,34 @@ async def test_export_writes_stored_tool_runs_in_the_training_form(
     assert follow_up["messages"][2]["content"] == "Sunny. Call me at [PHONE]."
 
 
-async def test_exported_runs_train_the_tiny_model(
+async def test_export_offers_each_run_the_tools_it_recorded(
     agent: Agent,
     openai_server: ScriptedOpenAI,
     run_cli: RunCli,
     fresh_database: FreshDatabase,
-    tools_file: Path,
     tmp_path: Path,
-    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    await store_runs(agent, openai_server)
-    export(run_cli, fresh_database, tools_file, tmp_path / "data.jsonl", "--eval-share", "0.3")
+    await ask_with_tool(agent, openai_server, "t1", "Seoul", "Sunny in Seoul.")
+    await ask_with_tool(agent, openai_server, "t2", "Busan", "Rain in Busan.")
+    await agent.store.drain()
+    with psycopg.connect(fresh_database.url) as conn:  # Busan's run predates recorded tools
+        conn.execute(
+            "UPDATE runs SET tools = NULL WHERE id = "
+            "(SELECT run_id FROM messages WHERE content = 'Weather in Busan?')"
+        )
+    older = [{"type": "function", "function": {"name": "get_weather", "description": "Old."}}]
+    (tmp_path / "older.json").write_text(json.dumps(older), encoding="utf-8")
 
-    args = ("finetune", "train", "--base", str(tiny_model_dir(tmp_path_factory)), "--data")
-    result = run_cli(
-        *args, str(tmp_path / "data.jsonl"), "--max-steps", "3", "--json", "--no-progress"
+    report = export(
+        run_cli, fresh_database, tmp_path / "older.json", tmp_path / "d.jsonl", "--eval-share", "0"
     )
 
-    assert result.code == 0, result.stderr
-    summary = json.loads(result.stdout)
-    assert summary["steps"] == 3 and summary["examples"] + summary["eval_examples"] == 4
+    assert report["train"] == 2
+    seoul, busan = sorted(read_lines(tmp_path / "d.jsonl"), key=lambda e: "Busan" in str(e))
+    offered = ToolRegistry([get_weather]).schemas()
+    # what the model saw, key order included (it is part of the prompt)
+    assert json.dumps(seoul["tools"]) == json.dumps(offered)
+    assert busan["tools"] == older  # --tools stands in for a run that recorded none
 
 
 async def test_export_filters_by_feedback_and_tool_calls(

@@ -1,7 +1,9 @@
 """The local backend: a model on disk answering the agent in-process, tool calls included.
 
-The model is the tiny one taught a few turns by heart (``tests/finetune_local_support.py``),
-so its greedy output is known: a tool call, an answer, a malformed call.
+The model is the tiny one trained on the agent's own exported runs until it knows them by
+heart (``tests/finetune_chain.py``, built once per session), so its greedy output is known: a
+tool call, an answer, a malformed call. ``tests/test_finetune_chain.py`` runs the agent's full
+turn and serve-model on it.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import warnings
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -18,19 +19,20 @@ import pytest
 
 from bot.agent import Agent, ConversationStore, ThreadKey
 from bot.app import LocalModelBackend, make_backend
+from bot.embedded_pg import EmbeddedPostgres
 from bot.errors import ConfigError
 from bot.settings import Settings
 from bot.storage import Database
 from finetune.local import LocalBackend, LocalModelError, describe_model
 from finetune.tiny import init_tiny
 from tests.conftest import CliResult, FreshDatabase
-from tests.finetune_local_support import (
-    AGENT_ANSWER,
+from tests.finetune_chain import (
     AGENT_QUESTION,
     BROKEN_QUESTION,
     INSTRUCTIONS,
+    Chain,
+    chain_once,
     hotel_cap,
-    taught_model_dir,
 )
 from tests.test_backend_contract import _conversation as contract_conversation
 from tools.base import Tool, ToolContext, ToolRegistry
@@ -43,8 +45,14 @@ KEY = ThreadKey("terminal", "local-model")
 
 
 @pytest.fixture(scope="module")
-def taught() -> Path:
-    return taught_model_dir()
+def chain(pg_server: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    return chain_once(pg_server, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def taught(chain: Chain) -> Path:
+    """The merged model trained from the export."""
+    return chain.merged
 
 
 @pytest.fixture
@@ -64,52 +72,6 @@ def _asked(question: str = AGENT_QUESTION) -> list[Any]:
         {"role": "system", "content": INSTRUCTIONS},
         {"role": "user", "content": question},
     ]
-
-
-async def test_the_local_backend_emits_a_parseable_tool_call(taught: Path) -> None:
-    backend = LocalBackend(taught)
-
-    completion = await backend.complete(_asked(), tools=TOOLS.schemas())
-
-    (choice,) = completion["choices"]
-    (call,) = choice["message"]["tool_calls"]
-    assert choice["finish_reason"] == "tool_calls"
-    assert call["function"]["name"] == "hotel_cap"
-    assert json.loads(call["function"]["arguments"]) == {"city": "Osaka"}
-    usage = completion["usage"]
-    assert usage["prompt_tokens"] > 100  # the tools' schemas are in the prompt
-    assert 0 < usage["completion_tokens"] < backend.max_new_tokens
-    assert completion["model"] == taught.name
-
-
-async def test_the_agent_runs_a_full_turn_on_the_local_backend(
-    local_settings: Settings, store: ConversationStore
-) -> None:
-    backend = make_backend(local_settings)
-    agent = Agent(backend, TOOLS, store, instructions=INSTRUCTIONS)
-    shown: list[str] = []
-
-    async def collect(piece: str) -> None:
-        shown.append(piece)
-
-    answer = await agent.ask(KEY, AGENT_QUESTION, ToolContext.operator(), on_text=collect)
-
-    assert answer.status == "completed", answer.error
-    assert answer.text == AGENT_ANSWER
-    assert [(t.name, t.arguments, t.error) for t in answer.tool_calls] == [
-        ("hotel_cap", {"city": "Osaka"}, None)
-    ]
-    assert "".join(shown) == AGENT_ANSWER  # the answer streamed; the call never shown
-    assert answer.usage.prompt_tokens > 0 and answer.usage.completion_tokens > 0
-    assert answer.model == taught_model_dir().name
-    stored = await store.get_run(answer.run_id)
-    assert stored is not None
-    assert [(s["type"], s["status"]) for s in stored.steps] == [
-        ("model_call", "completed"),
-        ("tool_call", "completed"),
-        ("model_call", "completed"),
-    ]
-    await backend.close()
 
 
 async def test_a_malformed_tool_call_ends_the_run_like_any_model_failure(
@@ -192,26 +154,18 @@ async def test_generation_leaves_the_event_loop_free_and_a_cancelled_turn_stops(
     assert waited < 2.0  # the cancelled turn stopped instead of generating 3000 tokens
 
 
-async def test_a_base_model_with_a_lora_adapter_answers_like_the_merged_one(
-    tmp_path: Path, taught: Path
+async def test_the_base_with_the_trained_adapter_answers_like_the_merged_model(
+    chain: Chain,
 ) -> None:
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"])
-    with warnings.catch_warnings():  # peft 0.21 reads a property transformers 5 deprecated
-        warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
-        adapted = get_peft_model(AutoModelForCausalLM.from_pretrained(taught), lora)
-    adapted.save_pretrained(tmp_path / "adapter")  # LoRA's B starts at zero: nothing changes
-    backend = LocalBackend(taught, adapter=tmp_path / "adapter")
+    backend = LocalBackend(chain.tiny, adapter=chain.adapter)
 
     completion = await backend.complete(_asked(), tools=TOOLS.schemas())
 
     (call,) = completion["choices"][0]["message"]["tool_calls"]
     assert json.loads(call["function"]["arguments"]) == {"city": "Osaka"}
-    assert backend.model == f"{taught.name}+adapter"
-    info = describe_model(taught, adapter=tmp_path / "adapter")
-    assert info.parameters > describe_model(taught).parameters
+    assert backend.model == f"{chain.tiny.name}+adapter"
+    info = describe_model(chain.tiny, adapter=chain.adapter)
+    assert info.parameters > describe_model(chain.tiny).parameters
 
 
 @pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")

@@ -48,6 +48,7 @@ def test_compare_rag_runs_the_three_systems_and_keeps_no_run(
         "OPENAI_BASE_URL": openai_server.base_url,
         "OPENAI_API_KEY": "test",
         "DESKBOT_MODEL": "m",
+        "DESKBOT_LOCAL_MAX_NEW_TOKENS": "16",  # the random model never stops by itself
     }
 
     tiny = str(tiny_model_dir(tmp_path_factory))

@@ -1,4 +1,8 @@
-"""``deskbot finetune train`` and ``merge`` on the tiny model: a few dozen CPU steps."""
+"""``deskbot finetune train``, ``merge`` and ``eval`` on the tiny model.
+
+The training run is the session's chain (``tests/finetune_chain.py``): the tiny model trained
+through the CLI on the runs the agent stored and ``finetune export`` wrote, then merged.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,23 @@ import math
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from bot.embedded_pg import EmbeddedPostgres
 from tests.conftest import CliResult
-from tests.finetune_support import deskbot, tiny_model_dir, write_weather_data
+from tests.finetune_chain import STEPS, TRAIN_FLAGS, Chain, chain_once
+from tests.finetune_support import tiny_model_dir, write_weather_data
 
 pytestmark = pytest.mark.e2e
 
 RunCli = Callable[..., CliResult]
-STEPS = 24
-FAST = ("--learning-rate", "0.01", "--batch-size", "2", "--max-length", "512", "--lora-r", "8")
-FAST += ("--save-steps", "12", "--eval-steps", "12", "--logging-steps", "4", "--no-progress")
+
+
+@pytest.fixture(scope="module")
+def chain(pg_server: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    """The session's training run: the tiny model on the agent's exported runs."""
+    return chain_once(pg_server, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -29,26 +37,18 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Hand-written examples, for the runs that fail before training."""
     return write_weather_data(tmp_path_factory.mktemp("weather"))
 
 
-@pytest.fixture(scope="module")
-def trained(tiny: Path, data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One training run shared by the tests: its adapter directory and JSON summary."""
-    cwd = tmp_path_factory.mktemp("train")
-    args = ("finetune", "train", "--base", str(tiny), "--data", str(data), "--out", "adapter")
-    result = deskbot(*args, *FAST, "--max-steps", str(STEPS), "--json", cwd=cwd)
-    assert result.code == 0, result.stderr
-    return {**json.loads(result.stdout), "out": cwd / "adapter"}
-
-
-def test_training_lowers_the_train_and_eval_loss(trained: dict[str, Any]) -> None:
+def test_training_lowers_the_train_and_eval_loss(chain: Chain) -> None:
+    trained = chain.summary
     assert trained["steps"] == STEPS
-    assert (trained["examples"], trained["eval_examples"]) == (5, 1)  # data.eval.jsonl found
+    assert (trained["examples"], trained["eval_examples"]) == (4, 1)  # data.eval.jsonl found
     assert trained["last_loss"] < trained["first_loss"]
     assert trained["eval_loss_after"] < trained["eval_loss_before"]
     assert trained["tokens_per_second"] > 0
-    out = trained["out"]
+    out = chain.adapter
     assert {"adapter_config.json", "adapter_model.safetensors", "finetune.json"} <= {
         p.name for p in out.iterdir()
     }
@@ -57,17 +57,19 @@ def test_training_lowers_the_train_and_eval_loss(trained: dict[str, Any]) -> Non
     assert (out / "loss.png").is_file() or any("matplotlib" in n for n in trained["notes"])
 
 
-def test_resume_continues_the_step_count(
-    run_cli: RunCli, trained: dict[str, Any], tiny: Path, data: Path, tmp_path: Path
-) -> None:
+def test_resume_continues_the_step_count(run_cli: RunCli, chain: Chain, tmp_path: Path) -> None:
     out = tmp_path / "adapter"
-    shutil.copytree(trained["out"], out)
-    shutil.rmtree(out / f"checkpoint-{STEPS}")  # as if stopped after the first checkpoint
+    shutil.copytree(chain.adapter, out)
+    shutil.rmtree(out / f"checkpoint-{STEPS}")  # as if stopped after the last checkpoint
+    resumed_from = max(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
 
-    args = ("finetune", "train", "--base", str(tiny), "--data", str(data), "--out", str(out))
-    result = run_cli(*args, *FAST, "--max-steps", str(STEPS + 4), "--resume", "--json")
+    args = ("finetune", "train", "--base", str(chain.tiny), "--data", str(chain.data))
+    result = run_cli(
+        *args, "--out", str(out), *TRAIN_FLAGS, "--max-steps", str(STEPS + 4), "--resume", "--json"
+    )
 
     assert result.code == 0, result.stderr
+    assert resumed_from < STEPS
     assert json.loads(result.stdout)["steps"] == STEPS + 4
     state = json.loads((out / f"checkpoint-{STEPS + 4}" / "trainer_state.json").read_text())
     steps = [row["step"] for row in state["log_history"] if "loss" in row]
@@ -76,26 +78,13 @@ def test_resume_continues_the_step_count(
 
 # peft asks transformers a deprecated question when it wraps a model; the answer is right.
 @pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
-def test_merge_gives_the_logits_of_base_plus_adapter(
-    run_cli: RunCli, trained: dict[str, Any], tiny: Path, tmp_path: Path
-) -> None:
+def test_merge_gives_the_logits_of_base_plus_adapter(chain: Chain) -> None:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    merged = tmp_path / "merged"
-    result = run_cli(
-        "finetune",
-        "merge",
-        "--adapter",
-        str(trained["out"]),
-        "--out",
-        str(merged),
-        "--shard-size",
-        "100KB",
-    )
+    merged, tiny = chain.merged, chain.tiny  # `finetune merge --shard-size 100KB` wrote it
 
-    assert result.code == 0, result.stderr
     index = json.loads((merged / "model.safetensors.index.json").read_text())
     shards = sorted(set(index["weight_map"].values()))
     assert len(shards) > 1 and shards[0] == f"model-00001-of-{len(shards):05d}.safetensors"
@@ -108,7 +97,7 @@ def test_merge_gives_the_logits_of_base_plus_adapter(
     ids = tokenizer("<|im_start|>user\nWeather in Seoul?<|im_end|>", return_tensors="pt").input_ids
     plain = AutoModelForCausalLM.from_pretrained(merged).eval()
     adapted = PeftModel.from_pretrained(
-        AutoModelForCausalLM.from_pretrained(tiny), trained["out"]
+        AutoModelForCausalLM.from_pretrained(tiny), chain.adapter
     ).eval()
     base = AutoModelForCausalLM.from_pretrained(tiny).eval()
     with torch.no_grad():
@@ -164,17 +153,17 @@ def test_an_unknown_config_key_is_one_line(
     assert result.stderr.startswith("deskbot: unknown key(s) in") and "epoch" in result.stderr
 
 
-def test_eval_reports_the_adapter_lowering_perplexity(
-    run_cli: RunCli, trained: dict[str, Any], tiny: Path, data: Path
-) -> None:
-    held_out = str(data.with_name("data.eval.jsonl"))
-    args = ("finetune", "eval", "--model", str(tiny), "--data", held_out, "--max-new-tokens", "8")
-    result = run_cli(*args, "--adapter", str(trained["out"]), "--json")
+def test_eval_reports_the_adapter_lowering_perplexity(run_cli: RunCli, chain: Chain) -> None:
+    held_out = str(chain.data.with_name("data.eval.jsonl"))
+    args = ("finetune", "eval", "--model", str(chain.tiny), "--data", held_out)
+    result = run_cli(*args, "--max-new-tokens", "8", "--adapter", str(chain.adapter), "--json")
 
     assert result.code == 0, result.stderr
     figures = json.loads(result.stdout)
     assert (figures["turns"], figures["call_turns"], figures["no_call_turns"]) == (2, 1, 1)
-    assert 0 <= figures["parse_rate"] <= 1 and 0 <= figures["chrf"] <= 100
+    assert 0 <= figures["parse_rate"] <= 1
+    assert figures["chrf"] is None or 0 <= figures["chrf"] <= 100  # None: no answer parsed
     # one held-out example: its perplexity is exp of the trainer's eval loss on it
+    trained = chain.summary
     assert figures["perplexity"] == pytest.approx(math.exp(trained["eval_loss_after"]), rel=1e-3)
     assert figures["perplexity"] < math.exp(trained["eval_loss_before"])

@@ -80,12 +80,14 @@ class Agent:
         """
         started = time.monotonic()
         prompt = instructions or self.instructions
+        schemas = self.tools.schemas()
         record, history = await self.store.begin_run(
             thread,
             question=question,
             user_id=context.user_id,
             model=self.backend.model,
             instructions=prompt,
+            tools=schemas,
             external_id=external_id,
         )
         run = RunState(
@@ -98,7 +100,7 @@ class Agent:
         )
         status: RunStatus
         try:
-            text = await self._loop(run, on_text, on_tool_call)
+            text = await self._loop(run, schemas, on_text, on_tool_call)
             status, error = "completed", None
         except RunEndedError as ended:
             text, status, error = ended.message, ended.status, ended.error
@@ -110,9 +112,12 @@ class Agent:
         return await self._finish(run, status, text, error)
 
     async def _loop(
-        self, run: RunState, on_text: TextCallback | None, on_tool_call: ToolCallback | None
+        self,
+        run: RunState,
+        schemas: list[dict[str, Any]],
+        on_text: TextCallback | None,
+        on_tool_call: ToolCallback | None,
     ) -> str:
-        schemas = self.tools.schemas()
         for _ in range(self.limits.max_steps):
             response = await self._model_call(run, schemas, on_text)
             if not response.tool_calls:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,8 +64,9 @@ WITH t AS (
     ON CONFLICT (platform, external_id) DO UPDATE SET updated_at = now()
     RETURNING id
 ), r AS (
-    INSERT INTO runs (thread_id, status, model, instructions, user_id, started_at)
-    SELECT id, 'in_progress', :model, :instructions, :user_id, now() FROM t
+    INSERT INTO runs (thread_id, status, model, instructions, tools, user_id, started_at)
+    SELECT id, 'in_progress', :model, :instructions, CAST(:tools AS json), :user_id, now()
+    FROM t
     RETURNING id, thread_id
 ), m AS (
     INSERT INTO messages (thread_id, run_id, role, content, user_id, external_id, metadata)
@@ -240,12 +243,14 @@ class ConversationStore:
         user_id: str | None,
         model: str,
         instructions: str,
+        tools: Sequence[dict[str, Any]] | None = None,
         external_id: str | None = None,
     ) -> tuple[RunRecord, list[ChatMessage]]:
         """Store the question and a run answering it (``in_progress``); return the history.
 
         One statement, so one round trip: the thread (created on first use), its history
-        before this question, the run and the question.
+        before this question, the run (with ``tools``, the schemas the model is offered)
+        and the question.
         """
         known = self._thread_ids.get(thread)
         if known is not None:
@@ -255,6 +260,7 @@ class ConversationStore:
             "user_id": user_id,
             "model": model,
             "instructions": instructions,
+            "tools": None if tools is None else json.dumps(list(tools), ensure_ascii=False),
             "external_id": external_id,
             "history_limit": _HISTORY_LIMIT,
             "platform": thread.platform,

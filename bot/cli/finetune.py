@@ -82,9 +82,10 @@ def export(
 ) -> None:
     """Write completed runs as tool-calling training examples, scrubbed and split by thread.
 
-    The examples offer the tools the current settings enable (or those in --tools, a JSON
-    list as `deskbot tools list --json` prints); a run calling any other tool is left out.
-    Runs with more thumbs down than up are always left out.
+    Each example offers the tools its run offered the model. Runs stored before runs
+    recorded their tools offer those in --tools (a JSON list as `deskbot tools list --json`
+    prints) or else those the current settings enable; a run calling any other tool is left
+    out. Runs with more thumbs down than up are always left out.
     """
     from finetune.data import Selection, build_dataset
 
@@ -98,23 +99,25 @@ def export(
 async def _runs_and_tools(
     settings: Settings, since: dt.datetime | None, tools_file: Path | None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The runs, and the tools offered by a run that did not record its own (from
+    ``tools_file``, else the registry the settings build, only when some run needs it)."""
     from bot.cli.finetune_export import read_runs
+    from bot.storage import open_database
 
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=dt.UTC)
-    if tools_file is not None:
-        from bot.storage import open_database
-
-        tools = _read_tools(tools_file)
-        database = await open_database(settings)
-        try:
-            return await read_runs(database.engine, since=since), tools
-        finally:
-            await database.close()
+    fallback = _read_tools(tools_file) if tools_file is not None else None
+    database = await open_database(settings)
+    try:
+        runs = await read_runs(database.engine, since=since)
+    finally:
+        await database.close()
+    if fallback is not None or all(run["tools"] is not None for run in runs):
+        return runs, fallback or []
     from bot.app import open_app
 
     async with open_app(settings) as app:
-        return await read_runs(app.database.engine, since=since), app.tools.schemas()
+        return runs, app.tools.schemas()
 
 
 def _read_tools(path: Path) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """Completed runs read from PostgreSQL as the plain dicts :mod:`finetune.data` takes.
 
-A run becomes: its thread and run ids, the system prompt it ran with, its feedback (thumbs
-up minus down), the earlier questions and final answers of its thread (what the agent put
+A run becomes: its thread and run ids, the system prompt and the tool schemas it ran with
+(``tools`` is None for runs stored before runs recorded them), its feedback (thumbs up minus
+down), the earlier questions and final answers of its thread (what the agent put
 before the question, as :meth:`ConversationStore.history` does) and its own messages: the
 question, each assistant turn with its tool calls, each tool result, the answer.
 """
@@ -34,7 +35,7 @@ async def read_runs(
     """Every completed run (created at or after ``since``), oldest first."""
     score = func.coalesce(func.sum(_feedback.c.value), 0).label("feedback")
     statement = (
-        select(_runs.c.id, _runs.c.thread_id, _runs.c.instructions, score)
+        select(_runs.c.id, _runs.c.thread_id, _runs.c.instructions, _runs.c.tools, score)
         .select_from(_runs.outerjoin(_feedback, _feedback.c.run_id == _runs.c.id))
         .where(_runs.c.status == "completed")
         .group_by(_runs.c.id)
@@ -66,6 +67,7 @@ def _run(run: Any, thread: list[dict[str, Any]]) -> dict[str, Any]:
         "thread": str(run.thread_id),
         "run": str(run.id),
         "instructions": run.instructions,
+        "tools": run.tools,
         "feedback": int(run.feedback),
         "history": [_plain(m) for m in earlier[-HISTORY_TURNS:]],
         "messages": [_plain(m) for m in own],
