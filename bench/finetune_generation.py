@@ -16,23 +16,31 @@ first turn, about 300 tokens) and the same greedy settings:
 - ``backend``: :meth:`finetune.local.LocalBackend.complete` (template, worker thread,
   parsing), whole and streamed (with time to the first streamed token);
 - ``serve-model``: the OpenAI SDK streaming from :func:`finetune.serve.chat_app` over HTTP
-  on this machine.
+  on this machine;
+- ``transformers serve`` (the peer): the same SDK call, streaming from Hugging Face's own
+  OpenAI-compatible server (``transformers serve DIR``, a process of its own, offline with
+  ``HF_HUB_OFFLINE=1``; needs the ``bench`` extra: FastAPI, Uvicorn). ``--no-peer`` leaves
+  it out.
 
-``transformers serve`` (the issue's peer) needs FastAPI and Uvicorn, which this environment
-does not have; it is left out rather than approximated. fp32 on CPU, bf16 on CUDA. Median
-of ``--runs`` after one untimed warm-up turn. Nothing is asserted; the exit status is 0.
+Both servers get the same request: the tools, ``max_tokens`` and ``temperature=0`` (greedy).
+fp32 on CPU, bf16 on CUDA, for both. Median of ``--runs`` after one untimed warm-up turn,
+the rows taken in turn in every run. Nothing is asserted; the exit status is 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,16 +123,19 @@ async def _timed(turns: dict[str, Turn], runs: int) -> dict[str, dict[str, Any]]
     return rows
 
 
-async def _bench(name: str, root: Path, new_tokens: int, runs: int) -> dict[str, Any]:
+async def _bench(
+    name: str, root: Path, new_tokens: int, runs: int, *, peer: bool
+) -> dict[str, Any]:
     from aiohttp import web
     from openai import AsyncOpenAI
 
     from finetune.local import LocalBackend
     from finetune.serve import chat_app
 
-    backend = LocalBackend(_model_dir(name, root), max_new_tokens=new_tokens)
+    model_dir = _model_dir(name, root)
+    backend = LocalBackend(model_dir, max_new_tokens=new_tokens)
     model = await backend.load()
-    prompt = backend._prompt(MESSAGES, [TOOL])
+    prompt = backend._prompt(MESSAGES, [TOOL], new_tokens)
     runner = web.AppRunner(chat_app(backend), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -134,13 +145,25 @@ async def _bench(name: str, root: Path, new_tokens: int, runs: int) -> dict[str,
         "generate": lambda: _raw(backend, model, prompt),
         "backend": lambda: _backend(backend, stream=False),
         "backend, streamed": lambda: _backend(backend, stream=True),
-        "serve-model, streamed": lambda: _served(client),
+        "serve-model, streamed": lambda: _served(client, "local", new_tokens),
     }
-    try:
-        rows = await _timed(turns, runs)
-    finally:
-        await client.close()
-        await runner.cleanup()
+    clients = [client]
+    with contextlib.ExitStack() as stack:
+        if peer:
+            peer_url = stack.enter_context(_transformers_serve(model_dir, backend.device))
+            clients.append(AsyncOpenAI(base_url=peer_url, api_key="-", max_retries=0))
+            turns["transformers serve, streamed"] = lambda: _served(
+                clients[1], str(model_dir), new_tokens
+            )
+        try:
+            rows = await _timed(turns, runs)
+        finally:
+            for each in clients:
+                await each.close()
+            await runner.cleanup()
+    if peer:
+        ours, theirs = rows["serve-model, streamed"], rows["transformers serve, streamed"]
+        ours["vs_transformers_serve"] = round(ours["tokens_per_s"] / theirs["tokens_per_s"], 2)
     return {
         "model": name,
         "device": backend.device,
@@ -148,6 +171,45 @@ async def _bench(name: str, root: Path, new_tokens: int, runs: int) -> dict[str,
         "new_tokens": new_tokens,
         "rows": rows,
     }
+
+
+@contextlib.contextmanager
+def _transformers_serve(model_dir: Path, device: str) -> Iterator[str]:
+    """``transformers serve`` on the local directory (offline), until the block ends."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        str(Path(sys.executable).with_name("transformers")),
+        "serve",
+        str(model_dir),
+        "--host", "127.0.0.1", "--port", str(port),
+        "--device", device, "--dtype", "float32" if device == "cpu" else "bfloat16",
+        "--log-level", "warning",
+    ]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_until_up(f"http://127.0.0.1:{port}/health", process)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            error = process.stderr.read().decode() if process.stderr else ""
+            raise SystemExit(f"transformers serve exited: {error.strip()[-500:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise SystemExit("transformers serve did not start within 120 s")
 
 
 async def _raw(backend: Any, model: Any, prompt: list[int]) -> tuple[int, float | None]:
@@ -180,13 +242,15 @@ async def _backend(backend: Any, *, stream: bool) -> tuple[int, float | None]:
     return completion["usage"]["completion_tokens"], (first[0] if first else None)
 
 
-async def _served(client: Any) -> tuple[int, float | None]:
+async def _served(client: Any, model: str, new_tokens: int) -> tuple[int, float | None]:
     first: float | None = None
     tokens = 0
     stream = await client.chat.completions.create(
-        model="local",
+        model=model,
         messages=MESSAGES,
         tools=[TOOL],
+        max_tokens=new_tokens,
+        temperature=0,
         stream=True,
         stream_options={"include_usage": True},
     )
@@ -204,13 +268,15 @@ def main() -> None:
     parser.add_argument("--new-tokens-tiny", type=int, default=128)
     parser.add_argument("--new-tokens-large", type=int, default=32)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-peer", action="store_true", help="Leave transformers serve out.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-generation-") as folder:
         for name in args.models.split(","):
             new = args.new_tokens_tiny if name == "tiny" else args.new_tokens_large
-            results.append(asyncio.run(_bench(name, Path(folder), new, args.runs)))
+            bench = _bench(name, Path(folder), new, args.runs, peer=not args.no_peer)
+            results.append(asyncio.run(bench))
     if args.json:
         print(json.dumps(results, indent=2))
         return
@@ -225,7 +291,9 @@ def main() -> None:
                 if "first_token_ms" in figures
                 else ""
             )
-            print(f"  {row:<24} {figures['tokens_per_s']:>8} tokens/s{first}")
+            ratio = figures.get("vs_transformers_serve")
+            versus = f", {ratio}x transformers serve" if ratio else ""
+            print(f"  {row:<30} {figures['tokens_per_s']:>8} tokens/s{first}{versus}")
 
 
 if __name__ == "__main__":
