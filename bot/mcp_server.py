@@ -27,6 +27,7 @@ import importlib.metadata
 import json
 import logging
 import signal
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from bot.app import open_app
+from bot.errors import ConfigError
 from bot.settings import Settings
 from knowledge.search import Scope
 from tools.base import ToolContext, ToolOutput, ToolRegistry
@@ -176,6 +178,7 @@ async def serve(
 
     version = importlib.metadata.version("deskbot")
     if http is not None:
+        _check_port(*http)  # before the app starts anything
         async with open_app(settings) as app:
             server = McpTools(app.tools, identity, timeout=settings.tool_timeout).server(version)
             await _serve_http(server, *http, identity)
@@ -184,6 +187,16 @@ async def serve(
         server = McpTools(app.tools, identity, timeout=settings.tool_timeout).server(version)
         log.info("deskbot mcp: stdio, as %s", identity.describe())
         await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+def _check_port(host: str, port: int) -> None:
+    """A port another process holds is one line, not uvicorn's exit after start-up."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"--port {port}: cannot listen on {host}: {exc.strerror}") from None
 
 
 async def _serve_http(server: Server[Any], host: str, port: int, identity: Identity) -> None:

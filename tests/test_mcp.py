@@ -201,3 +201,17 @@ def test_http_without_an_identity_is_refused_in_one_line(run_cli: Callable[..., 
     assert result.code == 2
     assert "--as-user/--channel, or --as-operator" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_port_in_use_is_refused_in_one_line(run_cli: Callable[..., CliResult]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("mcp", "--http", "--as-operator", "--port", str(port))
+
+    assert result.code == 2
+    assert (
+        result.stderr
+        == f"deskbot: --port {port}: cannot listen on 127.0.0.1: Address already in use\n"
+    )
