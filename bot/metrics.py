@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import Counter, Gauge, Histogram
 
 if TYPE_CHECKING:
+    from bot.moderation import Decision
     from bot.state.base import QueueStatus
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "RUN_SECONDS",
     "TOOL_CALLS",
     "TOOL_ERRORS",
+    "count_decision",
     "observe_queue",
     "tool_label",
 ]
@@ -106,6 +108,12 @@ def observe_queue(status: QueueStatus) -> None:
     QUEUE_IN_FLIGHT.set(status.in_flight)
     QUEUE_OLDEST_AGE.set(status.oldest_age or 0.0)
     QUEUE_DEAD.set(status.dead)
+
+
+def count_decision(_message: object, decision: Decision | None, _seconds: float) -> None:
+    """A :class:`~bot.moderation.Moderator` observer counting each decision by action."""
+    if decision is not None:
+        MODERATION_DECISIONS.labels(decision.action, decision.mode).inc()
 
 
 def tool_label(name: str, known: Collection[str]) -> str:

@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     rate_limit_window: Annotated[float, _env("DESKBOT_RATE_LIMIT_WINDOW")] = 60.0
     dedup_ttl: Annotated[float, _env("DESKBOT_DEDUP_TTL")] = 600.0
 
+    # Operations
+    health_port: Annotated[int | None, _env("DESKBOT_HEALTH_PORT")] = None
+
     # Logging
     log_level: Annotated[
         Literal["DEBUG", "INFO", "WARNING", "ERROR"], _env("DESKBOT_LOG_LEVEL")
@@ -188,6 +191,13 @@ class Settings(BaseSettings):
     def _parse_memory(cls, value: int) -> int:
         if value != 0 and value < 256:  # a parser's libraries alone take ~100 MB
             raise ValueError("must be at least 256 (MB), or 0 for no limit")
+        return value
+
+    @field_validator("health_port")
+    @classmethod
+    def _port(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= 65535:
+            raise ValueError("must be a port between 1 and 65535")
         return value
 
     @field_validator("llm_max_retries")

@@ -23,6 +23,7 @@ from bot.agent.prompts import SYSTEM_PROMPT
 from bot.agent.run import Limits, RunEndedError, RunState, jsonable
 from bot.agent.store import ConversationStore
 from bot.messages import ThreadKey
+from bot.metrics import MODEL_TOKENS, RUN_SECONDS, TOOL_CALLS, TOOL_ERRORS, tool_label
 from bot.schema import RunStatus
 from tools.base import ToolContext, ToolOutput, ToolRegistry
 from tools.chat_backend import (
@@ -109,7 +110,9 @@ class Agent:
             # far are stored and the run is closed as cancelled, never left in progress.
             self._cancelled(run)
             raise
-        return await self._finish(run, status, text, error)
+        answer = await self._finish(run, status, text, error)
+        RUN_SECONDS.labels(self.backend.name, status).observe(time.monotonic() - started)
+        return answer
 
     async def _loop(
         self,
@@ -166,6 +169,9 @@ class Agent:
             usage = Usage(estimate, self.backend.count_tokens(response.text))
         run.prompt_tokens += usage.prompt_tokens
         run.completion_tokens += usage.completion_tokens
+        spent = {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens}
+        for kind, count in spent.items():
+            MODEL_TOKENS.labels(self.backend.name, self.backend.model, kind).inc(count)
         run.model_step(ordinal, started, status="completed", usage=usage)
         return response
 
@@ -174,6 +180,8 @@ class Agent:
     ) -> tuple[ChatMessage, ToolCallRecord]:
         ordinal = run.next_ordinal()
         arguments = _loads(call.arguments)
+        tool = tool_label(call.name, self.tools.names())
+        TOOL_CALLS.labels(tool).inc()
         if on_tool_call is not None:
             await on_tool_call(call.name, arguments if isinstance(arguments, dict) else {})
         started = time.perf_counter()
@@ -183,7 +191,9 @@ class Agent:
             result = await self._execute(run, call)
         except ToolError as exc:
             error = str(exc)
+            TOOL_ERRORS.labels(tool).inc()
         except RunEndedError as ended:
+            TOOL_ERRORS.labels(tool).inc()
             run.tool_step(ordinal, call, arguments, started, None, ended.error)
             raise
         run.tool_step(ordinal, call, arguments, started, result, error)

@@ -118,13 +118,14 @@ def worker(settings: Settings) -> None:
 
 async def _work(settings: Settings) -> None:
     from bot.app import open_app
+    from bot.health import serve_health
     from bot.jobs import make_worker
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with open_app(settings) as app:
+    async with open_app(settings) as app, serve_health(app, settings.health_port):
         await make_worker(app).run(stop)
 
 

@@ -22,6 +22,7 @@ from bot.discord.format import parse_feedback
 from bot.discord.rest import DiscordREST
 from bot.language import in_language_of
 from bot.messages import IncomingMessage, ReplyAddress, ThreadKey
+from bot.metrics import EVENTS_DEDUPLICATED, EVENTS_RATE_LIMITED, EVENTS_RECEIVED
 from bot.settings import Settings
 from bot.state import RateLimiter, SharedState
 
@@ -147,7 +148,9 @@ class DiscordAdapter:
         bot_user: discord.ClientUser,
     ) -> None:
         event_id = f"discord:message:{message.id}"
+        EVENTS_RECEIVED.labels("discord").inc()
         if not await self.state.deduper.claim(event_id, ttl=self.settings.dedup_ttl):
+            EVENTS_DEDUPLICATED.labels("discord").inc()
             return  # a replay after a RESUME or a reconnect
         text = _without_mention(message.content, bot_user.id)
         if not text and bot_user not in message.mentions:
@@ -179,8 +182,10 @@ class DiscordAdapter:
         if decision.allowed and guild is not None:
             decision = await self.guild_limiter.hit(f"discord:{guild}")
             if not decision.allowed:
+                EVENTS_RATE_LIMITED.labels("discord").inc()
                 return _too_many(decision.retry_after, "this server is")
         if not decision.allowed:
+            EVENTS_RATE_LIMITED.labels("discord").inc()
             return _too_many(decision.retry_after, "you are")
         return None
 
@@ -196,7 +201,9 @@ class DiscordAdapter:
 
     async def ask(self, interaction: discord.Interaction[Any], question: str) -> None:
         """Defer the interaction at once, then queue the question for a worker."""
+        EVENTS_RECEIVED.labels("discord").inc()
         if not await self._first_time(interaction):
+            EVENTS_DEDUPLICATED.labels("discord").inc()
             return
         if not served_guild(self.settings, interaction.guild_id):
             await interaction.response.send_message(NOT_SERVED, ephemeral=True)

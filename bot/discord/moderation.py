@@ -43,6 +43,7 @@ from bot.discord.modlog import (
 )
 from bot.discord.modui import Interaction, greyed_verbs, say, view_of
 from bot.discord.rest import DiscordREST, RestError
+from bot.metrics import count_decision
 from bot.moderation import (
     Decision,
     EventRecord,
@@ -161,7 +162,12 @@ class DiscordModeration:
             log.info("no classifier model at %s: moderation is off", settings.classifier_path)
             return
         classifier = await make_comment_classifier(settings, self.backend)
-        self.moderator = Moderator(classifier, self.store, max_chars=settings.classifier_max_chars)
+        self.moderator = Moderator(
+            classifier,
+            self.store,
+            max_chars=settings.classifier_max_chars,
+            observers=[count_decision],
+        )
 
     async def close(self) -> None:
         """Let the moderation tasks still running finish; take channel notices down now."""

@@ -28,6 +28,7 @@ from bot.discord.client import DeskbotClient
 from bot.discord.portal import intents_refused, missing_intents
 from bot.discord.rest import LOGIN_REFUSED, use_api_url
 from bot.errors import ConfigError
+from bot.health import serve_health
 from bot.jobs import embedded_worker
 from bot.settings import Settings
 
@@ -97,7 +98,8 @@ async def run_discord(settings: Settings, *, sync_only: bool = False) -> None:
             return
         # The worker stops (finishing its answers over the client's REST session) before
         # start_client's exit closes that session.
-        async with embedded_worker(app, discord=client.rest):
+        health = serve_health(app, settings.health_port)
+        async with health, embedded_worker(app, discord=client.rest):
             gateway = asyncio.create_task(connect(client), name="deskbot-discord-gateway")
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait({gateway, stopping}, return_when=asyncio.FIRST_COMPLETED)

@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.agent.store import ConversationStore
 from bot.answering import ANSWER_JOB
 from bot.messages import IncomingMessage, ReplyAddress, ThreadKey
+from bot.metrics import EVENTS_DEDUPLICATED, EVENTS_RATE_LIMITED, EVENTS_RECEIVED
 from bot.settings import Settings
 from bot.slack.admin import SlackAdmin
 from bot.state import SharedState
@@ -119,7 +120,9 @@ class SlackAdapter:
         team = body.get("team_id")
         channel = str(event["channel"])
         key = message_key(team, channel, str(event["ts"]))
+        EVENTS_RECEIVED.labels("slack").inc()
         if not await self.state.deduper.claim(key, ttl=self.settings.dedup_ttl):
+            EVENTS_DEDUPLICATED.labels("slack").inc()
             return  # a retry, or the message event twin of an app_mention
         user = str(event.get("user", ""))
         text = _MENTION.sub("", str(event.get("text", ""))).strip()
@@ -131,6 +134,7 @@ class SlackAdapter:
             return
         decision = await self.state.limiter.hit(f"slack:{team}:{user}")
         if not decision.allowed:
+            EVENTS_RATE_LIMITED.labels("slack").inc()
             wait = max(1, round(decision.retry_after))
             await self._say(
                 reply,

@@ -1,7 +1,9 @@
 """Running the Slack adapter: HTTP (Events API) or Socket Mode, plus the embedded worker.
 
 HTTP mode serves ``POST /slack/events`` (events, interactivity and the slash command on one
-endpoint; bolt checks the signature and the 5-minute replay window) and ``GET /health``.
+endpoint; bolt checks the signature and the 5-minute replay window), ``GET /health``, and
+``/healthz``, ``/readyz`` and ``/metrics`` (:mod:`bot.health`); either mode also serves the
+last three on ``DESKBOT_HEALTH_PORT`` when it is set.
 Without ``REDIS_URL`` the adapter also runs the worker in its own process; with Redis it
 only enqueues and ``deskbot worker`` processes answer.
 """
@@ -16,6 +18,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
 from bot.app import App, open_app
+from bot.health import Health, add_health_routes, serve_health
 from bot.jobs import embedded_worker
 from bot.settings import Settings, SlackMode
 from bot.slack import SlackAdapter, SlackAdmin, slack_client
@@ -32,19 +35,21 @@ def slack_adapter(app: App) -> SlackAdapter:
     return SlackAdapter(app.settings, app.state, app.conversations, admin, client)
 
 
-def http_app(adapter: SlackAdapter) -> web.Application:
-    """The aiohttp application serving Slack's HTTP requests."""
+def http_app(adapter: SlackAdapter, *, health: Health | None = None) -> web.Application:
+    """The aiohttp application serving Slack's HTTP requests (and ``health``'s routes)."""
 
     async def events(request: web.Request) -> web.Response:
         bolt_request = await to_bolt_request(request)
         return await to_aiohttp_response(await adapter.bolt.async_dispatch(bolt_request))
 
-    async def health(_: web.Request) -> web.Response:
+    async def alive(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
     application = web.Application()
     application.router.add_post("/slack/events", events)
-    application.router.add_get("/health", health)
+    application.router.add_get("/health", alive)
+    if health is not None:
+        add_health_routes(application, health)
     return application
 
 
@@ -54,10 +59,12 @@ async def run_slack(settings: Settings, mode: SlackMode, port: int) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with open_app(settings) as app, embedded_worker(app):
+    health_port = settings.health_port if settings.health_port != port or mode != "http" else None
+    async with open_app(settings) as app, serve_health(app, health_port), embedded_worker(app):
         adapter = slack_adapter(app)
         if mode == "http":
-            runner = web.AppRunner(http_app(adapter))
+            health = Health(app)
+            runner = web.AppRunner(http_app(adapter, health=health))
             await runner.setup()
             await web.TCPSite(runner, port=port).start()
             log.info("Slack HTTP endpoint on :%d/slack/events", port)
@@ -65,6 +72,7 @@ async def run_slack(settings: Settings, mode: SlackMode, port: int) -> None:
                 await stop.wait()
             finally:
                 await runner.cleanup()
+                await health.close()
         else:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 

@@ -70,6 +70,11 @@ class SharedState:
         prefix = f"{self.key_prefix}rate:{name}:"
         return RedisRateLimiter(self._client, prefix=prefix, limit=limit, window=window)  # type: ignore[arg-type]
 
+    async def ping(self) -> None:
+        """Raise if Redis does not answer (the in-process backend always does)."""
+        if self._client is not None:
+            await self._client.ping()  # type: ignore[attr-defined]
+
     async def close(self) -> None:
         """Release the Redis connection pool, if any."""
         await self.queue.close()
