@@ -72,7 +72,6 @@ def make_backend(settings: Settings) -> ChatBackend:
         api_key=key,
         base_url=settings.openai_base_url,
         timeout=settings.llm_timeout,
-        max_retries=settings.llm_max_retries,
     )
 
 
@@ -142,6 +141,7 @@ def make_limits(settings: Settings) -> Limits:
         deadline=settings.run_deadline,
         tool_timeout=settings.tool_timeout,
         context_tokens=settings.context_tokens,
+        model_retries=settings.llm_max_retries,
     )
 
 

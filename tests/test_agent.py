@@ -62,10 +62,9 @@ async def store(database: Database) -> AsyncIterator[ConversationStore]:
     await conversations.drain()
 
 
-def openai_backend(server: ScriptedOpenAI, *, retries: int = 2) -> OpenAIBackend:
-    return OpenAIBackend(
-        model="gpt-test", api_key="test", base_url=server.base_url, max_retries=retries
-    )
+def openai_backend(server: ScriptedOpenAI) -> OpenAIBackend:
+    """As the app builds it: the SDK does not retry, the agent loop does."""
+    return OpenAIBackend(model="gpt-test", api_key="test", base_url=server.base_url)
 
 
 def agent_with(
@@ -341,11 +340,13 @@ async def test_rate_limited_then_answered(
 async def test_a_model_that_keeps_failing_ends_the_run_with_a_message(
     openai_server: ScriptedOpenAI, store: ConversationStore
 ) -> None:
-    openai_server.reply_error(500, "upstream exploded")
-    agent = agent_with(openai_backend(openai_server, retries=0), store)
+    for _ in range(3):
+        openai_server.reply_error(500, "upstream exploded", retry_after=0)
+    agent = agent_with(openai_backend(openai_server), store, limits=Limits(model_retries=2))
 
     answer = await agent.ask(KEY, "Hi", ToolContext())
 
+    assert len(openai_server.chat_requests()) == 3  # the first try and two retries
     assert answer.status == "failed"
     assert answer.text.startswith("I could not get an answer from the language model")
     assert "upstream exploded" in answer.text

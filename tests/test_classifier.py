@@ -429,8 +429,9 @@ async def test_llm_classifier_rejects_malformed_replies(
 async def test_unreachable_model_is_a_classifier_error(
     openai_server: ScriptedOpenAI, backend: OpenAIBackend
 ) -> None:
-    openai_server.reply_error(500, "boom")
-    with pytest.raises(ClassifierError, match="refused the request"):
+    for _ in range(4):  # the first try and three retries
+        openai_server.reply_error(500, "boom", retry_after=0)
+    with pytest.raises(ClassifierError, match=r"refused the request \(500\): .*boom \(4 tries\)"):
         await LLMClassifier(backend).classify("a comment")
 
 

@@ -53,7 +53,22 @@ ToolSpec = dict[str, Any]
 
 
 class BackendError(Exception):
-    """The language model could not be reached or refused the request."""
+    """The language model could not be reached or refused the request.
+
+    Args:
+        message: One line for the user.
+        transient: Trying again may work: rate-limited (429), a server error (5xx), a
+            timeout, or unreachable. :func:`tools.model_retry.complete_with_retries` retries
+            only these.
+        retry_after: Seconds the server asked to wait (``Retry-After``), when it said.
+    """
+
+    def __init__(
+        self, message: str, *, transient: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.retry_after = retry_after
 
 
 # --- Wire format (plain dicts) ---------------------------------------------------------

@@ -9,7 +9,9 @@ runs, steps and citations look the same).
 
 from __future__ import annotations
 
+import email.utils
 import json
+import time
 from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
@@ -34,8 +36,10 @@ __all__ = ["AnswerTool", "OfflineBackend", "OpenAIBackend"]
 class OpenAIBackend:
     """Any OpenAI-compatible Chat Completions endpoint (OpenAI, Azure, vLLM, Ollama ...).
 
-    Retries 429 and 5xx with exponential backoff (honouring ``Retry-After``) through the
-    SDK; every request has a timeout. Streams when a text callback is given.
+    Every request has a timeout. The SDK does not retry: a 429, 408, 409, 5xx, timeout or
+    unreachable server is a transient :class:`BackendError` carrying the server's
+    ``Retry-After``, which the caller retries within its own deadline
+    (:func:`tools.model_retry.complete_with_retries`). Streams when a text callback is given.
     """
 
     name: Literal["openai"] = "openai"
@@ -47,18 +51,19 @@ class OpenAIBackend:
         api_key: str | None,
         base_url: str | None,
         timeout: float = 60.0,
-        max_retries: int = 3,
+        max_retries: int = 0,
         temperature: float | None = None,
     ) -> None:
         from openai import AsyncOpenAI
 
         self.model = model
         self.temperature = temperature
+        self.timeout = timeout
         self._client = AsyncOpenAI(
             api_key=api_key or "not-needed",
             base_url=base_url,
             timeout=timeout,
-            max_retries=max_retries,
+            max_retries=max_retries,  # 0 in the app: the agent retries within its deadline
         )
         self._encoding: Any = None
 
@@ -83,7 +88,17 @@ class OpenAIBackend:
             return await self._stream(request, on_text)
         except openai.APIStatusError as exc:
             raise BackendError(
-                f"the language model refused the request ({exc.status_code}): {_short(exc)}"
+                f"the language model refused the request ({exc.status_code}): {_short(exc)}",
+                transient=exc.status_code in _TRANSIENT or exc.status_code >= 500,
+                retry_after=_retry_after(exc.response.headers),
+            ) from None
+        except openai.APITimeoutError:
+            raise BackendError(
+                f"the language model did not answer within {self.timeout:g} s", transient=True
+            ) from None
+        except openai.APIConnectionError as exc:
+            raise BackendError(
+                f"the language model is unreachable: {_short(exc)}", transient=True
             ) from None
         except openai.APIError as exc:
             raise BackendError(f"the language model is unreachable: {_short(exc)}") from None
@@ -122,6 +137,28 @@ class OpenAIBackend:
 
     async def close(self) -> None:
         await self._client.close()
+
+
+_TRANSIENT = frozenset({408, 409, 429})
+_LONGEST_WAIT = 600.0  # a Retry-After beyond this is a server's mistake, not a plan
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds in ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    try:
+        if (ms := headers.get("retry-after-ms")) is not None:
+            return min(_LONGEST_WAIT, float(ms) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value)
+            seconds = when.timestamp() - time.time()
+    except (TypeError, ValueError):
+        return None
+    return min(_LONGEST_WAIT, max(0.0, seconds))
 
 
 def _short(exc: Exception) -> str:

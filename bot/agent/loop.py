@@ -36,6 +36,7 @@ from tools.chat_backend import (
     Usage,
 )
 from tools.errors import FatalToolError, ToolError
+from tools.model_retry import complete_with_retries
 
 __all__ = ["Agent", "Answer", "Limits", "ToolCallRecord", "ToolCallback"]
 
@@ -156,7 +157,14 @@ class Agent:
         try:
             async with asyncio.timeout(remaining):
                 wire = [message.to_wire() for message in run.messages]
-                completion = await self.backend.complete(wire, tools=schemas, on_text=on_text)
+                completion = await complete_with_retries(
+                    self.backend,
+                    wire,
+                    tools=schemas,
+                    on_text=on_text,
+                    retries=self.limits.model_retries,
+                    deadline=run.deadline,
+                )
             response = ChatResponse.from_completion(completion)
         except TimeoutError:
             run.model_step(ordinal, started, status="expired", error="deadline")

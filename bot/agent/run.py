@@ -32,6 +32,7 @@ class Limits:
     token_budget: int = 60_000
     deadline: float = 120.0
     tool_timeout: float = 30.0
+    model_retries: int = 3
     context_tokens: int = 16_000
     tool_result_chars: int = 12_000
 

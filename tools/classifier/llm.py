@@ -32,6 +32,7 @@ from tools.classifier.base import (
     ClassifierInputError,
     prepare_comment,
 )
+from tools.model_retry import complete_with_retries
 
 __all__ = [
     "DEFAULT_EXAMPLES",
@@ -167,8 +168,8 @@ class LLMClassifier:
         """Ask the model; the comment is cut to ``max_chars`` first."""
         comment, truncated = prepare_comment(text, self.max_chars)
         try:
-            completion = await self.backend.complete(
-                self.messages(comment), tools=[self.tool_schema()]
+            completion = await complete_with_retries(
+                self.backend, self.messages(comment), tools=[self.tool_schema()]
             )
             response = ChatResponse.from_completion(completion)
         except BackendError as exc:
@@ -254,7 +255,7 @@ async def draft_reply(
         {"role": "user", "content": f"Comment{about}:\n<<<\n{text}\n>>>"},
     ]
     try:
-        response = ChatResponse.from_completion(await backend.complete(messages))
+        response = ChatResponse.from_completion(await complete_with_retries(backend, messages))
     except BackendError as exc:
         raise ClassifierError(str(exc)) from None
     draft = response.text.strip()
