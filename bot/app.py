@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, cast
 
 from bot.agent.backends import OfflineBackend, OpenAIBackend
+from bot.agent.budget import DailyBudget
 from bot.agent.loop import Agent, Limits
 from bot.agent.prompts import Prompts, load_prompts
 from bot.agent.store import ConversationStore
@@ -36,7 +37,15 @@ from tools.documents import PassageAnswers, make_document_tools
 if TYPE_CHECKING:
     from finetune.local import LocalBackend
 
-__all__ = ["App", "LocalModelBackend", "make_backend", "make_limits", "make_tools", "open_app"]
+__all__ = [
+    "App",
+    "LocalModelBackend",
+    "make_backend",
+    "make_budget",
+    "make_limits",
+    "make_tools",
+    "open_app",
+]
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +154,14 @@ def make_limits(settings: Settings) -> Limits:
     )
 
 
+def make_budget(settings: Settings, database: Database) -> DailyBudget | None:
+    """The daily token budgets, or None when neither is set (no query per run)."""
+    per_user, per_workspace = settings.daily_tokens_per_user, settings.daily_tokens_per_workspace
+    if per_user is None and per_workspace is None:
+        return None
+    return DailyBudget(database.engine, per_user=per_user, per_workspace=per_workspace)
+
+
 async def make_tools(
     settings: Settings,
     knowledge: Knowledge,
@@ -234,6 +251,7 @@ async def open_app(settings: Settings) -> AsyncIterator[App]:
             conversations,
             limits=make_limits(settings),
             instructions=prompts.default,
+            budget=make_budget(settings, database),
         )
         yield App(
             settings, database, state, knowledge, tools, backend, agent, conversations, prompts

@@ -117,7 +117,21 @@ class Run(BotBase):
     """One agent run answering one user message, with its bounds and outcome."""
 
     __tablename__ = "runs"
-    __table_args__ = (CheckConstraint(_one_of("status", RUN_STATUSES), "status"),)
+    __table_args__ = (
+        CheckConstraint(_one_of("status", RUN_STATUSES), "status"),
+        # the daily token budgets (bot.agent.budget): today's runs of a user, of everyone
+        Index(
+            "ix_runs_user_id_started_at",
+            "user_id",
+            "started_at",
+            postgresql_include=["prompt_tokens", "completion_tokens"],
+        ),
+        Index(
+            "ix_runs_started_at",
+            "started_at",
+            postgresql_include=["thread_id", "prompt_tokens", "completion_tokens"],
+        ),
+    )
 
     id: Mapped[UuidPk]
     thread_id: Mapped[uuid.UUID] = mapped_column(

@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     llm_timeout: Annotated[float, _env("DESKBOT_LLM_TIMEOUT")] = 60.0
     llm_max_retries: Annotated[int, _env("DESKBOT_LLM_MAX_RETRIES")] = 3
     system_prompt_file: Annotated[Path | None, _env("DESKBOT_SYSTEM_PROMPT_FILE")] = None
+    daily_tokens_per_user: Annotated[int | None, _env("DESKBOT_DAILY_TOKENS_PER_USER")] = None
+    daily_tokens_per_workspace: Annotated[
+        int | None, _env("DESKBOT_DAILY_TOKENS_PER_WORKSPACE")
+    ] = None
 
     # Tools
     sql_url: Annotated[SecretStr | None, _env("DESKBOT_SQL_URL")] = None
@@ -191,6 +195,13 @@ class Settings(BaseSettings):
     def _parse_memory(cls, value: int) -> int:
         if value != 0 and value < 256:  # a parser's libraries alone take ~100 MB
             raise ValueError("must be at least 256 (MB), or 0 for no limit")
+        return value
+
+    @field_validator("daily_tokens_per_user", "daily_tokens_per_workspace")
+    @classmethod
+    def _positive_or_unset(cls, value: int | None) -> int | None:
+        if value is not None and value <= 0:
+            raise ValueError("must be greater than 0 (leave it unset for no limit)")
         return value
 
     @field_validator("health_port")

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from bot.agent.answer import Answer, ToolCallRecord, cited
+from bot.agent.budget import DailyBudget
 from bot.agent.prompts import SYSTEM_PROMPT
 from bot.agent.run import Limits, RunEndedError, RunState, jsonable
 from bot.agent.store import ConversationStore
@@ -56,12 +57,14 @@ class Agent:
         *,
         limits: Limits | None = None,
         instructions: str = SYSTEM_PROMPT,
+        budget: DailyBudget | None = None,
     ) -> None:
         self.backend = backend
         self.tools = tools
         self.store = store
         self.limits = limits or Limits()
         self.instructions = instructions
+        self.budget = budget
 
     async def ask(
         self,
@@ -82,6 +85,9 @@ class Agent:
         """
         started = time.monotonic()
         prompt = instructions or self.instructions
+        refusal = None
+        if self.budget is not None:  # over a daily budget: the run is stored, and refused
+            refusal = await self.budget.refusal(context.user_id, thread.workspace_id, question)
         schemas = self.tools.schemas()
         record, history = await self.store.begin_run(
             thread,
@@ -102,6 +108,8 @@ class Agent:
         )
         status: RunStatus
         try:
+            if refusal is not None:
+                raise refusal
             text = await self._loop(run, schemas, on_text, on_tool_call)
             status, error = "completed", None
         except RunEndedError as ended:
