@@ -119,7 +119,7 @@ class Run(BotBase):
     __tablename__ = "runs"
     __table_args__ = (
         CheckConstraint(_one_of("status", RUN_STATUSES), "status"),
-        # the daily token budgets (bot.agent.budget): today's runs of a user, of everyone
+        # the daily token budgets (bot.agent.budget): today's runs of a user, of a workspace
         Index(
             "ix_runs_user_id_started_at",
             "user_id",
@@ -127,9 +127,10 @@ class Run(BotBase):
             postgresql_include=["prompt_tokens", "completion_tokens"],
         ),
         Index(
-            "ix_runs_started_at",
+            "ix_runs_workspace_id_started_at",
+            "workspace_id",
             "started_at",
-            postgresql_include=["thread_id", "prompt_tokens", "completion_tokens"],
+            postgresql_include=["prompt_tokens", "completion_tokens"],
         ),
     )
 
@@ -141,6 +142,8 @@ class Run(BotBase):
     model: Mapped[str] = mapped_column(String(200), server_default="")
     instructions: Mapped[str] = mapped_column(Text, server_default="")
     user_id: Mapped[str | None] = mapped_column(String(64))
+    # the thread's workspace, copied so a workspace's daily budget needs no join
+    workspace_id: Mapped[str | None] = mapped_column(String(64))
     prompt_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
     completion_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)

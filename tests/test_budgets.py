@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
+import httpx
 import pytest
+from aiohttp.test_utils import TestServer
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from bot.agent import Agent, ConversationStore, OpenAIBackend, ThreadKey
 from bot.agent.budget import DailyBudget, midnight_utc
+from bot.app import open_app
+from bot.settings import Settings
+from bot.slack.server import embedded_worker, http_app, slack_adapter
 from bot.storage import Database
 from knowledge.search import Scope
+from tests.conftest import FreshDatabase
 from tests.fakes.openai_server import ScriptedOpenAI
+from tests.fakes.slack_api import FakeSlackAPI
+from tests.test_slack import BOT, SECRET, Stack, event, final_updates, texts, until
 from tools.base import ToolContext, ToolRegistry
 
 pytestmark = pytest.mark.integration
@@ -116,3 +124,45 @@ def test_budgets_renew_at_midnight_utc() -> None:
     seoul = dt.timezone(dt.timedelta(hours=9))
     now = dt.datetime(2026, 12, 5, 8, 30, tzinfo=seoul)  # 23:30 UTC on the 4th
     assert midnight_utc(now) == dt.datetime(2026, 12, 4, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+async def slack_stack(
+    make_settings: Callable[..., Settings],
+    fresh_database: FreshDatabase,
+    slack_api: FakeSlackAPI,
+    openai_server: ScriptedOpenAI,
+) -> AsyncIterator[Stack]:
+    """The Slack HTTP endpoint and its in-process worker, with a budget of 100 tokens a user."""
+    settings = make_settings(
+        database_url=fresh_database.url,
+        slack_bot_token=slack_api.token,
+        slack_signing_secret=SECRET,
+        slack_api_url=slack_api.api_url,
+        openai_base_url=openai_server.base_url,
+        openai_api_key="test",
+        daily_tokens_per_user=100,
+    )
+    async with open_app(settings) as app, embedded_worker(app):
+        server = TestServer(http_app(slack_adapter(app)))
+        await server.start_server()
+        async with httpx.AsyncClient(timeout=10) as http:
+            yield Stack(app, str(server.make_url("/slack/events")), slack_api, openai_server, http)
+        await server.close()
+
+
+async def test_over_budget_in_slack_the_user_reads_why_in_the_thread(slack_stack: Stack) -> None:
+    slack_stack.openai.reply_text(
+        "출장 숙박비 한도는 180달러입니다.", prompt_tokens=90, completion_tokens=20
+    )
+    await slack_stack.post(event("1700000001.000100", f"<@{BOT}> 도쿄 숙박비 한도는?"))
+    await until(lambda: final_updates(slack_stack.slack))
+    await slack_stack.app.conversations.drain()
+
+    await slack_stack.post(event("1700000002.000100", f"<@{BOT}> 오사카는?"))
+    _, refused = await until(
+        lambda: len(final_updates(slack_stack.slack)) == 2 and final_updates(slack_stack.slack)
+    )
+    assert "오늘 쓸 수 있는 토큰 100개를 모두 쓰셨습니다" in texts(refused)
+    assert refused["ts"] != final_updates(slack_stack.slack)[0]["ts"]  # its own thread
+    assert len(slack_stack.openai.chat_requests()) == 1  # the model was not asked again

@@ -3,7 +3,8 @@
 The runs table is the source of truth: every run stores the prompt and completion tokens it
 spent, so the count holds across workers and restarts. Before a run starts, the tokens of
 the runs started since midnight UTC by the same user, and in the same workspace, are summed
-(one statement on two indexes: ``runs (user_id, started_at)`` and ``runs (started_at)``);
+(one statement, two index ranges: ``runs (user_id, started_at)`` and ``runs (workspace_id,
+started_at)``, both carrying the token counts);
 over either budget, the run ends at once with a message in the language of the question,
 saying when the budget renews. A run's tokens count once it is finished, so runs already
 under way when the budget is reached finish and may go over it a little.
@@ -30,9 +31,8 @@ _SPENT_TODAY = text(
 SELECT
   (SELECT coalesce(sum(prompt_tokens + completion_tokens), 0) FROM runs
    WHERE user_id = :user_id AND started_at >= :since) AS user_tokens,
-  (SELECT coalesce(sum(r.prompt_tokens + r.completion_tokens), 0)
-   FROM runs AS r JOIN threads AS t ON t.id = r.thread_id
-   WHERE t.workspace_id = :workspace_id AND r.started_at >= :since) AS workspace_tokens
+  (SELECT coalesce(sum(prompt_tokens + completion_tokens), 0) FROM runs
+   WHERE workspace_id = :workspace_id AND started_at >= :since) AS workspace_tokens
 """
 )
 

@@ -64,8 +64,11 @@ WITH t AS (
     ON CONFLICT (platform, external_id) DO UPDATE SET updated_at = now()
     RETURNING id
 ), r AS (
-    INSERT INTO runs (thread_id, status, model, instructions, tools, user_id, started_at)
-    SELECT id, 'in_progress', :model, :instructions, CAST(:tools AS json), :user_id, now()
+    INSERT INTO runs (
+        thread_id, status, model, instructions, tools, user_id, workspace_id, started_at
+    )
+    SELECT id, 'in_progress', :model, :instructions, CAST(:tools AS json), :user_id,
+           :workspace_id, now()
     FROM t
     RETURNING id, thread_id
 ), m AS (
