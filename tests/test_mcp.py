@@ -249,3 +249,13 @@ def test_an_identity_reads_what_it_would_read_in_chat(
     scope = identity.context().scope
 
     assert {name for name, c in collections.items() if scope.can_read(c)} == readable
+
+
+def test_the_cli_loads_no_integration_library_until_mcp_runs() -> None:
+    libraries = ("mcp", "mcp_types", "uvicorn", "starlette", "langchain_core")
+    code = f"import sys, bot.cli; print([m for m in {libraries!r} if m in sys.modules])"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    )
+
+    assert loaded.stdout.strip() == "[]"  # deskbot --help stays as fast as before
