@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from bot.agent.loop import Answer
 from bot.app import App
+from bot.db_reconnect import is_disconnect
 from bot.errors import ConfigError
 from bot.language import in_language_of
 from bot.messages import IncomingMessage, ReplyAddress
@@ -150,6 +151,9 @@ class AnswerService:
             answer = await self._ask(channel, message, responder)
             await responder.finish(answer)
         except Exception as exc:  # the edge: tell the user, keep the worker alive
+            if job_id is not None and is_disconnect(exc):  # the database restarted mid-run:
+                log.warning("answering %s cut off by the database", message.event_id)
+                raise  # the job is tried again (its placeholder finished then), not failed
             log.exception("answering %s failed", message.event_id)
             await _say_failure(responder, message.text, exc)
             answer = None

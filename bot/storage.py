@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bot.db_reconnect import ride_out_restarts
 from bot.embedded_pg import EmbeddedPostgres
 from bot.errors import StorageError
 from bot.migrate import current_revision, head_revision, upgrade
@@ -124,6 +125,7 @@ async def open_database(settings: Settings, *, migrate: bool | None = None) -> D
     db = Database(_engine(url, settings), display_url=display, embedded=embedded)
     try:
         await _check_connection(db, name="DATABASE_URL" if embedded is None else "DESKBOT_DATA_DIR")
+        ride_out_restarts(db.engine)  # reached once: a restart from now on is waited out
         if migrate if migrate is not None else embedded is not None:
             await db.upgrade()
     except BaseException:

@@ -19,8 +19,10 @@ from typing import Any
 
 from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.db_reconnect import is_disconnect
 from bot.messages import ThreadKey
 from bot.schema import Feedback, Message, Run, RunStatus, RunStep, StepStatus, StepType, Thread
 from tools.chat_backend import ChatMessage, ToolCall
@@ -302,15 +304,20 @@ class ConversationStore:
         if before is not None:
             with contextlib.suppress(Exception):  # its failure was logged; keep order only
                 await asyncio.shield(before)
-        async with self.engine.begin() as conn:
-            if messages:
-                await conn.execute(insert(_messages), messages)
-            if steps:
-                await conn.execute(insert(_steps), steps)
-            if outcome is not None:
-                await conn.execute(
-                    update(_runs).where(_runs.c.id == run_id).values(completed_at=_now(), **outcome)
-                )
+        for attempt in (1, 2):  # a database restart cut the first try off: once more
+            try:
+                async with self.engine.begin() as conn:
+                    if messages:
+                        await conn.execute(insert(_messages), messages)
+                    if steps:
+                        await conn.execute(insert(_steps), steps)
+                    if outcome is not None:
+                        done = {"completed_at": _now(), **outcome}
+                        await conn.execute(update(_runs).where(_runs.c.id == run_id).values(done))
+                return
+            except DBAPIError as exc:
+                if attempt == 2 or not is_disconnect(exc):
+                    raise
 
     def _written(self, thread_id: uuid.UUID, task: asyncio.Task[None]) -> None:
         if self._pending.get(thread_id) is task:

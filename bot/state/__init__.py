@@ -105,14 +105,23 @@ async def open_state(settings: Settings, *, consumer: str | None = None) -> Shar
 
 async def _open_redis(settings: Settings, *, consumer: str | None) -> SharedState:
     from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
     from redis.exceptions import RedisError
 
     from bot.state.redis import RedisCache, RedisDeduper, RedisJobQueue, RedisRateLimiter
+    from bot.state.redis_link import WatchedConnection, WatchedSSLConnection, ride_out
 
     assert settings.redis_url is not None
     raw = settings.redis_url.get_secret_value()
     url = raw.replace("valkey://", "redis://", 1).replace("valkeys://", "rediss://", 1)
-    client = Redis.from_url(url, socket_connect_timeout=settings.db_connect_timeout)
+    watched = WatchedSSLConnection if url.startswith("rediss://") else WatchedConnection
+    client = Redis.from_url(
+        url,
+        socket_connect_timeout=settings.db_connect_timeout,
+        connection_class=watched,
+        retry=Retry(NoBackoff(), 0),  # an unreachable REDIS_URL at start fails at once
+    )
     try:
         await client.ping()
     except (RedisError, OSError) as exc:
@@ -121,6 +130,7 @@ async def _open_redis(settings: Settings, *, consumer: str | None) -> SharedStat
         raise SharedStateError(
             f"REDIS_URL: cannot connect to {redact_url(raw)}: {reason}"
         ) from None
+    client.set_retry(ride_out())  # from now on a restart is waited out (redis_link)
     prefix = f"{settings.queue_name}:"
     return SharedState(
         backend="redis",
