@@ -20,15 +20,20 @@ import pytest
 import redis
 import yaml
 from aiohttp.test_utils import TestServer
+from prometheus_client import REGISTRY
 
 from bot.app import App, open_app
 from bot.embedded_pg import EmbeddedPostgres
 from bot.health import Health, serve_health
+from bot.metrics import count_decision
+from bot.moderation import Incoming, ModerationStore, Moderator
 from bot.settings import Settings
 from bot.slack.server import http_app, slack_adapter
+from bot.storage import Database
 from tests.conftest import REPO, FreshDatabase
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.test_moderation import GUILD, HATEFUL, WordClassifier
 from tests.test_slack import SECRET, Stack, event
 
 pytestmark = pytest.mark.e2e
@@ -231,3 +236,14 @@ def test_compose_checks_each_deskbot_service_on_its_health_port() -> None:
         assert test[:2] == ["CMD", "python"]  # the image has Python, not curl
         assert f"http://127.0.0.1:{port}/readyz" in test[-1]
     assert "healthcheck" not in services["migrate"]  # one-shot: nothing to probe
+
+
+async def test_moderation_decisions_are_counted_by_action_and_mode(database: Database) -> None:
+    store = ModerationStore(database.engine, appeal_days=7)
+    moderator = Moderator(WordClassifier(), store, policy_ttl=0, observers=[count_decision])
+    labels = {"action": "delete", "mode": "shadow"}
+    before = REGISTRY.get_sample_value("deskbot_moderation_decisions_total", labels) or 0.0
+    assert await moderator.moderate(Incoming(GUILD, "c1", "m1", "u1", HATEFUL)) is not None
+    assert await moderator.moderate(Incoming(GUILD, "c1", "m2", "u1", "good morning")) is None
+    await moderator.aclose()
+    assert REGISTRY.get_sample_value("deskbot_moderation_decisions_total", labels) == before + 1
