@@ -51,8 +51,7 @@ def mcp(
         from bot.mcp_server import Identity, serve
     except ImportError as exc:
         raise ConfigError(
-            f"deskbot mcp needs the integrations extra (pip install 'deskbot[integrations]'): "
-            f"{exc}"
+            f"deskbot mcp needs the integrations extra (pip install 'deskbot[integrations]'): {exc}"
         ) from None
     identity = Identity(user=user, channel=channel, roles=roles)
     run(serve(settings, identity, http=(host, port) if http else None))
