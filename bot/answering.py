@@ -178,6 +178,32 @@ class AnswerService:
         if job_id is not None and placeholder is not None:
             await self.replies.placed(job_id, placeholder)
 
+    async def give_up(self, job: Job) -> None:
+        """Tell the asker, in the answer's place, that their question's job was given up on.
+
+        Called once per dead-lettered job (:func:`bot.jobs.dead_letter_notices`); does
+        nothing if an attempt had shown the answer, or the platform is not configured here.
+        """
+        message = IncomingMessage.from_json(job.payload["message"])
+        earlier = await self.replies.get(job.id)
+        channel = self.channels.get(message.platform)
+        if (earlier is not None and earlier.shown) or channel is None:
+            return
+        address = message.reply or ReplyAddress(message.platform, message.channel_id)
+        responder = channel.responder(address, message.text)
+        if earlier is not None and earlier.message and isinstance(responder, Resumable):
+            responder.resume(earlier.message)
+        await self.app.conversations.expire_runs_of(message.event_id)
+        await responder.fail(
+            in_language_of(
+                message.text,
+                "I could not answer this: every attempt failed. Please ask again later.",
+                "여러 번 시도했지만 답하지 못했습니다. 잠시 후 다시 질문해 주세요.",
+            )
+        )
+        await self.replies.shown(job.id, _placeholder(responder))
+        log.warning("told the asker of %s that it was given up on", message.event_id)
+
     async def _ask(
         self, channel: Channel, message: IncomingMessage, responder: Responder
     ) -> Answer:

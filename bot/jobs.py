@@ -3,7 +3,8 @@
 Adapters enqueue jobs by kind; :func:`job_handlers` maps each kind to its handler for the
 worker (a ``deskbot worker`` process with Redis, or the adapter's own in-process worker).
 A job of an unknown kind is dead-lettered at once. :func:`make_worker` builds that worker,
-with its upkeep: runs left ``in_progress`` by a worker that died are marked ``expired``, and
+with its upkeep: runs left ``in_progress`` by a worker that died are marked ``expired``, the
+asker of a dead-lettered question is told so in its thread (once), and
 moderation records about members older than ``DESKBOT_MODERATION_RETENTION_DAYS`` are
 deleted (at most once an hour per process).
 
@@ -21,19 +22,23 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from bot.answering import ANSWER_JOB, AnswerService, Channel
 from bot.app import App
 from bot.moderation import ModerationStore
+from bot.replies import REPLY_TTL
 from bot.worker import Chore, Handler, Worker
 
 if TYPE_CHECKING:
     from bot.discord.rest import DiscordREST
 
 __all__ = [
+    "NOTICE_WITHIN",
     "PURGE_EVERY",
+    "dead_letter_notices",
     "embedded_worker",
     "job_handlers",
     "make_worker",
@@ -42,6 +47,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+NOTICE_WITHIN = 24 * 3600.0
+"""A dead-lettered question younger than this (seconds) gets a reply saying so."""
 
 PURGE_EVERY = dt.timedelta(hours=1)
 """How often a process purges expired moderation records (its chores run every minute)."""
@@ -88,24 +96,35 @@ def make_worker(app: App, *, discord: DiscordREST | None = None) -> Worker:
         token = app.settings.discord_token.get_secret_value()
         discord = DiscordREST(token, app.settings.discord_api_url)
         cleanup.append(discord.close)
+    handlers = job_handlers(app, discord=discord)
+    answers = handlers[ANSWER_JOB]
+    assert isinstance(answers, AnswerService)
+    notices = dead_letter_notices(app, answers)
     return Worker(
         app.state.queue,
-        job_handlers(app, discord=discord),
+        handlers,
         concurrency=app.settings.worker_concurrency,
-        upkeep=[stale_run_expiry(app), retention],
+        upkeep=[stale_run_expiry(app), retention, notices],
+        upkeep_interval=app.settings.upkeep_interval,
         cleanup=cleanup,
+        grace=app.settings.shutdown_grace,
     )
 
 
 @contextlib.asynccontextmanager
-async def embedded_worker(app: App, *, discord: DiscordREST | None = None) -> AsyncIterator[None]:
-    """Run the worker in this process unless Redis shares the queue with other workers."""
+async def embedded_worker(
+    app: App, *, discord: DiscordREST | None = None, hurry: asyncio.Event | None = None
+) -> AsyncIterator[None]:
+    """Run the worker in this process unless Redis shares the queue with other workers.
+
+    Leaving the block drains it (see :class:`~bot.worker.Worker`); ``hurry`` cuts that short.
+    """
     if app.settings.redis_url is not None:
         yield
         return
     stop = asyncio.Event()
     worker = make_worker(app, discord=discord)
-    task = asyncio.create_task(worker.run(stop), name="deskbot-embedded-worker")
+    task = asyncio.create_task(worker.run(stop, hurry=hurry), name="deskbot-embedded-worker")
     try:
         yield
     finally:
@@ -127,6 +146,25 @@ def stale_run_expiry(app: App) -> Chore:
             log.warning("expired %d run(s) left in progress by a stopped process", expired)
 
     return expire_stale_runs
+
+
+def dead_letter_notices(app: App, answers: AnswerService) -> Chore:
+    """A chore that tells each asker, once, that their question's job was dead-lettered.
+
+    Dead letters come from the worker's own retries and from the queue, when a job's
+    workers kept dying; each is claimed in the deduper, so one process tells the user.
+    Jobs older than :data:`NOTICE_WITHIN` are left alone (the asker has moved on).
+    """
+
+    async def tell_dead_letters() -> None:
+        for dead in await app.state.queue.dead_letters():
+            job = dead.job
+            if job.kind != ANSWER_JOB or time.time() - job.enqueued_at > NOTICE_WITHIN:
+                continue
+            if await app.state.deduper.claim(f"dead-told:{job.id}", ttl=REPLY_TTL):
+                await answers.give_up(job)
+
+    return tell_dead_letters
 
 
 def moderation_retention(

@@ -145,6 +145,8 @@ class Settings(BaseSettings):
     queue_visibility_timeout: Annotated[float, _env("DESKBOT_QUEUE_VISIBILITY_TIMEOUT")] = 300.0
     queue_max_attempts: Annotated[int, _env("DESKBOT_QUEUE_MAX_ATTEMPTS")] = 5
     worker_concurrency: Annotated[int, _env("DESKBOT_WORKER_CONCURRENCY")] = 4
+    shutdown_grace: Annotated[float, _env("DESKBOT_SHUTDOWN_GRACE")] = 30.0
+    upkeep_interval: Annotated[float, _env("DESKBOT_UPKEEP_INTERVAL")] = 60.0
     rate_limit: Annotated[int, _env("DESKBOT_RATE_LIMIT")] = 20
     rate_limit_window: Annotated[float, _env("DESKBOT_RATE_LIMIT_WINDOW")] = 60.0
     dedup_ttl: Annotated[float, _env("DESKBOT_DEDUP_TTL")] = 600.0
@@ -238,6 +240,8 @@ class Settings(BaseSettings):
         "db_pool_size",
         "queue_max_attempts",
         "worker_concurrency",
+        "shutdown_grace",
+        "upkeep_interval",
         "rate_limit",
         "discord_guild_rate_limit",
         "openai_embedding_dim",

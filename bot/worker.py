@@ -2,8 +2,12 @@
 
 A handler that returns acks its job; one that raises gets it retried (and, after the
 queue's ``max_attempts``, dead-lettered). A job whose kind has no handler is dead-lettered
-at once: retrying cannot help it. Stopping lets running jobs finish; unfinished ones are
-redelivered by the queue after its visibility timeout.
+at once: retrying cannot help it.
+
+Stopping drains: no job is taken after ``stop`` is set; running jobs get ``grace`` seconds
+to finish (or until ``hurry`` is set: a second SIGTERM), then are cancelled and handed back
+to the queue at once (``retry``), so another worker takes them without waiting for the
+visibility timeout. A worker that dies instead leaves its jobs to that timeout.
 
 Beside the jobs, the worker does its upkeep: chores run when it starts and then every
 ``upkeep_interval`` seconds until it stops (such as expiring the runs a dead worker left
@@ -44,6 +48,7 @@ class Worker:
         upkeep: Sequence[Chore] = (),
         upkeep_interval: float = 60.0,
         cleanup: Sequence[Chore] = (),
+        grace: float = 30.0,
     ) -> None:
         self.queue = queue
         self.handlers = dict(handlers)
@@ -53,14 +58,15 @@ class Worker:
         self.upkeep = tuple(upkeep)
         self.upkeep_interval = upkeep_interval
         self.cleanup = tuple(cleanup)
+        self.grace = grace
         self.processed = 0
         self.failed = 0
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Process jobs and do the upkeep until ``stop`` is set, then wait for running jobs."""
+    async def run(self, stop: asyncio.Event, *, hurry: asyncio.Event | None = None) -> None:
+        """Process jobs and do the upkeep until ``stop`` is set, then drain (see above)."""
         chores = asyncio.create_task(self._keep_up(stop), name="deskbot-worker-upkeep")
         try:
-            await self._take_jobs(stop)
+            await self._take_jobs(stop, hurry or asyncio.Event())
         finally:
             chores.cancel()  # idle on the stop event by now, unless taking jobs failed
             await asyncio.gather(chores, return_exceptions=True)
@@ -81,7 +87,7 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.upkeep_interval)
 
-    async def _take_jobs(self, stop: asyncio.Event) -> None:
+    async def _take_jobs(self, stop: asyncio.Event, hurry: asyncio.Event) -> None:
         slots = asyncio.Semaphore(self.concurrency)
         running: set[asyncio.Task[None]] = set()
         log.info("worker started", extra={"kinds": sorted(self.handlers)})
@@ -105,9 +111,30 @@ class Worker:
             running.add(task)
             task.add_done_callback(running.discard)
             task.add_done_callback(lambda _: slots.release())
-        if running:
-            await asyncio.wait(running)
+        await self._drain(running, hurry)
         log.info("worker stopped", extra={"processed": self.processed, "failed": self.failed})
+
+    async def _drain(self, running: set[asyncio.Task[None]], hurry: asyncio.Event) -> None:
+        """Let running jobs finish within the grace period; cancel and hand back the rest."""
+        if not running:
+            return
+        log.info("finishing %d running job(s) within %.0f s", len(running), self.grace)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.grace
+        hurried = asyncio.create_task(hurry.wait())
+        while running and not hurry.is_set() and loop.time() < deadline:
+            await asyncio.wait(
+                {*running, hurried},
+                timeout=deadline - loop.time(),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        hurried.cancel()
+        unfinished = list(running)
+        if unfinished:
+            log.warning("handing %d unfinished job(s) back to the queue", len(unfinished))
+        for task in unfinished:
+            task.cancel()  # _process hands its job back
+        await asyncio.gather(*unfinished, hurried, return_exceptions=True)
 
     async def _process(self, delivery: Delivery) -> None:
         job = delivery.job
@@ -119,6 +146,9 @@ class Worker:
             began = time.perf_counter()
             try:
                 await handler(job)
+            except asyncio.CancelledError:  # stopping: another worker takes it now
+                await self._hand_back(delivery)
+                raise
             except Exception as exc:  # the worker must outlive any one job
                 self.failed += 1
                 error = f"{type(exc).__name__}: {exc}"
@@ -138,6 +168,12 @@ class Worker:
                     "ms": round((time.perf_counter() - began) * 1000, 1),
                 },
             )
+
+    async def _hand_back(self, delivery: Delivery) -> None:
+        try:
+            await self.queue.retry(delivery, "handed back: the worker stopped before finishing")
+        except Exception:  # the queue is gone too: the visibility timeout brings it back
+            log.warning("could not hand job %s back", delivery.job.id, exc_info=True)
 
     async def _give_up(self, delivery: Delivery, error: str) -> None:
         self.failed += 1

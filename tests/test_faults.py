@@ -11,20 +11,30 @@ and one finished answer per question.
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
-from tests.cluster import Cluster, QuestionModel, cluster_env, question_ts, wait_for
+from tests.cluster import (
+    Cluster,
+    Process,
+    QuestionModel,
+    Tally,
+    cluster_env,
+    question_ts,
+    wait_for,
+)
 from tests.conftest import FreshDatabase
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.fakes.slack_api import FakeSlackAPI, SlackCall
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
-VISIBILITY = 4.0  # seconds before a dead worker's job is taken over
+VISIBILITY = 6.0  # seconds before a dead worker's job is taken over
 
 
 @pytest.fixture
@@ -62,6 +72,14 @@ def run_statuses(database_url: str) -> dict[str, int]:
     return {str(status): int(count) for status, count in rows}
 
 
+async def settled_runs(database_url: str) -> dict[str, int]:
+    """Run statuses once none is ``in_progress`` (outcomes are written behind the reply)."""
+    await wait_for(
+        lambda: "in_progress" not in run_statuses(database_url), timeout=20, what="stored runs"
+    )
+    return run_statuses(database_url)
+
+
 def shows_answer_to(n: int, slack: FakeSlackAPI):  # type: ignore[no-untyped-def]
     """A predicate for the ``chat.update`` that shows question ``n``'s finished answer."""
 
@@ -86,7 +104,7 @@ async def test_many_questions_on_three_workers_are_each_answered_once(
 
     tally = await cluster.settle(slack_api, questions)
     assert (tally.answered, tally.duplicates, tally.missing) == (24, [], [])
-    assert run_statuses(fresh_database.url) == {"completed": 24}
+    assert (await settled_runs(fresh_database.url))["completed"] >= 24
     answered_by = [w.name for w in cluster.workers if w.logged("answering ")]
     assert len(answered_by) >= 2, "the questions were shared between the workers"
 
@@ -123,8 +141,104 @@ async def test_a_worker_killed_mid_answer_leaves_exactly_one_answer(
     (survivor,) = cluster.workers
     assert any(question_ts(victim) in r["msg"] for r in survivor.logged("taken over"))
     # Every run the dead worker had going (up to its concurrency) is closed, not left running.
-    statuses = run_statuses(fresh_database.url)
-    assert statuses.get("in_progress", 0) == 0
-    assert statuses["completed"] >= 20
+    # (An answer shown whose outcome the worker died before storing is expired too.)
+    statuses = await settled_runs(fresh_database.url)
+    assert statuses["completed"] + statuses.get("expired", 0) >= 20
     if point == "model call in flight":
         assert statuses["expired"] >= 1
+
+
+async def test_a_job_whose_retries_are_spent_tells_the_user_once(
+    tmp_path: Path,
+    fresh_database: FreshDatabase,
+    redis_url: str,
+    openai_server: ScriptedOpenAI,
+    slack_api: FakeSlackAPI,
+    model: QuestionModel,
+) -> None:
+    env = cluster_env(
+        tmp_path,
+        fresh_database.url,
+        redis_url,
+        openai_server,
+        slack_api,
+        DESKBOT_QUEUE_VISIBILITY_TIMEOUT="2",
+        DESKBOT_QUEUE_MAX_ATTEMPTS="2",
+        DESKBOT_UPKEEP_INTERVAL="1",
+    )
+    held = model.hold("q-1")  # every attempt's model call hangs until its worker is killed
+    async with Cluster(tmp_path, env) as cluster:
+        await cluster.start_adapter()
+        await cluster.ask(1)
+        for _ in range(2):
+            (worker,) = await cluster.start_workers(1)
+            await wait_for(lambda w=worker: w.logged("answering "), what="an attempt")
+            await wait_for(held.reached.is_set)
+            held.reached.clear()
+            cluster.kill(worker, signal.SIGKILL)
+        await cluster.start_workers(1)  # finds the job out of attempts
+
+        await wait_for(lambda: Tally.of(slack_api, [1]).failures[1], timeout=30)
+        await asyncio.sleep(2.5)  # more upkeep rounds: still told once
+        tally = Tally.of(slack_api, [1])
+        held.release()
+
+    assert (tally.placeholders[1], tally.failures[1], tally.answers[1]) == (1, 1, 0)
+    assert await settled_runs(fresh_database.url) == {"expired": 2}
+
+
+async def test_sigterm_drains_a_worker_and_hands_back_what_outlives_the_grace(
+    cluster: Cluster, model: QuestionModel, slack_api: FakeSlackAPI
+) -> None:
+    (first,) = await cluster.start_workers(1, DESKBOT_SHUTDOWN_GRACE="3")
+    quick, slow = model.hold("q-1"), model.hold("q-2")
+    await asyncio.gather(cluster.ask(1), cluster.ask(2))
+    await wait_for(lambda: quick.reached.is_set() and slow.reached.is_set())
+
+    cluster.kill(first, signal.SIGTERM)
+    (second,) = await cluster.start_workers(1)
+    await cluster.ask(3)  # taken by the second worker only: the first takes nothing new
+    quick.release()  # q-1 finishes within the grace; q-2 does not
+    await wait_for(lambda: first.logged("handing 1 unfinished job(s) back"), timeout=15)
+    stopped = asyncio.get_running_loop().time()
+    slow.release()
+
+    tally = await cluster.settle(slack_api, [1, 2, 3], timeout=VISIBILITY * 10)
+    assert (tally.answered, tally.duplicates, tally.missing) == (3, [], [])
+    assert first.popen.wait(timeout=10) == 0
+    assert asyncio.get_running_loop().time() - stopped < 30  # not the visibility timeout
+
+    def took(worker: Process, n: int) -> bool:
+        return any(question_ts(n) in r["msg"] for r in worker.logged("answering "))
+
+    assert (took(first, 1), took(first, 3), took(second, 2), took(second, 3)) == (
+        True,
+        False,
+        True,
+        True,
+    )
+
+
+async def test_a_second_sigterm_stops_at_once_and_the_adapter_stops_taking_events(
+    cluster: Cluster, model: QuestionModel, slack_api: FakeSlackAPI
+) -> None:
+    (first,) = await cluster.start_workers(1, DESKBOT_SHUTDOWN_GRACE="600")
+    held = model.hold("q-1")
+    await cluster.ask(1)
+    await wait_for(held.reached.is_set)
+
+    cluster.kill(first, signal.SIGTERM)
+    await wait_for(lambda: first.logged("finishing 1 running job"), timeout=15)
+    cluster.kill(first, signal.SIGTERM)
+    assert await asyncio.to_thread(first.popen.wait, 10) == 0  # not 600 s
+    assert first.logged("handing 1 unfinished job(s) back")
+    held.release()
+    await cluster.start_workers(1)
+    tally = await cluster.settle(slack_api, [1])
+    assert (tally.answered, tally.duplicates) == (1, [])
+
+    adapter = cluster.processes[0]
+    cluster.kill(adapter, signal.SIGTERM)
+    assert await asyncio.to_thread(adapter.popen.wait, 30) == 0
+    with pytest.raises(httpx.ConnectError):
+        await cluster.ask(2)

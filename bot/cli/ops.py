@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import signal
 import sys
 
 import click
@@ -120,13 +118,11 @@ async def _work(settings: Settings) -> None:
     from bot.app import open_app
     from bot.health import serve_health
     from bot.jobs import make_worker
+    from bot.shutdown import on_signals
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    shutdown = on_signals()
     async with open_app(settings) as app, serve_health(app, settings.health_port):
-        await make_worker(app).run(stop)
+        await make_worker(app).run(shutdown.stop, hurry=shutdown.hurry)
 
 
 @click.command()

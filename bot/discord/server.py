@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -31,6 +30,7 @@ from bot.errors import ConfigError
 from bot.health import serve_health
 from bot.jobs import embedded_worker
 from bot.settings import Settings
+from bot.shutdown import on_signals
 
 __all__ = ["connect", "discord_client", "run_discord", "start_client"]
 
@@ -89,17 +89,15 @@ async def connect(client: DeskbotClient) -> None:
 
 async def run_discord(settings: Settings, *, sync_only: bool = False) -> None:
     """Serve Discord until SIGINT/SIGTERM (or only sync the commands)."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    shutdown = on_signals()  # the first stops the gateway and drains; a second hurries
+    stop = shutdown.stop
     async with open_app(settings) as app, start_client(app) as client:
         if sync_only:
             return
         # The worker stops (finishing its answers over the client's REST session) before
         # start_client's exit closes that session.
         health = serve_health(app, settings.health_port)
-        async with health, embedded_worker(app, discord=client.rest):
+        async with health, embedded_worker(app, discord=client.rest, hurry=shutdown.hurry):
             gateway = asyncio.create_task(connect(client), name="deskbot-discord-gateway")
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait({gateway, stopping}, return_when=asyncio.FIRST_COMPLETED)

@@ -9,6 +9,7 @@ listener itself only claims the message (dedup), checks the rate limit and enque
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -70,6 +71,7 @@ class SlackAdapter:
             ignoring_self_events_enabled=True,
             process_before_response=False,
         )
+        self._in_flight: set[asyncio.Task[Any]] = set()
         self._register()
 
     def _register(self) -> None:
@@ -83,13 +85,26 @@ class SlackAdapter:
 
     # --- conversations ---------------------------------------------------------------
 
+    async def settle(self, *, timeout: float = 10.0) -> None:
+        """Wait until the events already acknowledged are queued (stopping loses none)."""
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=timeout)
+
+    def _track(self) -> None:
+        task = asyncio.current_task()  # bolt runs each listener after the ack, in a task
+        if task is not None:
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
     async def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        self._track()
         if event.get("bot_id") or event.get("subtype") in _IGNORED_SUBTYPES:
             return
         thread_ts = event.get("thread_ts") or event["ts"]
         await self._enqueue(body, event, thread_ts=thread_ts, private=False)
 
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        self._track()
         subtype = event.get("subtype")
         if event.get("bot_id") or (subtype and subtype != "file_share"):
             return

@@ -10,9 +10,7 @@ only enqueues and ``deskbot worker`` processes answer.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -21,6 +19,7 @@ from bot.app import App, open_app
 from bot.health import Health, add_health_routes, serve_health
 from bot.jobs import embedded_worker
 from bot.settings import Settings, SlackMode
+from bot.shutdown import on_signals
 from bot.slack import SlackAdapter, SlackAdmin, slack_client
 
 __all__ = ["embedded_worker", "http_app", "run_slack", "slack_adapter"]
@@ -55,12 +54,14 @@ def http_app(adapter: SlackAdapter, *, health: Health | None = None) -> web.Appl
 
 async def run_slack(settings: Settings, mode: SlackMode, port: int) -> None:
     """Serve Slack until SIGINT/SIGTERM."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    shutdown = on_signals()  # the first stops taking events and drains; a second hurries
+    stop = shutdown.stop
     health_port = settings.health_port if settings.health_port != port or mode != "http" else None
-    async with open_app(settings) as app, serve_health(app, health_port), embedded_worker(app):
+    async with (
+        open_app(settings) as app,
+        serve_health(app, health_port),
+        embedded_worker(app, hurry=shutdown.hurry),
+    ):
         adapter = slack_adapter(app)
         if mode == "http":
             health = Health(app)
@@ -71,7 +72,8 @@ async def run_slack(settings: Settings, mode: SlackMode, port: int) -> None:
             try:
                 await stop.wait()
             finally:
-                await runner.cleanup()
+                await runner.cleanup()  # no new events (Slack retries elsewhere)
+                await adapter.settle()  # the ones acknowledged are queued
                 await health.close()
         else:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -86,3 +88,4 @@ async def run_slack(settings: Settings, mode: SlackMode, port: int) -> None:
                 await stop.wait()
             finally:
                 await handler.close_async()  # type: ignore[no-untyped-call]
+                await adapter.settle()

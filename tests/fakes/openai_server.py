@@ -103,19 +103,24 @@ class ScriptedOpenAI(FakeHTTPServer):
         if request.method != "POST" or not request.path.endswith("/chat/completions"):
             return _error(404, f"not scripted: {request.method} {request.path}")
         try:
+            body = request.json()
+        except ValueError:  # cut off: its client was killed while sending
+            body = None
+        if not isinstance(body, dict):
+            return _error(400, "the request body is not a JSON object")
+        try:
             reply = self._script.popleft()
         except IndexError:
             if self._rule is None:
                 self.errors.append("chat completion requested with nothing scripted")
                 return _error(500, "nothing scripted for this request")
-            reply = self._rule(request.json())
+            reply = self._rule(body)
         if reply.delay > 0:  # a slow model; each request has its own server thread
             time.sleep(reply.delay)
         if reply.error is not None:
             status, message, retry_after = reply.error
             headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
             return _error(status, message, **headers)
-        body = request.json()
         if body.get("stream"):
             return self._stream(
                 reply, include_usage=bool((body.get("stream_options") or {}).get("include_usage"))
