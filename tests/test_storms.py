@@ -195,3 +195,21 @@ async def test_slack_rate_limiting_the_placeholder_is_waited_out(slack_stack: St
     assert len(posts) == 2  # refused once, then posted after the Retry-After
     finals = final_updates(slack_stack.slack)
     assert len(finals) == 1 and "Two hundred and twenty" in texts(finals[0])
+
+
+@pytest.mark.e2e
+async def test_slack_server_errors_on_the_answer_are_retried_and_shown_once(
+    slack_stack: Stack,
+) -> None:
+    slack_stack.openai.reply_text("Two hundred and twenty dollars.")
+    slack_stack.slack.fail_next("chat.update", "internal_error", status=500, times=2)
+
+    await slack_stack.post(event("1700000103.000100", f"<@{BOT}> hotel cap?"))
+    # two refused with a 500, then the same edit again after the client's backoff
+    await until(lambda: len(slack_stack.slack.calls_to("chat.update")) >= 3)
+    await asyncio.sleep(1)  # a second answer would be posted by now
+
+    shown = {str(args["ts"]) for args in final_updates(slack_stack.slack)}
+    assert len(shown) == 1  # one message holds the answer
+    assert "Two hundred and twenty" in texts(final_updates(slack_stack.slack)[-1])
+    assert len(slack_stack.slack.calls_to("chat.postMessage")) == 1  # no second placeholder

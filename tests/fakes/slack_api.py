@@ -7,7 +7,7 @@ Answers ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemer
 ``conversations.replies``, ``files.info``, ``views.open`` and ``usergroups.users.list`` in
 Slack's shapes; serves file downloads at the ``url_private`` it hands out; records what is
 posted to a slash command's ``response_url`` (method ``response_url``); ``fail_next``
-makes the next call to a method fail (``ratelimited`` comes back as HTTP 429 with
+makes the next calls to a method fail (``ratelimited`` comes back as HTTP 429 with
 ``Retry-After``, as Slack sends it); ``hold`` keeps a matching call waiting, recorded but
 unanswered, until the test lets it go (the caller is killed in between, say).
 A wrong token gets ``invalid_auth``; an unknown method ``unknown_method``.
@@ -65,7 +65,7 @@ class FakeSlackAPI(FakeHTTPServer):
         """Every message ``chat.postMessage`` posted, by the ts it was given."""
         self.files: dict[str, tuple[dict[str, Any], bytes]] = {}
         self.usergroups: dict[str, list[str]] = {}
-        self._failures: dict[str, tuple[str, float | None]] = {}
+        self._failures: dict[str, list[tuple[str, float | None, int]]] = {}
         self._holds: list[Hold] = []
         self._ts = itertools.count(1)
         self._calls_lock = threading.Lock()
@@ -98,9 +98,21 @@ class FakeSlackAPI(FakeHTTPServer):
         """A ``response_url`` for a slash command payload; posts to it are recorded."""
         return f"{self.url}/response/{name}"
 
-    def fail_next(self, method: str, error: str, *, retry_after: float | None = None) -> None:
-        """Make the next call to ``method`` fail with ``error``."""
-        self._failures[method] = (error, retry_after)
+    def fail_next(
+        self,
+        method: str,
+        error: str,
+        *,
+        retry_after: float | None = None,
+        status: int = 200,
+        times: int = 1,
+    ) -> None:
+        """Make the next ``times`` calls to ``method`` fail with ``error``.
+
+        ``status`` is the HTTP status (500 or 503 for Slack having an outage); the error
+        ``ratelimited`` always comes back as a 429 with ``Retry-After``.
+        """
+        self._failures.setdefault(method, []).extend([(error, retry_after, status)] * times)
 
     def hold(self, matches: Callable[[SlackCall], bool]) -> Hold:
         """Keep the first call that ``matches`` unanswered (it is recorded) until released.
@@ -136,15 +148,15 @@ class FakeSlackAPI(FakeHTTPServer):
         self._wait_if_held(call)
         if token != self.token:
             return Response.json({"ok": False, "error": "invalid_auth"})
-        if method in self._failures:
-            error, retry_after = self._failures.pop(method)
+        if self._failures.get(method):
+            error, retry_after, status = self._failures[method].pop(0)
             if error == "ratelimited":
                 return Response.json(
                     {"ok": False, "error": error},
                     status=429,
                     **{"Retry-After": str(retry_after or 1)},
                 )
-            return Response.json({"ok": False, "error": error})
+            return Response.json({"ok": False, "error": error}, status=status)
         answer = getattr(self, "_" + method.replace(".", "_"), None)
         if answer is None:
             return Response.json({"ok": False, "error": "unknown_method"})
