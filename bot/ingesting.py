@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from bot.knowledge import Knowledge
+from knowledge.cleaning import clean_text
 from knowledge.errors import Refusal
 from knowledge.ingest import FileResult, Progress
 from knowledge.search import Scope
@@ -26,6 +27,7 @@ __all__ = [
     "readable_documents",
     "reason_label",
     "refused_before_ingest",
+    "safe_file_name",
 ]
 
 
@@ -96,6 +98,26 @@ async def readable_documents(
     readable = {c.name for c in await knowledge.store.list_collections() if scope.can_read(c)}
     documents = await knowledge.store.list_documents(collection)
     return [d for d in documents if d.collection in readable]
+
+
+_MAX_NAME_BYTES = 200  # file systems allow 255; room for the suffix and a folder's index
+
+
+def safe_file_name(name: str, *, default: str) -> str:
+    """An uploaded file's name as a file can be written under, and shown.
+
+    Its last path part (``/`` or ``\\``), without NUL, controls or lone surrogates, cut to
+    200 bytes keeping the suffix; ``default`` (the platform's file id) when nothing is left.
+    """
+    base = PurePath(clean_text(name).replace("\\", "/")).name.strip()
+    if base in {"", ".", ".."}:
+        return default
+    if len(base.encode()) <= _MAX_NAME_BYTES:
+        return base
+    suffix = PurePath(base).suffix[:16]
+    room = _MAX_NAME_BYTES - len(suffix.encode())
+    stem = base[: len(base) - len(suffix)].encode()[:room].decode(errors="ignore")
+    return stem + suffix
 
 
 def refused_before_ingest(name: str, reason: Refusal, detail: str) -> FileResult:

@@ -26,6 +26,7 @@ from bot.agent.store import ConversationStore
 from bot.messages import ThreadKey
 from bot.metrics import MODEL_TOKENS, RUN_SECONDS, TOOL_CALLS, TOOL_ERRORS, tool_label
 from bot.schema import RunStatus
+from knowledge.cleaning import clean_text, clean_value
 from tools.base import ToolContext, ToolOutput, ToolRegistry
 from tools.chat_backend import (
     BackendError,
@@ -84,6 +85,7 @@ class Agent:
         (a Slack thread it is called into), placed before the stored history.
         """
         started = time.monotonic()
+        question = clean_text(question)  # NUL or a lone surrogate would fail the run's insert
         prompt = instructions or self.instructions
         refusal = None
         if self.budget is not None:  # over a daily budget: the run is stored, and refused
@@ -133,7 +135,7 @@ class Agent:
         for _ in range(self.limits.max_steps):
             response = await self._model_call(run, schemas, on_text)
             if not response.tool_calls:
-                return response.text
+                return clean_text(response.text)
             assistant = ChatMessage("assistant", response.text, tool_calls=response.tool_calls)
             run.messages.append(assistant)
             run.record.message(assistant)
@@ -305,7 +307,7 @@ class Agent:
 
 def _loads(arguments: str) -> dict[str, Any] | str:
     try:
-        value = json.loads(arguments or "{}")
+        value = clean_value(json.loads(arguments or "{}"))
     except json.JSONDecodeError:
-        return arguments
-    return value if isinstance(value, dict) else arguments
+        return clean_text(arguments)
+    return value if isinstance(value, dict) else clean_text(arguments)

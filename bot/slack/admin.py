@@ -26,6 +26,7 @@ from bot.ingesting import (
     ingest_files,
     readable_documents,
     refused_before_ingest,
+    safe_file_name,
 )
 from bot.knowledge import Knowledge
 from bot.settings import Settings
@@ -305,12 +306,17 @@ class SlackIngest:
                     detail = f"not readable ({exc.response.get('error')})"
                     refused.append(refused_before_ingest(file_id, "unreadable", detail))
                     continue
-                name = PurePath(str(info.get("name") or file_id)).name
+                name = safe_file_name(str(info.get("name") or ""), default=file_id)
                 if int(info.get("size") or 0) > limit:
                     detail = f"over {self.settings.max_file_mb:g} MB"
                     refused.append(refused_before_ingest(name, "too_large", detail))
                     continue
-                response = await http.get(str(info["url_private_download"]), headers=headers)
+                try:
+                    response = await http.get(str(info["url_private_download"]), headers=headers)
+                except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                    detail = f"download failed ({type(exc).__name__})"
+                    refused.append(refused_before_ingest(name, "unreadable", detail))
+                    continue
                 if response.status_code != 200:
                     detail = f"download failed (HTTP {response.status_code})"
                     refused.append(refused_before_ingest(name, "unreadable", detail))
