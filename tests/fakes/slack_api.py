@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from tests.fakes.http import FakeHTTPServer, Recorded, Response
 
@@ -87,8 +88,10 @@ class FakeSlackAPI(FakeHTTPServer):
             "title": name,
             "size": len(content),
             "mimetype": extra.pop("mimetype", "application/octet-stream"),
-            "url_private": f"{self.url}/files/{file_id}/{name}",
-            "url_private_download": f"{self.url}/files/{file_id}/{name}?download=1",
+            # Slack percent-encodes the name in its file URLs.
+            "url_private": f"{self.url}/files/{file_id}/{quote(name, errors='replace')}",
+            "url_private_download": f"{self.url}/files/{file_id}/"
+            f"{quote(name, errors='replace')}?download=1",
             **extra,
         }
         self.files[file_id] = (info, content)
