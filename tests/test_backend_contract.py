@@ -124,19 +124,23 @@ HARNESSES: dict[str, Callable[[ScriptedOpenAI], Harness]] = {
 }
 
 
+@pytest.fixture
+def local_model(request: pytest.FixtureRequest) -> Path | None:
+    """The session chain's merged model for the local harness (built here, outside the event
+    loop: the chain starts the embedded PostgreSQL when no test has yet)."""
+    if request.node.callspec.params.get("harness") != "local":
+        return None
+    from tests.finetune_chain import chain_once
+
+    pg, factory = request.getfixturevalue("pg_server"), request.getfixturevalue("tmp_path_factory")
+    return chain_once(pg, factory).merged
+
+
 @pytest.fixture(params=sorted([*HARNESSES, "local"]))
 async def harness(
-    request: pytest.FixtureRequest, openai_server: ScriptedOpenAI
+    request: pytest.FixtureRequest, openai_server: ScriptedOpenAI, local_model: Path | None
 ) -> AsyncIterator[Harness]:
-    if request.param == "local":
-        from tests.finetune_chain import chain_once
-
-        chain = chain_once(
-            request.getfixturevalue("pg_server"), request.getfixturevalue("tmp_path_factory")
-        )
-        made: Harness = LocalHarness(chain.merged)
-    else:
-        made = HARNESSES[request.param](openai_server)
+    made = LocalHarness(local_model) if local_model else HARNESSES[request.param](openai_server)
     yield made
     await made.backend.close()
     assert openai_server.pending == 0, "a scripted turn was not asked for"
