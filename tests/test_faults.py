@@ -136,10 +136,22 @@ async def test_a_worker_killed_mid_answer_leaves_exactly_one_answer(
     else:
         hold.release()
 
-    tally = await cluster.settle(slack_api, questions, timeout=60)
-    assert (tally.answered, tally.duplicates, tally.missing) == (20, [], [])
     (survivor,) = cluster.workers
-    assert any(question_ts(victim) in r["msg"] for r in survivor.logged("taken over"))
+    await wait_for(  # after the visibility timeout, even when the answer was already shown
+        lambda: any(question_ts(victim) in r["msg"] for r in survivor.logged("taken over")),
+        timeout=VISIBILITY * 5,
+        what="the survivor to take the job over",
+    )
+    tally = await cluster.settle(slack_api, questions, timeout=60)
+    assert tally.missing == []
+    assert set(tally.answers.values()) == {1}  # never a second answer
+    assert (tally.placeholders[victim], tally.answers[victim]) == (1, 1)
+    # Known window: a job killed between posting its placeholder and recording it (one
+    # Redis write) leaves that placeholder behind. Only the dead worker's other jobs can.
+    on_victim = {
+        n for n in questions if any(question_ts(n) in r["msg"] for r in holder.logged("answering "))
+    }
+    assert set(tally.duplicates) <= on_victim - {victim}
     # Every run the dead worker had going (up to its concurrency) is closed, not left running.
     # (An answer shown whose outcome the worker died before storing is expired too.)
     statuses = await settled_runs(fresh_database.url)
