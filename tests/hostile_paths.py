@@ -78,6 +78,7 @@ HOSTILE: list[str] = [
     "CON",
     "\\\\server\\share",
     "null",
+    "--help",
     "a" * 100_000,
 ]
 
@@ -156,11 +157,12 @@ def cli_outcome(args: list[str], env: Mapping[str, str]) -> tuple[Outcome, str, 
 def run_cli_paths(strings: Iterable[str], env: Mapping[str, str], tally: Tally) -> None:
     """``ask`` (its tool calls counted as ``tool``) and ``search`` for each string."""
     for text in strings:
-        outcome, why, body = cli_outcome(["ask", text, "--json"], env)
+        # Options first, then "--": a question such as "--help" is a question (as in a shell).
+        outcome, why, body = cli_outcome(["ask", "--json", "--", text], env)
         tally.add("ask", outcome, text, why)
         for call in (body or {}).get("tool_calls", []):
             tally.add("tool", "refused" if call["error"] else "answered", text)
-        outcome, why, _ = cli_outcome(["search", text, "--json"], env)
+        outcome, why, _ = cli_outcome(["search", "--json", "--", text], env)
         tally.add("search", outcome, text, why)
 
 
