@@ -83,6 +83,10 @@ class SharedState:
             self._client = None
 
 
+_REDIS_CONNECTIONS = 100
+"""Redis connections one process keeps at most; more at once wait for one."""
+
+
 async def open_state(settings: Settings, *, consumer: str | None = None) -> SharedState:
     """Build the shared state the settings ask for; checks Redis is reachable.
 
@@ -104,7 +108,7 @@ async def open_state(settings: Settings, *, consumer: str | None = None) -> Shar
 
 
 async def _open_redis(settings: Settings, *, consumer: str | None) -> SharedState:
-    from redis.asyncio import Redis
+    from redis.asyncio import BlockingConnectionPool, Redis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
     from redis.exceptions import RedisError
@@ -116,12 +120,17 @@ async def _open_redis(settings: Settings, *, consumer: str | None) -> SharedStat
     raw = settings.redis_url.get_secret_value()
     url = raw.replace("valkey://", "redis://", 1).replace("valkeys://", "rediss://", 1)
     watched = WatchedSSLConnection if url.startswith("rediss://") else WatchedConnection
-    client = Redis.from_url(
+    # A burst beyond the pool waits for a free connection: redis-py's default pool raises
+    # MaxConnectionsError at 100 in use, which lost acknowledged Slack events under load.
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=_REDIS_CONNECTIONS,
+        timeout=settings.db_connect_timeout,
         socket_connect_timeout=settings.db_connect_timeout,
         connection_class=watched,
         retry=Retry(NoBackoff(), 0),  # an unreachable REDIS_URL at start fails at once
     )
+    client = Redis.from_pool(pool)  # closing the client closes the pool
     try:
         await client.ping()
     except (RedisError, OSError) as exc:
