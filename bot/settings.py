@@ -192,18 +192,18 @@ class Settings(BaseSettings):
             raise ValueError(f"must be guild ids (numbers) separated by commas, got {bad[0]!r}")
         return value
 
-    @field_validator("parse_memory_mb")
-    @classmethod
-    def _parse_memory(cls, value: int) -> int:
-        if value != 0 and value < 256:  # a parser's libraries alone take ~100 MB
-            raise ValueError("must be at least 256 (MB), or 0 for no limit")
-        return value
-
     @field_validator("daily_tokens_per_user", "daily_tokens_per_workspace")
     @classmethod
     def _positive_or_unset(cls, value: int | None) -> int | None:
         if value is not None and value <= 0:
             raise ValueError("must be greater than 0 (leave it unset for no limit)")
+        return value
+
+    @field_validator("parse_memory_mb")
+    @classmethod
+    def _parse_memory(cls, value: int) -> int:
+        if value != 0 and value < 256:  # a parser's libraries alone take ~100 MB
+            raise ValueError("must be at least 256 (MB), or 0 for no limit")
         return value
 
     @field_validator("health_port")

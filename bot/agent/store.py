@@ -371,7 +371,6 @@ class ConversationStore:
             )
         return int(result.rowcount or 0)
 
-
     async def expire_runs_of(self, external_id: str) -> int:
         """Mark the runs answering the message ``external_id`` still ``in_progress`` as
         ``expired`` (their process died and the message is being answered again)."""
