@@ -77,5 +77,6 @@ def ride_out_restarts(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "handle_error")
     def dropped(context: Any) -> None:
-        if context.is_disconnect:
+        # A cancelled command (SIGTERM, Ctrl-C) invalidates its connection too: not an outage.
+        if context.is_disconnect and isinstance(context.original_exception, Exception):
             _Link.lost(context.original_exception)
