@@ -6,6 +6,7 @@ One module per command group, each command a module-level function:
     queue        queue status|dead|retry (the shared Redis queue)
     knowledge    ingest, search, reindex, eval retrieval
     docs         docs list|show|delete
+    access       collections list|access|delete
     agent        ask, chat, demo, tools list|call
     classifier   classifier train|eval, classify
     moderation   moderation policy show|set, events, export, replay, purge
@@ -28,6 +29,7 @@ from collections.abc import Sequence
 import click
 
 from bot.cli import (
+    access,
     agent,
     classifier,
     docs,
@@ -69,6 +71,7 @@ for _command in (
     knowledge.reindex,
     knowledge.eval_group,
     docs.docs,
+    access.collections_group,
     agent.ask,
     agent.chat,
     agent.demo,

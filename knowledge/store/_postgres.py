@@ -108,6 +108,42 @@ class KnowledgeStore:
             await _writes.ensure_vector_index(conn, embedder.dim)
         return await self.get_collection(name)
 
+    async def set_access(
+        self,
+        name: str,
+        *,
+        visibility: str | None = None,
+        add_roles: Sequence[str] = (),
+        remove_roles: Sequence[str] = (),
+        add_channels: Sequence[str] = (),
+        remove_channels: Sequence[str] = (),
+    ) -> CollectionInfo:
+        """Change who may read ``name``, in one transaction; the collection as it now is.
+
+        Roles are user or role ids (a Slack user id; a Discord user or role id), channels
+        are channel ids. Adding what is there or removing what is not changes nothing.
+        """
+        if visibility not in (None, "public", "private"):
+            raise KnowledgeError(f"visibility must be public or private, not {visibility!r}")
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(Collection.allowed_roles, Collection.allowed_channels)
+                    .where(Collection.name == name)
+                    .with_for_update()
+                )
+            ).first()
+            if row is None:
+                raise NotFoundError(f"no collection named {name!r}")
+            values: dict[str, Any] = {
+                "allowed_roles": _edited(row.allowed_roles, add_roles, remove_roles),
+                "allowed_channels": _edited(row.allowed_channels, add_channels, remove_channels),
+            }
+            if visibility is not None:
+                values["visibility"] = visibility
+            await conn.execute(update(Collection).where(Collection.name == name).values(**values))
+        return await self.get_collection(name)
+
     async def delete_collection(self, name: str) -> None:
         """Delete a collection with all its documents and chunks."""
         async with self.engine.begin() as conn:
@@ -345,3 +381,13 @@ async def _delete_sources(
     removed = await _writes.delete_chunks(conn, versions)
     await conn.execute(delete(Document).where(Document.id.in_(versions)))
     await _writes.adjust_statistics(conn, collection_id, -len(removed), -sum(removed))
+
+
+def _edited(current: Sequence[str], add: Sequence[str], remove: Sequence[str]) -> list[str]:
+    """``current`` with ``add`` appended (once each) and ``remove`` taken out, order kept."""
+    gone = set(remove)
+    kept = [item for item in current if item not in gone]
+    for item in add:
+        if item not in kept and item not in gone:
+            kept.append(item)
+    return kept
