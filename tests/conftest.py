@@ -10,6 +10,7 @@ not this machine fails the test (see ``tests/netguard_hook.py``).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import shutil
 import subprocess
@@ -98,7 +99,10 @@ def pg_server() -> Iterator[EmbeddedPostgres]:
         db = await open_database(settings, migrate=True)
         await db.close()
 
-    asyncio.run(migrate())
+    # In a thread of its own: the first test to need the server may be running in an event
+    # loop already, where asyncio.run would refuse.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, migrate()).result()
     yield pg
     pg.stop()
     shutil.rmtree(folder, ignore_errors=True)
