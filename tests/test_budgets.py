@@ -5,23 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 
-import httpx
 import pytest
-from aiohttp.test_utils import TestServer
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from bot.agent import Agent, ConversationStore, OpenAIBackend, ThreadKey
 from bot.agent.budget import DailyBudget, midnight_utc
-from bot.app import open_app
 from bot.settings import Settings
-from bot.slack.server import embedded_worker, http_app, slack_adapter
 from bot.storage import Database
 from knowledge.search import Scope
 from tests.conftest import FreshDatabase
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.test_slack import BOT, SECRET, Stack, event, final_updates, texts, until
+from tests.test_slack import BOT, Stack, event, final_updates, serve_slack, texts, until
 from tools.base import ToolContext, ToolRegistry
 
 pytestmark = pytest.mark.integration
@@ -134,21 +130,10 @@ async def slack_stack(
     openai_server: ScriptedOpenAI,
 ) -> AsyncIterator[Stack]:
     """The Slack HTTP endpoint and its in-process worker, with a budget of 100 tokens a user."""
-    settings = make_settings(
-        database_url=fresh_database.url,
-        slack_bot_token=slack_api.token,
-        slack_signing_secret=SECRET,
-        slack_api_url=slack_api.api_url,
-        openai_base_url=openai_server.base_url,
-        openai_api_key="test",
-        daily_tokens_per_user=100,
-    )
-    async with open_app(settings) as app, embedded_worker(app):
-        server = TestServer(http_app(slack_adapter(app)))
-        await server.start_server()
-        async with httpx.AsyncClient(timeout=10) as http:
-            yield Stack(app, str(server.make_url("/slack/events")), slack_api, openai_server, http)
-        await server.close()
+    async with serve_slack(
+        make_settings, fresh_database, slack_api, openai_server, daily_tokens_per_user=100
+    ) as served:
+        yield served
 
 
 async def test_over_budget_in_slack_the_user_reads_why_in_the_thread(slack_stack: Stack) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import psycopg
 import pytest
@@ -17,6 +18,7 @@ from click.testing import CliRunner, Result
 from bot.cli import cli as deskbot
 from knowledge.search import Scope
 from knowledge.store import CollectionInfo
+from knowledge.store._records import collection_info
 from tests.conftest import FreshDatabase
 
 Run = Callable[..., Result]
@@ -38,21 +40,11 @@ def run(tmp_path: Path, fresh_database: FreshDatabase) -> Run:
 
 
 def _info(result: Result) -> CollectionInfo:
+    """The ``--json`` output as the value search's :class:`Scope` checks."""
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    return CollectionInfo(
-        id=None,  # type: ignore[arg-type]
-        name=data["name"],
-        description="",
-        visibility=data["visibility"],
-        allowed_channels=data["allowed_channels"],
-        allowed_roles=data["allowed_roles"],
-        embedding_model=data["embedding_model"],
-        embedding_dim=data["embedding_dim"],
-        chunk_count=data["chunks"],
-        lexical_terms=0,
-        created_at=None,  # type: ignore[arg-type]
-    )
+    row = SimpleNamespace(**data, id=None, description="", chunk_count=0, lexical_terms=0)
+    return collection_info(row)
 
 
 def test_private_collection_opened_to_a_role_and_a_channel(run: Run) -> None:

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -77,6 +78,36 @@ class Stack:
         return await self.post({"payload": json.dumps(payload)}, form=True)
 
 
+@asynccontextmanager
+async def serve_slack(
+    make_settings: Callable[..., Settings],
+    database: FreshDatabase,
+    slack_api: FakeSlackAPI,
+    openai_server: ScriptedOpenAI,
+    **settings: Any,
+) -> AsyncIterator[Stack]:
+    """The signed Slack HTTP endpoint and its in-process worker on the fakes.
+
+    ``settings`` are added to what every Slack test needs.
+    """
+    config = make_settings(
+        database_url=database.url,
+        slack_bot_token=slack_api.token,
+        slack_signing_secret=SECRET,
+        slack_api_url=slack_api.api_url,
+        openai_base_url=openai_server.base_url,
+        openai_api_key="test",
+        **settings,
+    )
+    async with open_app(config) as app, embedded_worker(app):
+        server = TestServer(http_app(slack_adapter(app)))
+        await server.start_server()
+        async with httpx.AsyncClient(timeout=10) as http:
+            yield Stack(app, str(server.make_url("/slack/events")), slack_api, openai_server, http)
+        await server.close()
+        await app.state.queue.close()
+
+
 @pytest.fixture
 async def stack(
     make_settings: Callable[..., Settings],
@@ -84,23 +115,15 @@ async def stack(
     slack_api: FakeSlackAPI,
     openai_server: ScriptedOpenAI,
 ) -> AsyncIterator[Stack]:
-    settings = make_settings(
-        database_url=fresh_database.url,
-        slack_bot_token=slack_api.token,
-        slack_signing_secret=SECRET,
-        slack_api_url=slack_api.api_url,
-        openai_base_url=openai_server.base_url,
-        openai_api_key="test",
+    async with serve_slack(
+        make_settings,
+        fresh_database,
+        slack_api,
+        openai_server,
         slack_admins="UADMIN,S0ADMINS",
         rate_limit=1000,
-    )
-    async with open_app(settings) as app, embedded_worker(app):
-        server = TestServer(http_app(slack_adapter(app)))
-        await server.start_server()
-        async with httpx.AsyncClient(timeout=10) as http:
-            yield Stack(app, str(server.make_url("/slack/events")), slack_api, openai_server, http)
-        await server.close()
-        await app.state.queue.close()
+    ) as served:
+        yield served
 
 
 def event(

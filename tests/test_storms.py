@@ -14,22 +14,18 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import httpx
 import pytest
-from aiohttp.test_utils import TestServer
 
 from bot.agent import Agent, OpenAIBackend
 from bot.agent.run import Limits
 from bot.agent.store import ConversationStore
-from bot.app import open_app
 from bot.messages import ThreadKey
 from bot.settings import Settings
-from bot.slack.server import embedded_worker, http_app, slack_adapter
 from bot.storage import Database
 from tests.conftest import FreshDatabase
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.test_slack import BOT, SECRET, Stack, event, final_updates, texts, until
+from tests.test_slack import BOT, Stack, event, final_updates, serve_slack, texts, until
 from tools.base import ToolContext, ToolRegistry
 
 KEY = ThreadKey("api", "storm")
@@ -146,23 +142,10 @@ async def slack_stack(
     slack_api: FakeSlackAPI,
     openai_server: ScriptedOpenAI,
 ) -> AsyncIterator[Stack]:
-    settings = make_settings(
-        database_url=fresh_database.url,
-        slack_bot_token=slack_api.token,
-        slack_signing_secret=SECRET,
-        slack_api_url=slack_api.api_url,
-        openai_base_url=openai_server.base_url,
-        openai_api_key="test",
-        llm_max_retries=2,
-        rate_limit=1000,
-    )
-    async with open_app(settings) as app, embedded_worker(app):
-        server = TestServer(http_app(slack_adapter(app)))
-        await server.start_server()
-        async with httpx.AsyncClient(timeout=10) as http:
-            yield Stack(app, str(server.make_url("/slack/events")), slack_api, openai_server, http)
-        await server.close()
-        await app.state.queue.close()
+    async with serve_slack(
+        make_settings, fresh_database, slack_api, openai_server, llm_max_retries=2, rate_limit=1000
+    ) as served:
+        yield served
 
 
 @pytest.mark.e2e
