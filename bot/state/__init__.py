@@ -41,6 +41,7 @@ __all__ = [
     "RateLimiter",
     "SharedState",
     "open_state",
+    "unreachable",
 ]
 
 
@@ -81,6 +82,16 @@ class SharedState:
         if self._client is not None:
             await self._client.aclose()  # type: ignore[attr-defined]
             self._client = None
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the shared state cannot be reached (not a bug or a bad command)."""
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return isinstance(exc, RedisConnectionError | RedisTimeoutError)
 
 
 _REDIS_CONNECTIONS = 100

@@ -124,6 +124,10 @@ class Deduper(Protocol):
         """True the first time ``key`` is claimed within ``ttl`` seconds, False after."""
         ...
 
+    async def release(self, key: str) -> None:
+        """Forget a claim whose work could not be done, so the next delivery is not a duplicate."""
+        ...
+
 
 @dataclass(frozen=True)
 class RateDecision:

@@ -141,6 +141,9 @@ class MemoryDeduper:
         self._seen[key] = now + ttl
         return True
 
+    async def release(self, key: str) -> None:
+        self._seen.pop(key, None)
+
 
 class MemoryRateLimiter:
     """GCRA over a dict of theoretical arrival times."""

@@ -252,6 +252,9 @@ class RedisDeduper:
             await self.client.set(f"{self.prefix}{key}", b"1", nx=True, px=max(1, int(ttl * 1000)))
         )
 
+    async def release(self, key: str) -> None:
+        await self.client.delete(f"{self.prefix}{key}")
+
 
 # GCRA in one round trip, on the server's clock so that every process agrees.
 _GCRA = """
