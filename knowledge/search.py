@@ -29,6 +29,7 @@ import numpy as np
 from knowledge.analysis import query_terms
 from knowledge.embedders import Embedder
 from knowledge.errors import EmbeddingMismatchError, KnowledgeError, NotFoundError
+from knowledge.fusion import Hit, normalize, rrf
 from knowledge.store import (
     Bm25,
     ChunkStore,
@@ -108,14 +109,6 @@ class SearchResult:
     dense_score: float | None = None
     lexical_score: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Hit:
-    """One chunk's scores from each retriever (None: that retriever did not return it)."""
-
-    dense: float | None = None
-    lexical: float | None = None
 
 
 class Searcher:
@@ -301,7 +294,7 @@ class Searcher:
         elif mode == "dense":
             scores = {cid: hit.dense or 0.0 for cid, hit in relevant.items()}
         elif fusion == "rrf":
-            scores = _rrf(relevant)
+            scores = rrf(relevant)
         else:
             scores = self._weighted(relevant, self.weight_for(query))
         return sorted(scores.items(), key=lambda item: item[1], reverse=True)
@@ -312,14 +305,14 @@ class Searcher:
         return self.dense_weight_latin if latin else self.dense_weight
 
     def _weighted(self, hits: dict[str, Hit], w: float) -> dict[str, float]:
-        """``w`` x dense + (1 - ``w``) x lexical, each normalized by :func:`_normalize`.
+        """``w`` x dense + (1 - ``w``) x lexical, each normalized by :func:`normalize`.
 
         A chunk one retriever did not return is given that retriever's lowest returned
         score: it ranked below all of them, not at some fixed zero that could sit above
         the tail of the list.
         """
-        dense = _normalize({cid: h.dense for cid, h in hits.items()}, self.candidate_pool)
-        lexical = _normalize({cid: h.lexical for cid, h in hits.items()}, self.candidate_pool)
+        dense = normalize({cid: h.dense for cid, h in hits.items()}, self.candidate_pool)
+        lexical = normalize({cid: h.lexical for cid, h in hits.items()}, self.candidate_pool)
         dense_missing = min(dense.values(), default=0.0)
         lexical_missing = min(lexical.values(), default=0.0)
         return {
@@ -376,37 +369,6 @@ def _result(passage: Passage, score: float, hit: Hit) -> SearchResult:
         lexical_score=hit.lexical,
         meta=dict(passage.meta),
     )
-
-
-def _normalize(scores: dict[str, float | None], reference: int) -> dict[str, float]:
-    """Scale linearly so the best is 1 and the ``reference``-th best is 0.
-
-    Anchoring at a fixed rank, not at the last candidate, keeps the top of a fused list the
-    same however deep the candidate lists are fetched. Scores below the anchor go negative
-    rather than clamping at 0, so the tail keeps its order (with the missing-score rule in
-    ``Searcher._weighted``: Vaswani hybrid MAP at depth 1000 from 0.295 to 0.306).
-    """
-    values = {k: v for k, v in scores.items() if v is not None}
-    if not values:
-        return {}
-    ordered = sorted(values.values(), reverse=True)
-    high, low = ordered[0], ordered[min(reference, len(ordered)) - 1]
-    if high - low < 1e-12:
-        return dict.fromkeys(values, 1.0)
-    return {k: (v - low) / (high - low) for k, v in values.items()}
-
-
-def _rrf(hits: dict[str, Hit], k: int = 60) -> dict[str, float]:
-    scores: dict[str, float] = dict.fromkeys(hits, 0.0)
-    for attribute in ("dense", "lexical"):
-        ordered = sorted(
-            (cid for cid, h in hits.items() if getattr(h, attribute) is not None),
-            key=lambda cid, a=attribute: getattr(hits[cid], a),  # type: ignore[misc]
-            reverse=True,
-        )
-        for rank, cid in enumerate(ordered, start=1):
-            scores[cid] += 1 / (k + rank)
-    return scores
 
 
 def _snippet(content: str, limit: int = 280) -> str:
