@@ -142,7 +142,8 @@ async def ingest_files(
         knowledge: The store, embedder and ingestor to use.
         collection: The collection's name.
         paths: Files and folders; folders are walked, hidden entries skipped.
-        private: Create the collection as private (an existing one keeps its visibility).
+        private: Make the collection private; when it names no reader yet, ``user`` becomes
+            its first.
         user: Who asked: the collection's creator and the documents' uploader.
         progress: Told about each file and its chunks as the ingest goes.
         refused: Files the front door refused before the ingest; they end the summary.
@@ -158,6 +159,10 @@ async def ingest_files(
         visibility="private" if private else None,
         created_by=user,
     )
+    if private and user and not info.allowed_roles and not info.allowed_channels:
+        # A private collection nobody may read yet: its uploader is its first reader (in a
+        # DM). More readers: `deskbot collections access`, `/deskbot access`, `/docs access`.
+        info = await knowledge.store.set_access(info.name, add_roles=[user])
     results = await knowledge.ingestor.ingest_paths(
         paths, info, uploaded_by=user, progress=progress, sources=sources
     )

@@ -16,6 +16,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bot.cli import cli as deskbot
+from bot.ingesting import ingest_files
+from bot.knowledge import make_knowledge
+from bot.settings import Settings
+from bot.storage import Database
 from knowledge.search import Scope
 from knowledge.store import CollectionInfo
 from knowledge.store._records import collection_info
@@ -100,3 +104,18 @@ def test_delete_asks_first(run: Run) -> None:
     gone = run("collections", "delete", "hr", "--yes")
     assert gone.output == "deleted collection hr (0 chunks)\n"
     assert json.loads(run("collections", "list", "--json").output) == []
+
+
+async def test_a_new_private_collection_is_readable_by_its_uploader(
+    database: Database, make_settings: Callable[..., Settings]
+) -> None:
+    knowledge = make_knowledge(make_settings(), database)
+    try:
+        await ingest_files(knowledge, "legal", [], private=True, user="U5")
+        await ingest_files(knowledge, "legal", [], private=True, user="U6")  # not added
+        legal = await knowledge.store.get_collection("legal")
+    finally:
+        await knowledge.ingestor.aclose()
+    assert (legal.visibility, legal.allowed_roles) == ("private", ["U5"])
+    assert Scope(user_id="U5", roles=frozenset({"U5"}), private_conversation=True).can_read(legal)
+    assert not Scope(roles=frozenset({"U6"}), private_conversation=True).can_read(legal)
