@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -20,8 +21,9 @@ from bot.jobs import make_worker
 from bot.settings import Settings
 from knowledge.search import Scope
 from tests.conftest import CliResult, FreshDatabase
-from tests.fakes.discord_api import ADMIN_ID, GUILD_ID, HR_ROLE_ID, FakeDiscord
+from tests.fakes.discord_api import ADMIN_ID, GUILD_ID, HR_ROLE_ID, USER_ID, FakeDiscord
 from tests.fakes.openai_server import ScriptedOpenAI
+from tests.test_agent import tool_messages
 from tests.test_discord import (
     EPHEMERAL,
     Bot,
@@ -52,10 +54,14 @@ async def bot(
         yield started
 
 
-def upload(fake: FakeDiscord, *files: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """``/docs upload`` of ``files`` to the collection "it"."""
+def upload(
+    fake: FakeDiscord, *files: dict[str, Any], private: bool | None = None, **kwargs: Any
+) -> dict[str, Any]:
+    """``/docs upload`` of ``files`` to the collection "it" (``private``: as a private one)."""
     names = ["file", *(f"file{n}" for n in range(2, 6))]
     options: dict[str, Any] = {"collection": "it", **dict(zip(names, files, strict=False))}
+    if private is not None:
+        options["private"] = private
     return fake.slash("docs", options, subcommand="upload", **kwargs)
 
 
@@ -97,6 +103,33 @@ async def test_an_admin_upload_becomes_searchable(bot: Bot) -> None:
     results = await bot.app.knowledge.searcher.search("HanbitConnect", Scope.everything())
     assert results[0].citation.collection == "it"
     assert [d.filename for d in bot.fake.downloads] == ["vpn.md"]
+
+
+async def test_a_private_upload_is_read_by_its_uploader_in_a_dm(bot: Bot) -> None:
+    file = bot.fake.add_attachment("vpn.md", VPN, content_type="text/markdown")
+    await report(bot.fake, upload(bot.fake, file, user_id=ADMIN_ID, private=True))
+    for _ in range(2):
+        bot.openai.reply_tool_calls(("search_documents", {"query": "VPN client"}))
+        bot.openai.reply_text("HanbitConnect [1].")
+
+    listed = [
+        await interaction_reply(bot.fake, bot.fake.slash("docs", **where))
+        for where in (
+            {"subcommand": "list", "user_id": ADMIN_ID, "dm": True},
+            {"subcommand": "list", "user_id": USER_ID, "dm": True},
+            {"subcommand": "list", "user_id": ADMIN_ID},  # in #general: not a DM
+        )
+    ]
+    for user in (ADMIN_ID, USER_ID):
+        dm = bot.fake.send_dm(user, "Which VPN client?")
+        await until(lambda dm=dm: finals(bot.fake, dm["channel_id"]))
+
+    assert "**VPN** (it, v1, 1 chunks)" in listed[0].data["content"]
+    assert listed[1].data["content"] == listed[2].data["content"] == "No documents."
+    found = [json.dumps(tool_messages(r)) for r in bot.openai.chat_requests()[1::2]]
+    assert "HanbitConnect 4.2" in found[0] and "HanbitConnect" not in found[1]
+    it = await bot.app.knowledge.store.get_collection("it")
+    assert (it.visibility, it.allowed_roles) == ("private", [ADMIN_ID])
 
 
 async def test_a_collection_that_refuses_the_files_is_reported_not_silent(bot: Bot) -> None:

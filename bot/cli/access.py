@@ -17,6 +17,7 @@ from rich.table import Table
 
 from bot.cli.common import echo_json, pass_settings, run_with_knowledge
 from bot.knowledge import Knowledge
+from bot.readers import readers
 from bot.settings import Settings
 from knowledge.store import CollectionInfo
 
@@ -128,18 +129,6 @@ def collections_delete(settings: Settings, name: str, yes: bool) -> None:
 
     run_with_knowledge(settings, work)
     click.echo(f"deleted collection {name} ({found.chunk_count} chunks)")
-
-
-def readers(c: CollectionInfo) -> str:
-    """Who may read ``c``, in one line."""
-    channels = ", ".join(c.allowed_channels)
-    if c.visibility == "public":
-        return f"public, in channels {channels}" if channels else "public, everywhere"
-    roles = ", ".join(c.allowed_roles)
-    parts = [f"in a DM by {roles}" if roles else ""]
-    parts.append(f"anyone in {channels}" if channels else "")
-    who = "; ".join(p for p in parts if p)
-    return f"private: {who}" if who else "private: only the operator (no roles or channels)"
 
 
 def _json(c: CollectionInfo) -> dict[str, Any]:

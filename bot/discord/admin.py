@@ -1,12 +1,13 @@
-"""Document administration from Discord: ``/docs upload``, ``/docs list``, ``/docs delete``.
+"""Document administration from Discord: ``/docs upload``, ``list``, ``delete`` and ``access``.
 
-Uploading and deleting are for members with Manage Server or one of
-``DESKBOT_DISCORD_ADMIN_ROLES`` (role ids, role names or user ids); anyone else gets an
-ephemeral refusal saying why, and nothing is downloaded. Attachment sizes are checked
-against ``DESKBOT_MAX_FILE_MB`` from what the interaction reports, before any download;
-the rest becomes a ``discord_ingest`` job: a worker downloads the files, ingests them
-through the same use-case as Slack and the CLI, and tells the admin what was stored,
-unchanged and refused (ephemerally, or in a DM once the interaction's token has expired).
+Uploading, deleting and changing who may read a collection (``/docs access``) are for
+members with Manage Server or one of ``DESKBOT_DISCORD_ADMIN_ROLES`` (role ids or user ids);
+anyone else gets an ephemeral refusal saying why, and nothing is downloaded or changed.
+Attachment sizes are checked against ``DESKBOT_MAX_FILE_MB`` from what the interaction
+reports, before any download; the rest becomes a ``discord_ingest`` job: a worker downloads
+the files, ingests them through the same use-case as Slack and the CLI, and tells the admin
+what was stored, unchanged and refused (ephemerally, or in a DM once the interaction's token
+has expired).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -38,13 +40,21 @@ from bot.ingesting import (
     refused_before_ingest,
 )
 from bot.knowledge import Knowledge
+from bot.readers import Mentions, readers
 from bot.settings import Settings
 from bot.state import Job, SharedState
 from knowledge.errors import KnowledgeError
 from knowledge.ingest import FileResult
 from knowledge.search import Scope
 
-__all__ = ["INGEST_JOB", "DiscordAdmin", "DiscordIngest", "summary"]
+__all__ = [
+    "INGEST_JOB",
+    "AccessChange",
+    "DiscordAdmin",
+    "DiscordIngest",
+    "discord_mentions",
+    "summary",
+]
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +159,90 @@ class DiscordAdmin:
         else:
             message = f"Deleted **{doc.title or doc.source}** from `{doc.collection}`."
         await interaction.response.send_message(message, ephemeral=True)
+
+    async def access(self, interaction: discord.Interaction[Any], change: AccessChange) -> None:
+        """Show or change who may read a collection (admins only), naming them as mentions."""
+        if not await self._first_time(interaction):
+            return
+        if not self.is_admin(interaction):
+            await self._refuse(interaction, "change who may read a collection")
+            return
+        if interaction.guild_id is not None and str(interaction.guild_id) in change.roles:
+            message = "@everyone is every member: make the collection public instead."
+        else:
+            message = await self._access_line(change, _guild_roles(interaction))
+        await interaction.response.send_message(
+            message, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    async def _access_line(self, change: AccessChange, guild_roles: set[str]) -> str:
+        """Apply ``change``; the readers now, or the one line saying what was wrong."""
+        if change.remove and not (change.roles or change.channels):
+            return "`remove:` takes off the role, member or channel given with it; none was."
+        store = self.knowledge.store
+        try:
+            if not change.changes:
+                info = await store.get_collection(change.collection)
+            else:
+                info = await store.set_access(
+                    change.collection,
+                    visibility=change.visibility,
+                    add_roles=() if change.remove else change.roles,
+                    remove_roles=change.roles if change.remove else (),
+                    add_channels=() if change.remove else change.channels,
+                    remove_channels=change.channels if change.remove else (),
+                )
+        except KnowledgeError as exc:
+            return str(exc)
+        return f"`{info.name}` — {readers(info, discord_mentions(guild_roles))}"
+
+
+@dataclass(frozen=True)
+class AccessChange:
+    """``/docs access``: a collection, and the readers to add (or, with ``remove``, take off).
+
+    ``private`` None leaves the visibility; roles are Discord role or user ids.
+    """
+
+    collection: str
+    private: bool | None = None
+    roles: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    remove: bool = False
+
+    @property
+    def visibility(self) -> str | None:
+        """``private``, ``public``, or None to leave it."""
+        return None if self.private is None else ("private" if self.private else "public")
+
+    @property
+    def changes(self) -> bool:
+        """False when it only asks who may read the collection now."""
+        return self.private is not None or bool(self.roles or self.channels)
+
+
+def discord_mentions(guild_roles: set[str]) -> Mentions:
+    """Readers as Discord mentions: ``<@&id>`` for a guild role, ``<@id>`` for a user.
+
+    A role id and a user id look alike (both snowflakes), so the guild's roles tell them
+    apart; an id that is no snowflake (set from the CLI) is shown as it is.
+    """
+
+    def role(value: str) -> str:
+        if value in guild_roles:
+            return f"<@&{value}>"
+        return f"<@{value}>" if value.isdigit() else f"`{value}`"
+
+    def channel(value: str) -> str:
+        return f"<#{value}>" if value.isdigit() else f"`{value}`"
+
+    return Mentions(role=role, channel=channel)
+
+
+def _guild_roles(interaction: discord.Interaction[Any]) -> set[str]:
+    """The role ids of the guild asked in, or of every guild the bot is in (in a DM)."""
+    guilds = [interaction.guild] if interaction.guild else interaction.client.guilds
+    return {str(role.id) for guild in guilds for role in guild.roles}
 
 
 def _ingest_job(

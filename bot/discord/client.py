@@ -18,7 +18,7 @@ from discord import app_commands
 
 from bot.agent.store import ConversationStore
 from bot.discord.adapter import DiscordAdapter
-from bot.discord.admin import DiscordAdmin
+from bot.discord.admin import AccessChange, DiscordAdmin
 from bot.discord.modcommands import ModerationCommands
 from bot.discord.moderation import DiscordModeration
 from bot.discord.modlog import MOD_PREFIX
@@ -188,3 +188,35 @@ class Docs(app_commands.Group):
     async def delete(self, interaction: Interaction, id: str) -> None:
         """Delete one document."""
         await interaction.client.admin.delete(interaction, id)
+
+    @app_commands.command(
+        name="access", description="Show or change who may read a collection (admins)"
+    )
+    @app_commands.describe(
+        collection="The collection",
+        private="True: private (read in DMs by its members and roles, or in its channels); "
+        "False: public",
+        role="A role whose members may read it in a DM",
+        member="A member who may read it in a DM",
+        channel="A channel where anyone may read it",
+        remove="Take the role, member or channel given off instead of adding it",
+    )
+    async def access(
+        self,
+        interaction: Interaction,
+        collection: app_commands.Range[str, 1, 200],
+        private: bool | None = None,
+        role: discord.Role | None = None,
+        member: discord.User | None = None,
+        channel: discord.TextChannel | None = None,
+        remove: bool = False,
+    ) -> None:
+        """Show who may read the collection, or change it (admins)."""
+        change = AccessChange(
+            collection.strip(),
+            private,
+            roles=tuple(str(x.id) for x in (role, member) if x is not None),
+            channels=(str(channel.id),) if channel is not None else (),
+            remove=remove,
+        )
+        await interaction.client.admin.access(interaction, change)

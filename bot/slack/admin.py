@@ -1,10 +1,14 @@
 """Document administration from Slack: ``/deskbot``, the upload modal, shared files.
 
+``/deskbot access`` (who may read a collection) is parsed and applied in
+:mod:`bot.slack.access`; the admin check is here, as for uploads and deletes.
+
 ``/deskbot upload`` opens a modal (up to 10 files and a collection); files an admin shares
 with the bot in a DM get an "Add to the documents" button that opens the same modal's
 collection question. Either way the files become an ``ingest`` job: downloaded with the bot
 token (size checked first), ingested, and summarised to the admin in a DM. Only the users
-and user groups in ``DESKBOT_SLACK_ADMINS`` may upload or delete; anyone else is told why.
+and user groups in ``DESKBOT_SLACK_ADMINS`` may upload, delete or change who may read a
+collection; anyone else is told why.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from bot.ingesting import (
 )
 from bot.knowledge import Knowledge
 from bot.settings import Settings
+from bot.slack.access import change_access
 from bot.state import Job, SharedState
 from knowledge.errors import KnowledgeError
 from knowledge.ingest import FileResult
@@ -46,7 +51,9 @@ DEFAULT_COLLECTION = "general"
 HELP = (
     "*deskbot* — ask me anything by mentioning me or in a DM.\n"
     "`/deskbot docs [COLLECTION]` lists documents · `/deskbot docs delete ID` deletes one "
-    "(admins) · `/deskbot upload` adds files (admins)."
+    "(admins) · `/deskbot upload` adds files (admins) · "
+    "`/deskbot access COLLECTION [public|private] [@user|#channel ...] "
+    "[remove @user|#channel ...]` shows or sets who may read a collection (admins)."
 )
 
 
@@ -94,6 +101,8 @@ class SlackAdmin:
             await self._delete(user, words[2:], respond)
         elif words[0] == "docs":
             await self._list(body, words[1] if len(words) > 1 else None, respond)
+        elif words[0] == "access":
+            await self._access(user, str(body.get("text", "")), respond)
         else:
             await respond(text=f"Unknown command `{words[0]}`.\n{HELP}", response_type="ephemeral")
 
@@ -135,6 +144,12 @@ class SlackAdmin:
         ]
         more = f"\n…and {len(docs) - 50} more" if len(docs) > 50 else ""
         await respond(text="\n".join(lines) + more, response_type="ephemeral")
+
+    async def _access(self, user: str, text: str, respond: Any) -> None:
+        if not await self.is_admin(user):
+            await self._refuse(respond, "change who may read a collection")
+            return
+        await respond(text=await change_access(self.knowledge, text), response_type="ephemeral")
 
     async def _delete(self, user: str, args: list[str], respond: Any) -> None:
         if not await self.is_admin(user):
