@@ -1,14 +1,13 @@
 """The ingest pipeline: load -> parse -> chunk -> analyze -> embed -> write, file by file.
 
-Each step has one job. Parsing runs in the ingestor's worker processes
-(:mod:`knowledge._parse_pool`: a parser that hangs or crashes is killed without harming this
-process), up to ``parse_ahead`` files ahead of the file being embedded: on a small machine
-the parser then keeps one core busy while the model runs. Folder walking, chunking, lexical
-analysis and embedding run in threads, never on the event loop. A file whose bytes are
-unchanged since its current version is skipped before parsing: nothing is embedded or
-written. A changed file becomes a new version; its chunks whose content did not change
-reuse their stored vectors. Chunks are cut so that the model reads all of what it embeds
-(title, section and content together fit its input length).
+Each step has one job. Files are read and parsed in the ingestor's worker processes
+(:mod:`knowledge._loading`), up to ``parse_ahead`` files ahead of the file being embedded:
+on a small machine the parsers then keep the cores busy while the model runs. Folder
+walking, chunking, lexical analysis and embedding run in threads, never on the event loop.
+A file whose bytes are unchanged since its current version is skipped before parsing:
+nothing is embedded or written. A changed file becomes a new version; its chunks whose
+content did not change reuse their stored vectors. Chunks are cut so that the model reads
+all of what it embeds (title, section and content together fit its input length).
 
 A batch outlives its worst file: a file that cannot be read, parsed, chunked, embedded or
 written is refused with one line (its traceback goes to the debug log), the version write
@@ -20,9 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +32,10 @@ from knowledge._batch import (
     Progress,
     StepError,
     expand_paths,
-    printable_path,
-    read_file,
     refused,
     step,
 )
-from knowledge._parse_pool import ParsePool
+from knowledge._loading import FileLoader, Item, Loaded
 from knowledge.analysis import analyze_many
 from knowledge.chunking import ChunkDraft, chunk_document, embedding_input
 from knowledge.documents import ParsedDocument
@@ -57,22 +53,6 @@ from knowledge.store import (
 __all__ = ["FileResult", "Ingestor", "Progress", "Refusal", "expand_paths"]
 
 _EMBED_BATCH = 32
-
-
-@dataclass(frozen=True)
-class _Loaded:
-    """A file read and parsed, waiting to be embedded and written."""
-
-    shown: str
-    source: str
-    digest: str
-    size_bytes: int
-    doc: ParsedDocument
-    current: DocumentInfo | None  # the source's active version, looked up once per file
-    seconds: float
-
-
-_Item = _Loaded | FileResult | Exception
 
 
 class Ingestor:
@@ -98,12 +78,18 @@ class Ingestor:
         self.chunk_tokens = chunk_tokens
         self.overlap_tokens = overlap_tokens
         self.parse_ahead = max(1, parse_ahead)
-        self.parse_workers = max(1, parse_workers)
-        self._parses = ParsePool(memory_mb=parse_memory_mb)
+        self._loader = FileLoader(
+            store,
+            max_bytes=max_bytes,
+            parse_timeout=parse_timeout,
+            parse_memory_mb=parse_memory_mb,
+            parse_ahead=parse_ahead,
+            parse_workers=parse_workers,
+        )
 
     async def aclose(self) -> None:
         """Stop the parser processes (started again if the ingestor is used after)."""
-        await self._parses.aclose()
+        await self._loader.aclose()
 
     async def ingest_paths(
         self,
@@ -129,9 +115,9 @@ class Ingestor:
         """
         progress = progress or Progress()
         files = await asyncio.to_thread(lambda: list(expand_paths(paths)))
-        loaded: asyncio.Queue[_Item] = asyncio.Queue(maxsize=self.parse_ahead)
+        loaded: asyncio.Queue[Item] = asyncio.Queue(maxsize=self.parse_ahead)
         names = dict(sources or {})
-        loader = asyncio.create_task(self._load_all(files, collection, loaded, names))
+        loader = asyncio.create_task(self._loader.load_all(files, collection, loaded, names))
         results: list[FileResult] = []
         try:
             for index, path in enumerate(files):
@@ -142,7 +128,7 @@ class Ingestor:
                 result = await self._finish(item, collection, uploaded_by, progress)
                 progress.file_finished(result)
                 results.append(result)
-                if isinstance(item, _Loaded) and result.status == "stored":
+                if isinstance(item, Loaded) and result.status == "stored":
                     results.extend(await self._attachments(item, collection, uploaded_by, progress))
         finally:
             if not loader.done():  # stopped early: do not leave a parser running
@@ -150,65 +136,9 @@ class Ingestor:
             await asyncio.gather(loader, return_exceptions=True)
         return results
 
-    async def _load_all(
-        self,
-        files: list[Path],
-        collection: CollectionInfo,
-        out: asyncio.Queue[_Item],
-        sources: Mapping[Path, str],
-    ) -> None:
-        """Load the files into ``out`` in order, ``parse_workers`` at a time; an error that
-        is not one file's ends the queue (the consumer raises it)."""
-        pending: deque[asyncio.Task[_Loaded | FileResult]] = deque()
-        upcoming = iter(files)
-        try:
-            while True:
-                while len(pending) < self.parse_workers:
-                    path = next(upcoming, None)
-                    if path is None:
-                        break
-                    load = self._load(path, collection, sources.get(path))
-                    pending.append(asyncio.create_task(load))
-                if not pending:
-                    return
-                try:
-                    item: _Item = await pending[0]
-                except Exception as exc:
-                    item = exc
-                pending.popleft()
-                await out.put(item)
-                if isinstance(item, Exception):
-                    return
-        finally:
-            for task in pending:  # stopped early: the parses in flight go too
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-
-    async def _load(
-        self, path: Path, collection: CollectionInfo, name: str | None
-    ) -> _Loaded | FileResult:
-        """Read, hash and parse a file, or say why not (or that it is unchanged)."""
-        began = time.perf_counter()
-        shown = printable_path(path)
-        try:
-            with step("reading"):
-                digest, size, source = await asyncio.to_thread(read_file, path, self.max_bytes)
-            source = name or source
-            with step("looking up the current version"):
-                current = await self.store.active_document(collection, source)
-            if current is not None and current.content_hash == digest:
-                return _unchanged(shown, current, began)
-            with step("parsing"):
-                doc = await self._parses.parse(
-                    path, max_bytes=self.max_bytes, timeout=self.parse_timeout
-                )
-        except (ParseError, StepError) as exc:
-            return refused(shown, exc, began)
-        return _Loaded(shown, source, digest, size, doc, current, time.perf_counter() - began)
-
     async def _finish(
         self,
-        loaded: _Loaded | FileResult,
+        loaded: Loaded | FileResult,
         collection: CollectionInfo,
         uploaded_by: str | None,
         progress: Progress,
@@ -234,7 +164,7 @@ class Ingestor:
 
     async def _attachments(
         self,
-        mail: _Loaded,
+        mail: Loaded,
         collection: CollectionInfo,
         uploaded_by: str | None,
         progress: Progress,
@@ -399,15 +329,3 @@ class Ingestor:
                 vectors[i] = vector
             progress.chunks_done(shown, len(batch))
         return vectors, len(todo)
-
-
-def _unchanged(shown: str, current: DocumentInfo, began: float) -> FileResult:
-    return FileResult(
-        shown,
-        "unchanged",
-        chunks=current.chunks,
-        tables=current.tables,
-        version=current.version,
-        document_id=str(current.id),
-        seconds=time.perf_counter() - began,
-    )

@@ -71,6 +71,31 @@ async def test_parsing_ahead_keeps_order_and_each_files_outcome(
     assert sum(r.embedded for r in again) == 0
 
 
+async def test_files_parsed_past_a_slow_one_are_handed_on_in_order(
+    database: Database, tmp_path: Path
+) -> None:
+    # The small files behind a long one finish parsing first (a free worker takes the next
+    # file at once); the results still come in the order given, each with its own outcome.
+    store = KnowledgeStore(database.engine)
+    collection = await store.ensure_collection("slow-first", EMBEDDER)
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    (folder / "0-manual.md").write_text(
+        "".join(f"## Part {i}\n\nStep {i} of the manual.\n\n" for i in range(3000))
+    )
+    for n in range(1, 6):
+        (folder / f"{n}-note.md").write_text(f"# Note {n}\n\nRoom {n}0{n} is free.\n")
+    (folder / "6-broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj <<")
+    (folder / "7-note.md").write_text("# Note 7\n\nRoom 707 is free.\n")
+    ingestor = Ingestor(store, EMBEDDER, parse_ahead=3, parse_workers=2)
+
+    results = await ingestor.ingest_paths([folder], collection)
+    await ingestor.aclose()
+    assert [Path(r.path).name for r in results] == sorted(p.name for p in folder.iterdir())
+    assert [r.status for r in results] == ["stored"] * 6 + ["refused", "stored"]
+    assert results[0].chunks > 10 and all(r.chunks == 1 for r in results[1:6])
+
+
 class _StopAfterFirst(Progress):
     def file_finished(self, result: FileResult) -> None:
         raise KeyboardInterrupt
