@@ -11,9 +11,17 @@ message beside it is the one line a user reads.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-__all__ = ["EmbeddingMismatchError", "KnowledgeError", "NotFoundError", "ParseError", "Refusal"]
+__all__ = [
+    "EmbeddingMismatchError",
+    "KnowledgeError",
+    "NotFoundError",
+    "ParseError",
+    "Refusal",
+    "cause_line",
+]
 
 Refusal = Literal[
     "unsupported",  # a file type or format variant not read (.exe, old .doc and .xls)
@@ -62,3 +70,12 @@ class EmbeddingMismatchError(KnowledgeError):
 
 class NotFoundError(KnowledgeError):
     """A collection or document that does not exist."""
+
+
+def cause_line(exc: BaseException, path: Path) -> str:
+    """``Type: first line of the message``, without the path, at most ~120 characters: what
+    a parser library said, fit for a refusal's line."""
+    message = str(exc).replace(str(path), "<file>").replace(path.name, "<file>")
+    line = message.strip().splitlines()[0] if message.strip() else ""
+    text = f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."

@@ -6,7 +6,8 @@ user understands (no path, no traceback).
 
 - PDF (:mod:`knowledge._pdf`): pypdf's layout-mode text for prose, pdfplumber for ruled
   tables; table text is not repeated as prose.
-- DOCX: python-docx, in body order; ``Heading N``/``Title`` styles are headings.
+- DOCX (:mod:`knowledge._docx`): python-docx, in body order; ``Heading N``/``Title`` styles
+  are headings.
 - XLSX (:mod:`knowledge._xlsx`), PPTX (:mod:`knowledge._pptx`), ODT and ODS
   (:mod:`knowledge._odf`), EPUB (:mod:`knowledge._epub`), RTF (:mod:`knowledge._rtf`).
 - EML and MSG (:mod:`knowledge._mail`): headers and body; attachments are parsed here too,
@@ -27,25 +28,17 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import re
 import warnings
-import zipfile
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 
-import docx
-from docx.opc.exceptions import PackageNotFoundError
-from docx.table import Table as DocxTable
-from docx.table import _Cell
-from docx.text.paragraph import Paragraph
 from markdown_it import MarkdownIt
 
-from knowledge._archives import check_zip_file
 from knowledge._attachments import MAX_DEPTH, RawAttachment, parse_attachments
 from knowledge._clean import clean_block, clean_text
+from knowledge._docx import read_docx
 from knowledge._epub import read_epub
 from knowledge._mail import MailContent, read_eml, read_msg
 from knowledge._markup import decode_html, decode_text, html_blocks, text_paragraphs
@@ -53,10 +46,10 @@ from knowledge._odf import read_odf
 from knowledge._pdf import read_pdf
 from knowledge._pptx import read_pptx
 from knowledge._rtf import read_rtf
-from knowledge._tables import build_table, grid_blocks, table_block, text_block
+from knowledge._tables import build_table, table_block
 from knowledge._xlsx import read_xlsx
 from knowledge.documents import Block, ParsedDocument
-from knowledge.errors import ParseError
+from knowledge.errors import ParseError, cause_line
 
 __all__ = ["SUPPORTED_SUFFIXES", "parse_file"]
 
@@ -141,7 +134,7 @@ def _parse(path: Path, name: str, max_bytes: int, depth: int) -> ParsedDocument:
     except MemoryError:
         raise ParseError("too large to parse in memory", reason="too_large") from None
     except Exception as exc:
-        raise ParseError(f"cannot parse this {_LABELS[suffix]}: {_short(exc, path)}") from exc
+        raise ParseError(f"cannot parse this {_LABELS[suffix]}: {cause_line(exc, path)}") from exc
     document = _assemble(name, suffix, _cleaned(parsed), max_chars=max_bytes)
     if parsed.attachments and depth < MAX_DEPTH:
         document.attachments = parse_attachments(
@@ -181,14 +174,6 @@ def _size(count: int) -> str:
     if count >= _KIB:
         return f"{count / _KIB:.1f} KB"
     return f"{count} bytes"
-
-
-def _short(exc: BaseException, path: Path) -> str:
-    """``Type: first line of the message``, without the path, at most ~120 characters."""
-    message = str(exc).replace(str(path), "<file>").replace(path.name, "<file>")
-    line = message.strip().splitlines()[0] if message.strip() else ""
-    text = f"{type(exc).__name__}: {line}" if line else type(exc).__name__
-    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _assemble(name: str, suffix: str, parsed: _Parsed, *, max_chars: int) -> ParsedDocument:
@@ -259,58 +244,8 @@ def _parse_markdown(path: Path) -> _Parsed:
 
 
 def _parse_docx(path: Path) -> _Parsed:
-    with path.open("rb") as handle:
-        magic = handle.read(8)
-    if magic.startswith(b"\xd0\xcf\x11\xe0"):
-        raise ParseError("old Word .doc format (save it as .docx)", reason="unsupported")
-    check_zip_file(path, kind="DOCX")
-    try:
-        document = docx.Document(str(path))
-    except PackageNotFoundError as exc:
-        raise ParseError("corrupt or truncated DOCX: not a Word package (zip)") from exc
-    except (zipfile.BadZipFile, zlib.error, KeyError) as exc:
-        raise ParseError(f"corrupt or truncated DOCX: {_short(exc, path)}") from exc
-    blocks: list[Block] = []
-    for item in document.iter_inner_content():
-        blocks.extend(_docx_item(item))
-    return _Parsed(blocks=blocks, title=_meaningful_title(document.core_properties.title))
-
-
-def _docx_item(item: Paragraph | DocxTable) -> Iterator[Block]:
-    if isinstance(item, Paragraph):
-        text = item.text.strip()
-        if text:
-            style = (item.style.name or "") if item.style is not None else ""
-            heading = style.lower().startswith(("heading", "title", "제목"))
-            if heading:
-                yield Block(kind="heading", text=" ".join(text.split()))
-            else:
-                yield text_block(text)
-    elif isinstance(item, DocxTable):
-        yield from _docx_table(item)
-
-
-def _docx_table(table: DocxTable) -> Iterator[Block]:
-    grid: list[list[str | None]] = []
-    first_row_spans = False
-    for row in table.rows:
-        cells = row.cells
-        if not grid:
-            first_row_spans = any(a._tc is b._tc for a, b in itertools.pairwise(cells))
-        values: list[str | None] = [_docx_cell_text(cell) for cell in cells]
-        grid.append([""] * row.grid_cols_before + values + [""] * row.grid_cols_after)
-    header_rows = 2 if first_row_spans and len(grid) > 2 else 1
-    yield from grid_blocks(grid, header_rows=header_rows, caption=None)
-
-
-def _docx_cell_text(cell: _Cell) -> str:
-    parts: list[str] = []
-    for item in cell.iter_inner_content():
-        if isinstance(item, Paragraph):
-            parts.append(item.text)
-        elif isinstance(item, DocxTable):
-            parts.extend(_docx_cell_text(inner) for row in item.rows for inner in row.cells)
-    return " ".join(part for part in parts if part.strip())
+    blocks, title = read_docx(path)
+    return _Parsed(blocks=blocks, title=_meaningful_title(title))
 
 
 # --- Plain text and CSV -----------------------------------------------------------------
