@@ -196,6 +196,21 @@ async def test_discord_an_admin_opens_a_private_collection_to_a_member(bot: Bot)
     assert shown == said
 
 
+async def test_discord_a_role_reads_in_its_members_dms(
+    discord_settings: SettingsFor, discord_api: FakeDiscord, openai_server: ScriptedOpenAI
+) -> None:
+    with discord_api.world.lock:
+        discord_api.world.member_roles[OWNER_ID] = [HR_ROLE_ID]  # before the member cache fills
+    async with running(discord_settings(), discord_api, openai_server) as bot:
+        await add_document(bot.app, "hr", "Salary bands", "Salary band B3 pays 70 million.")
+        said = await access(bot, private=True, role=HR_ROLE_ID)
+        holder = await listed(bot, OWNER_ID, dm=True)
+        other = await listed(bot, USER_ID, dm=True)
+
+    assert said == f"`hr` — private: in a DM by <@&{HR_ROLE_ID}>"
+    assert "Salary bands" in holder and other == "No documents."
+
+
 async def test_discord_a_channel_is_allowed_then_removed(bot: Bot) -> None:
     opened = await access(bot, channel=OTHER_CHANNEL_ID)
     there = await listed(bot, OWNER_ID, channel=OTHER_CHANNEL_ID)

@@ -48,11 +48,20 @@ _EPHEMERAL = 64
 def member_roles(user: discord.abc.User) -> tuple[str, ...]:
     """The roles a scope checks: the user's id, then each guild role's id.
 
-    Ids only, never names: anyone who can manage roles can name a role anything.
+    Ids only, never names: anyone who can manage roles can name a role anything. In a DM
+    the user is no guild's member, so their roles are those they hold in the guilds the bot
+    shares with them (from the member cache): a DM is where a private collection is read,
+    and a role it allows must count there. A role id is a snowflake of its own guild, so no
+    other guild's role can match it.
     """
+    if isinstance(user, discord.Member):
+        members: list[discord.Member | None] = [user]
+    else:
+        members = [guild.get_member(user.id) for guild in getattr(user, "mutual_guilds", ())]
     roles = [str(user.id)]
-    roles += [str(role.id) for role in getattr(user, "roles", ()) if not role.is_default()]
-    return tuple(roles)
+    for member in members:
+        roles += [str(r.id) for r in (member.roles if member else ()) if not r.is_default()]
+    return tuple(dict.fromkeys(roles))
 
 
 def served_guild(settings: Settings, guild_id: int | None) -> bool:
