@@ -206,6 +206,8 @@ def test_slack_manifest_matches_the_adapter() -> None:
     assert {"app_mention", "message.im", "message.channels"} <= events
     assert {"app_mentions:read", "chat:write", "im:history", "commands", "files:read"} <= scopes
     assert commands == ["/deskbot"]
+    # /deskbot access reads mentions as ids: Slack sends them so only when asked to escape.
+    assert manifest["features"]["slash_commands"][0]["should_escape"] is True
     assert settings["interactivity"]["is_enabled"] is True
     for url in (
         settings["event_subscriptions"]["request_url"],
