@@ -84,7 +84,7 @@ class Responder(Protocol):
 
 @runtime_checkable
 class Resumable(Protocol):
-    """A responder whose placeholder can be named, and taken over by another process."""
+    """A responder whose placeholder can be named, found, and taken over by another process."""
 
     @property
     def placeholder(self) -> str | None:
@@ -93,6 +93,14 @@ class Resumable(Protocol):
 
     def resume(self, placeholder: str) -> None:
         """Write into this existing placeholder instead of posting one at ``start``."""
+        ...
+
+    def tag(self, job_id: str) -> None:
+        """Post the placeholder marked as ``job_id``'s, so :meth:`find` can find it."""
+        ...
+
+    async def find(self, job_id: str) -> str | None:
+        """The reference of a placeholder posted for ``job_id`` at this address, if any."""
         ...
 
 
@@ -168,8 +176,13 @@ class AnswerService:
         job_id: str | None,
         earlier: PostedReply | None,
     ) -> None:
-        if earlier is not None and earlier.message and isinstance(responder, Resumable):
-            responder.resume(earlier.message)  # the dead attempt's placeholder, finished here
+        if job_id is not None and isinstance(responder, Resumable):
+            responder.tag(job_id)
+            placeholder = await _earlier_placeholder(responder, job_id, earlier)
+            if placeholder is not None:
+                responder.resume(placeholder)  # the dead attempt's placeholder, finished here
+            else:
+                await self.replies.posting(job_id)  # findable if we die before recording it
         await responder.start()
         if earlier is not None:  # an earlier attempt died mid-run: its run ends here
             expired = await self.app.conversations.expire_runs_of(message.event_id)
@@ -191,8 +204,10 @@ class AnswerService:
             return
         address = message.reply or ReplyAddress(message.platform, message.channel_id)
         responder = channel.responder(address, message.text)
-        if earlier is not None and earlier.message and isinstance(responder, Resumable):
-            responder.resume(earlier.message)
+        if isinstance(responder, Resumable):
+            placeholder = await _earlier_placeholder(responder, job.id, earlier)
+            if placeholder is not None:
+                responder.resume(placeholder)
         await self.app.conversations.expire_runs_of(message.event_id)
         await responder.fail(
             in_language_of(
@@ -236,6 +251,21 @@ class AnswerService:
             external_id=message.event_id,
             earlier=earlier,
         )
+
+
+async def _earlier_placeholder(
+    responder: Resumable, job_id: str, earlier: PostedReply | None
+) -> str | None:
+    """The placeholder an earlier attempt posted: recorded, or found where it was posted."""
+    if earlier is None or earlier.shown:
+        return None
+    if earlier.message is not None:
+        return earlier.message
+    try:  # it meant to post one and died before recording it: it may be up
+        return await responder.find(job_id)
+    except Exception:  # not found is a second placeholder, not a lost answer
+        log.warning("could not look for the placeholder of job %s", job_id, exc_info=True)
+        return None
 
 
 def _placeholder(responder: Responder) -> str | None:

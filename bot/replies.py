@@ -5,9 +5,13 @@ leaves the job to be delivered again. Answering is made idempotent by a record p
 the shared cache (Redis with ``REDIS_URL``): the placeholder message the answer is being
 written into, and whether the answer (or the message saying why there is none) was shown.
 A redelivered job that finds its answer shown does nothing; one that finds only a
-placeholder finishes that placeholder instead of posting a second one.
+placeholder finishes that placeholder instead of posting a second one. The intent to post a
+placeholder is recorded first: a worker killed between posting it and recording its
+reference leaves a record without one, and the next attempt looks the placeholder up on the
+platform (it carries the job id) before posting again.
 
     record = await replies.get(job.id)     # None, or what an earlier attempt showed
+    await replies.posting(job.id)           # a placeholder is about to be posted
     await replies.placed(job.id, ts)        # the placeholder is up
     await replies.shown(job.id)             # the answer is up: never again
 """
@@ -27,7 +31,10 @@ REPLY_TTL = 7 * 24 * 3600.0
 
 @dataclass(frozen=True)
 class PostedReply:
-    """What earlier attempts of one job showed: the placeholder's reference, and if done."""
+    """What earlier attempts of one job showed: the placeholder's reference, and if done.
+
+    ``message`` None with ``shown`` False: a placeholder was being posted; it may be up.
+    """
 
     message: str | None
     shown: bool
@@ -47,6 +54,10 @@ class ReplyRecord:
             return None
         value = json.loads(raw)
         return PostedReply(message=value.get("message"), shown=bool(value.get("shown")))
+
+    async def posting(self, job_id: str) -> None:
+        """A placeholder for this job is about to be posted (look for it if no ts follows)."""
+        await self._put(job_id, PostedReply(None, shown=False))
 
     async def placed(self, job_id: str, message: str) -> None:
         """The placeholder ``message`` (a platform reference) now stands for this job."""

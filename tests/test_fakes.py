@@ -145,7 +145,8 @@ async def test_slack_web_api_methods(slack_api: FakeSlackAPI) -> None:
     await slack.chat_postEphemeral(channel="C1", user="U1", text="only admins may upload")
     slack_api.seed_thread("C1", "1.0", [{"user": "U1", "text": "parent", "ts": "1.0"}])
     replies = await slack.conversations_replies(channel="C1", ts="1.0")
-    assert [m["text"] for m in replies["messages"]] == ["parent"]
+    # the parent first, then the bot's reply as its last edit left it
+    assert [m["text"] for m in replies["messages"]] == ["parent", "Done"]
     info = slack_api.add_file("F1", "policy.md", b"# Policy", mimetype="text/markdown")
     assert (await slack.files_info(file="F1"))["file"]["name"] == "policy.md"
     view = await slack.views_open(
@@ -169,6 +170,38 @@ async def test_slack_web_api_methods(slack_api: FakeSlackAPI) -> None:
         "files.info",
         "views.open",
     ]
+
+
+async def test_slack_metadata_is_read_back_only_when_asked_for_a_page_at_a_time(
+    slack_api: FakeSlackAPI,
+) -> None:
+    slack = AsyncWebClient(token=slack_api.token, base_url=slack_api.api_url)
+    tagged = {"event_type": "deskbot_answer", "event_payload": {"job_id": "j1"}}
+    posts = [
+        await slack.chat_postMessage(
+            channel="C1", thread_ts="1.0", text=f"m{n}", metadata=tagged if n == 2 else None
+        )
+        for n in range(3)
+    ]
+    assert [float(p["ts"]) for p in posts] == sorted({float(p["ts"]) for p in posts})
+    plain = await slack.conversations_replies(channel="C1", ts="1.0")
+    assert all("metadata" not in m for m in plain["messages"])
+    first = await slack.conversations_replies(
+        channel="C1", ts="1.0", include_all_metadata=True, limit=2
+    )
+    assert [m["text"] for m in first["messages"]] == ["m0", "m1"] and first["has_more"]
+    rest = await slack.conversations_replies(
+        channel="C1",
+        ts="1.0",
+        include_all_metadata=True,
+        limit=2,
+        cursor=first["response_metadata"]["next_cursor"],
+    )
+    assert [m.get("metadata") for m in rest["messages"]] == [tagged]
+    assert rest["response_metadata"]["next_cursor"] == ""
+    await slack.chat_postMessage(channel="D1", text="top", metadata=tagged)
+    history = await slack.conversations_history(channel="D1", include_all_metadata=True)
+    assert [(m["text"], m["metadata"]) for m in history["messages"]] == [("top", tagged)]
 
 
 async def test_slack_errors_look_like_slacks(slack_api: FakeSlackAPI) -> None:

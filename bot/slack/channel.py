@@ -22,11 +22,15 @@ from bot.rendering import sources_of
 from bot.slack.format import SlackMessage, answer_messages, progress_message
 from tools.chat_backend import ChatMessage
 
-__all__ = ["SlackChannel", "SlackResponder"]
+__all__ = ["PLACEHOLDER_EVENT", "SlackChannel", "SlackResponder"]
 
 log = logging.getLogger(__name__)
 
 _HISTORY_LIMIT = 30
+PLACEHOLDER_EVENT = "deskbot_answer"
+"""The metadata ``event_type`` of a placeholder; its ``event_payload`` holds ``job_id``."""
+_LOOKUP_PAGES = 5
+"""Pages of 200 messages read back when looking for a placeholder (the newest in a DM)."""
 
 
 class SlackResponder:
@@ -46,6 +50,7 @@ class SlackResponder:
         self._status = thinking
         self._text: list[str] = []
         self._ts: str | None = None
+        self._job_id: str | None = None
         self._shown_at = 0.0
 
     @property
@@ -57,17 +62,53 @@ class SlackResponder:
         """Write into the placeholder an earlier attempt posted (its ts), not a new one."""
         self._ts = placeholder
 
+    def tag(self, job_id: str) -> None:
+        """Post the placeholder as ``job_id``'s (in its metadata), so :meth:`find` finds it."""
+        self._job_id = job_id
+
+    async def find(self, job_id: str) -> str | None:
+        """The ts of a placeholder posted for ``job_id`` in this thread (or DM), if any."""
+        cursor = None
+        for _ in range(_LOOKUP_PAGES):
+            response = await self._read(cursor)
+            for item in response.get("messages", []):
+                metadata = item.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == PLACEHOLDER_EVENT and (
+                    payload.get("job_id") == job_id
+                ):
+                    return str(item["ts"])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        return None
+
+    async def _read(self, cursor: str | None) -> Any:
+        channel, thread = self.address.channel_id, self.address.thread_ts
+        if thread is None:  # a DM answered at top level: the newest messages first
+            return await self.client.conversations_history(
+                channel=channel, include_all_metadata=True, limit=200, cursor=cursor
+            )
+        return await self.client.conversations_replies(
+            channel=channel, ts=thread, include_all_metadata=True, limit=200, cursor=cursor
+        )
+
     async def start(self) -> None:
         if self._ts is not None:  # resumed: show that work goes on in the same message
             self._shown_at = 0.0
             await self._refresh(force=True)
             return
         message = progress_message(self._status)
+        metadata = None
+        if self._job_id is not None:
+            payload = {"job_id": self._job_id}
+            metadata = {"event_type": PLACEHOLDER_EVENT, "event_payload": payload}
         response = await self.client.chat_postMessage(
             channel=self.address.channel_id,
             thread_ts=self.address.thread_ts,
             text=message.text,
             blocks=message.blocks,
+            metadata=metadata,
         )
         self._ts = str(response["ts"])
         self._shown_at = time.monotonic()
@@ -146,8 +187,9 @@ class SlackChannel:
         bot = self.bot_user_id or await self._bot_user_id()
         earlier = []
         items: list[dict[str, Any]] = response.get("messages", [])
+        asked = message.event_id.rpartition(":")[2]
         for item in items:
-            if item.get("ts") == message.event_id.rpartition(":")[2]:
+            if _at_or_after(str(item.get("ts", "")), asked):  # this question, or later
                 break
             earlier.append(_as_chat(item, bot))
         return [m for m in earlier if m.content][-_HISTORY_LIMIT:]
@@ -158,6 +200,13 @@ class SlackChannel:
         except SlackApiError:
             return None
         return self.bot_user_id
+
+
+def _at_or_after(ts: str, asked: str) -> bool:
+    try:
+        return float(ts) >= float(asked)
+    except ValueError:
+        return ts == asked
 
 
 def _as_chat(item: dict[str, Any], bot_user_id: str | None) -> ChatMessage:

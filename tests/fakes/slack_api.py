@@ -4,12 +4,16 @@
     client = WebClient(token="xoxb-test", base_url=slack.api_url)
 
 Answers ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
-``conversations.replies``, ``files.info``, ``views.open`` and ``usergroups.users.list`` in
-Slack's shapes; serves file downloads at the ``url_private`` it hands out; records what is
-posted to a slash command's ``response_url`` (method ``response_url``); ``fail_next``
-makes the next calls to a method fail (``ratelimited`` comes back as HTTP 429 with
-``Retry-After``, as Slack sends it); ``hold`` keeps a matching call waiting, recorded but
-unanswered, until the test lets it go (the caller is killed in between, say).
+``conversations.replies``, ``conversations.history``, ``files.info``, ``views.open`` and
+``usergroups.users.list`` in Slack's shapes. Messages the bot posts join their thread (or the
+channel's history) with a ``ts`` from the clock, as Slack's are; message ``metadata``
+(``event_type`` + ``event_payload``) is kept and returned only to reads that pass
+``include_all_metadata``; reads page with ``limit`` and ``cursor``. It serves file
+downloads at the ``url_private`` it hands out; records what is posted to a slash command's
+``response_url`` (method ``response_url``); ``fail_next`` makes the next calls to a
+method fail (``ratelimited`` comes back as HTTP 429 with ``Retry-After``, as Slack sends
+it); ``hold`` keeps a matching call waiting, recorded but unanswered, until the test lets it
+go (the caller is killed in between, say).
 A wrong token gets ``invalid_auth``; an unknown method ``unknown_method``.
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,7 +73,8 @@ class FakeSlackAPI(FakeHTTPServer):
         self.usergroups: dict[str, list[str]] = {}
         self._failures: dict[str, list[tuple[str, float | None, int]]] = {}
         self._holds: list[Hold] = []
-        self._ts = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._last_ts = 0.0
         self._calls_lock = threading.Lock()
 
     @property
@@ -191,7 +197,9 @@ class FakeSlackAPI(FakeHTTPServer):
         return args
 
     def _next_ts(self) -> str:
-        return f"1700000000.{next(self._ts):06d}"
+        with self._calls_lock:  # from the clock, as Slack's, and never the same twice
+            self._last_ts = max(round(time.time(), 6), round(self._last_ts + 1e-6, 6))
+            return f"{self._last_ts:.6f}"
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -217,20 +225,39 @@ class FakeSlackAPI(FakeHTTPServer):
             message["blocks"] = args["blocks"]
         if "thread_ts" in args:
             message["thread_ts"] = args["thread_ts"]
+        if isinstance(args.get("metadata"), dict):
+            message["metadata"] = args["metadata"]
         self.posted[ts] = {**message, "channel": args.get("channel")}
-        return {"channel": args.get("channel"), "ts": ts, "message": message}
+        return {"channel": args.get("channel"), "ts": ts, "message": _visible(message, True)}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        posted = self.posted.get(str(args.get("ts")))
+        if posted is not None:  # metadata left out of an update is kept, as Slack keeps it
+            posted.update({k: args[k] for k in ("text", "blocks", "metadata") if k in args})
         return {"channel": args.get("channel"), "ts": args.get("ts"), "text": args.get("text", "")}
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"message_ts": self._next_ts()}
 
     def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
-        key = (str(args.get("channel")), str(args.get("ts")))
-        if key not in self.threads:
-            return {"messages": [], "has_more": False}
-        return {"messages": self.threads[key], "has_more": False}
+        channel, ts = str(args.get("channel")), str(args.get("ts"))
+        seeded = self.threads.get((channel, ts), [])
+        posted = [
+            m
+            for m in list(self.posted.values())
+            if m.get("channel") == channel and m.get("thread_ts") == ts
+        ]
+        thread = sorted([*seeded, *posted], key=lambda m: float(m["ts"]))  # parent first
+        return _page(thread, args)
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel"))
+        posted = [
+            m
+            for m in list(self.posted.values())
+            if m.get("channel") == channel and m.get("thread_ts") in (None, m["ts"])
+        ]
+        return _page(sorted(posted, key=lambda m: float(m["ts"]), reverse=True), args)
 
     def _files_info(self, args: dict[str, Any]) -> dict[str, Any]:
         entry = self.files.get(str(args.get("file")))
@@ -246,7 +273,7 @@ class FakeSlackAPI(FakeHTTPServer):
 
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         view = args.get("view") or {}
-        return {"view": {"id": f"V{next(self._ts):08d}", **view}}
+        return {"view": {"id": f"V{next(self._ids):08d}", **view}}
 
     def _download(self, request: Recorded, token: str | None) -> Response:
         if token != self.token:
@@ -260,6 +287,26 @@ class FakeSlackAPI(FakeHTTPServer):
 
 class _SlackError(Exception):
     pass
+
+
+def _visible(message: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
+    """A message as a read returns it: without the channel, and metadata only if asked."""
+    hidden = {"channel"} if with_metadata else {"channel", "metadata"}
+    return {k: v for k, v in message.items() if k not in hidden}
+
+
+def _page(messages: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]:
+    """One page of a read, Slack's way: ``limit`` (default 100) and an opaque ``cursor``."""
+    start = int(str(args.get("cursor") or "0"))
+    limit = int(str(args.get("limit") or 100))
+    with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+    page = [_visible(m, with_metadata) for m in messages[start : start + limit]]
+    more = start + limit < len(messages)
+    return {
+        "messages": page,
+        "has_more": more,
+        "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+    }
 
 
 def _maybe_json(value: str) -> Any:
