@@ -4,11 +4,12 @@
 
 The base is a local Hugging Face directory: nothing is fetched from a hub, and a missing
 directory says so. Loss falls on assistant tokens only (:mod:`finetune.tokens`). On CPU the
-weights train in fp32; with CUDA in bf16, and with bitsandbytes installed as QLoRA (4-bit
-base). Checkpoints go to ``out/checkpoint-N`` every ``save_steps``; ``resume`` picks up the
-newest one with its optimizer state and step count. ``out`` ends up holding the adapter, the
-tokenizer with its chat template, ``losses.csv`` (and ``loss.png`` with matplotlib) and
-``finetune.json``, the record ``merge`` turns into a model card.
+weights train in fp32 without gradient checkpointing; with CUDA in bf16 with it, and with
+bitsandbytes installed as QLoRA (4-bit base). Checkpoints go to ``out/checkpoint-N`` every
+``save_steps``; ``resume`` picks up the newest one with its optimizer state and step count.
+``out`` ends up holding the adapter, the tokenizer with its chat template, ``losses.csv``
+(and ``loss.png`` with matplotlib) and ``finetune.json``, the record ``merge`` turns into a
+model card.
 """
 
 from __future__ import annotations
@@ -154,6 +155,9 @@ def _trainer(
         seed=config.seed,
         bf16=cuda,
         use_cpu=not cuda,
+        # TRL turns it on by default (as gradient_checkpointing): it saves GPU memory by
+        # recomputing activations, which on CPU only costs another forward pass per step.
+        activation_checkpointing=cuda,
         report_to="none",
         save_total_limit=3,  # the newest checkpoints only: each holds the optimizer state
         disable_tqdm=not progress,

@@ -7,6 +7,8 @@
 3. ``deskbot finetune train`` trains a LoRA adapter on the tiny model for a few dozen
    full-batch steps, at a rate that makes the tiny model learn every exported assistant turn
    by heart (seeded: the same weights each time); 4. ``deskbot finetune merge`` merges it.
+   ``train`` runs as a process of its own, as a user runs it; export and merge run in this
+   process through click's runner (no second import of torch and transformers).
 
 The exported turns are what the tests then ask of the merged model: the hotel-cap call and
 answer (an agent turn with a real tool), a malformed call (a "model" that learnt one), and
@@ -30,7 +32,7 @@ from bot.embedded_pg import EmbeddedPostgres
 from finetune.tiny import init_tiny
 from tests.conftest import TEMPLATE_DB
 from tests.fakes.openai_server import ScriptedOpenAI
-from tests.finetune_support import deskbot
+from tests.finetune_support import deskbot, deskbot_in_process
 from tools.base import Tool, ToolRegistry
 
 __all__ = [
@@ -96,17 +98,19 @@ def build_chain(pg: EmbeddedPostgres, folder: Path) -> Chain:
         pool.submit(asyncio.run, _store_runs(url)).result()
     tiny = init_tiny(folder / "tiny", seed=0)
     data = folder / "data.jsonl"
-    exported = deskbot(
+    run = deskbot_in_process(folder / "data")
+    exported = run(
         "finetune", "export", "--out", str(data), "--eval-share", "0", "--json",
-        cwd=folder, env={"DATABASE_URL": url},
+        env={"DATABASE_URL": url},
     )  # fmt: skip
     assert exported.code == 0, exported.stderr
     _hold_out(data, HELD_OUT_QUESTION)
+    # train as the script runs it: the one step of the chain run as a process of its own
     args = ("finetune", "train", "--base", str(tiny), "--data", str(data), "--out", "adapter")
     trained = deskbot(*args, *TRAIN_FLAGS, "--max-steps", str(STEPS), "--json", cwd=folder)
     assert trained.code == 0, trained.stderr
-    merge = ("finetune", "merge", "--adapter", "adapter", "--out", "merged")
-    merged = deskbot(*merge, "--shard-size", "100KB", cwd=folder)
+    merge = ("finetune", "merge", "--adapter", str(folder / "adapter"))
+    merged = run(*merge, "--out", str(folder / "merged"), "--shard-size", "100KB")
     assert merged.code == 0, merged.stderr
     return Chain(
         tiny=tiny,

@@ -1,11 +1,23 @@
-"""Shared by the fine-tuning tests: the tiny model, built once per test session."""
+"""Shared by the fine-tuning tests: the tiny model (built once per test session) and the
+``deskbot`` command run in this process.
+
+Most fine-tuning tests run the CLI through click's runner (:func:`deskbot_in_process`): the same
+group, settings and error mapping as the script, without a process start that imports torch,
+transformers and trl again (2-5 s each). A real process is kept where the process is what is
+tested: ``serve-model`` over HTTP and the chain's ``finetune train`` (its trainer log lines
+moved off stdout, so ``--json`` stays parseable).
+"""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import logging
 import os
 import subprocess
 import sys
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -74,6 +86,38 @@ def write_weather_data(folder: Path) -> Path:
     (folder / "data.eval.jsonl").write_text(lines[-1] + "\n", encoding="utf-8")
     (folder / "data.jsonl").write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")
     return folder / "data.jsonl"
+
+
+def deskbot_in_process(data_dir: Path) -> Callable[..., CliResult]:
+    """``run_cli``'s twin that runs ``deskbot ARGS`` in this process, settings from ``env``."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> CliResult:
+        base = {"DESKBOT_DATA_DIR": str(data_dir), "DESKBOT_LOG_LEVEL": "WARNING"}
+        # Its own thread: commands start their own event loop, and async tests hold one.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(_invoke, list(args), {**base, **(env or {})}).result()
+
+    return run
+
+
+def _invoke(args: list[str], env: dict[str, str]) -> CliResult:
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+
+    # The script's warning filters, not the suite's "error": a library's warning is a line on
+    # stderr for a user, as it is in the process these tests stand for.
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        for kind in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+            warnings.simplefilter("ignore", kind)
+        result = CliRunner().invoke(cli, args, env=env, catch_exceptions=True)
+    root = logging.getLogger()  # the command's handler wrote to the runner's closed stream
+    for handler in [h for h in root.handlers if getattr(h, "_deskbot", False)]:
+        root.removeHandler(handler)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a crash fails the test with its traceback, as a process would
+    return CliResult(result.exit_code, result.stdout, result.stderr)
 
 
 def deskbot(*args: str, cwd: Path, env: dict[str, str] | None = None) -> CliResult:

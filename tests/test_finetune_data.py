@@ -16,11 +16,18 @@ from finetune.data import split_by_thread
 from finetune.scrub import Scrubber
 from tests.conftest import CliResult, FreshDatabase
 from tests.fakes.openai_server import ScriptedOpenAI
+from tests.finetune_support import deskbot_in_process
 from tools.base import Tool, ToolContext, ToolRegistry
 
 pytestmark = pytest.mark.integration
 
 RunCli = Callable[..., CliResult]
+
+
+@pytest.fixture
+def deskbot_cli(tmp_path: Path) -> Callable[..., CliResult]:
+    """``deskbot`` through click's runner in this process (``run_cli`` without the process)."""
+    return deskbot_in_process(tmp_path / "data")
 
 
 @Tool.from_function
@@ -73,9 +80,9 @@ def tools_file(tmp_path: Path) -> Path:
     return path
 
 
-def export(run_cli: RunCli, db: FreshDatabase, tools: Path, out: Path, *flags: str) -> Any:
+def export(deskbot_cli: RunCli, db: FreshDatabase, tools: Path, out: Path, *flags: str) -> Any:
     args = ("finetune", "export", "--out", str(out), "--tools", str(tools), "--json", *flags)
-    result = run_cli(*args, env={"DATABASE_URL": db.url})
+    result = deskbot_cli(*args, env={"DATABASE_URL": db.url})
     assert result.code == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -87,7 +94,7 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
 async def test_export_writes_stored_tool_runs_in_the_training_form(
     agent: Agent,
     openai_server: ScriptedOpenAI,
-    run_cli: RunCli,
+    deskbot_cli: RunCli,
     fresh_database: FreshDatabase,
     tools_file: Path,
     tmp_path: Path,
@@ -95,7 +102,7 @@ async def test_export_writes_stored_tool_runs_in_the_training_form(
     await store_runs(agent, openai_server)
 
     report = export(
-        run_cli, fresh_database, tools_file, tmp_path / "data.jsonl", "--eval-share", "0.3"
+        deskbot_cli, fresh_database, tools_file, tmp_path / "data.jsonl", "--eval-share", "0.3"
     )
 
     assert report["runs"] == 6, report
@@ -133,7 +140,7 @@ async def test_export_writes_stored_tool_runs_in_the_training_form(
 async def test_export_offers_each_run_the_tools_it_recorded(
     agent: Agent,
     openai_server: ScriptedOpenAI,
-    run_cli: RunCli,
+    deskbot_cli: RunCli,
     fresh_database: FreshDatabase,
     tmp_path: Path,
 ) -> None:
@@ -149,7 +156,12 @@ async def test_export_offers_each_run_the_tools_it_recorded(
     (tmp_path / "older.json").write_text(json.dumps(older), encoding="utf-8")
 
     report = export(
-        run_cli, fresh_database, tmp_path / "older.json", tmp_path / "d.jsonl", "--eval-share", "0"
+        deskbot_cli,
+        fresh_database,
+        tmp_path / "older.json",
+        tmp_path / "d.jsonl",
+        "--eval-share",
+        "0",
     )
 
     assert report["train"] == 2
@@ -163,7 +175,7 @@ async def test_export_offers_each_run_the_tools_it_recorded(
 async def test_export_filters_by_feedback_and_tool_calls(
     agent: Agent,
     openai_server: ScriptedOpenAI,
-    run_cli: RunCli,
+    deskbot_cli: RunCli,
     fresh_database: FreshDatabase,
     tools_file: Path,
     tmp_path: Path,
@@ -171,10 +183,10 @@ async def test_export_filters_by_feedback_and_tool_calls(
     await store_runs(agent, openai_server)
 
     liked = export(
-        run_cli, fresh_database, tools_file, tmp_path / "a.jsonl", "--feedback", "positive"
+        deskbot_cli, fresh_database, tools_file, tmp_path / "a.jsonl", "--feedback", "positive"
     )
     with_tools = export(
-        run_cli,
+        deskbot_cli,
         fresh_database,
         tools_file,
         tmp_path / "b.jsonl",
@@ -190,7 +202,7 @@ async def test_export_filters_by_feedback_and_tool_calls(
     assert not (tmp_path / "b.eval.jsonl").exists()
 
 
-def test_import_alpaca_and_sharegpt(run_cli: RunCli, tmp_path: Path) -> None:
+def test_import_alpaca_and_sharegpt(deskbot_cli: RunCli, tmp_path: Path) -> None:
     alpaca = tmp_path / "koalpaca.json"
     rows = [
         {"instruction": "휴가는 며칠?", "input": "", "output": "15일입니다."},
@@ -213,8 +225,10 @@ def test_import_alpaca_and_sharegpt(run_cli: RunCli, tmp_path: Path) -> None:
         json.dumps({"conversations": conversation, "tools": "[]"}) + "\n", encoding="utf-8"
     )
 
-    first = run_cli("finetune", "import", str(alpaca), "--out", str(tmp_path / "a.jsonl"), "--json")
-    second = run_cli("finetune", "import", str(sharegpt), "--out", str(tmp_path / "s.jsonl"))
+    first = deskbot_cli(
+        "finetune", "import", str(alpaca), "--out", str(tmp_path / "a.jsonl"), "--json"
+    )
+    second = deskbot_cli("finetune", "import", str(sharegpt), "--out", str(tmp_path / "s.jsonl"))
 
     assert first.code == 0, first.stderr
     assert json.loads(first.stdout) | {"out": None} == {
@@ -242,8 +256,8 @@ def test_import_alpaca_and_sharegpt(run_cli: RunCli, tmp_path: Path) -> None:
     }
 
 
-def test_a_missing_import_file_is_one_line(run_cli: RunCli, tmp_path: Path) -> None:
-    result = run_cli(
+def test_a_missing_import_file_is_one_line(deskbot_cli: RunCli, tmp_path: Path) -> None:
+    result = deskbot_cli(
         "finetune", "import", str(tmp_path / "nope.json"), "--out", str(tmp_path / "o.jsonl")
     )
     assert result.code == 2

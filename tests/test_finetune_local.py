@@ -34,11 +34,19 @@ from tests.finetune_chain import (
     chain_once,
     hotel_cap,
 )
+from tests.finetune_support import deskbot_in_process
 from tests.test_backend_contract import _conversation as contract_conversation
 from tools.base import Tool, ToolContext, ToolRegistry
 from tools.chat_backend import ChatBackend
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def deskbot_cli(tmp_path: Path) -> Callable[..., CliResult]:
+    """``deskbot`` through click's runner in this process (``run_cli`` without the process)."""
+    return deskbot_in_process(tmp_path / "data")
+
 
 TOOLS = ToolRegistry([Tool.from_function(hotel_cap)])
 KEY = ThreadKey("terminal", "local-model")
@@ -239,7 +247,7 @@ def test_a_bad_directory_is_a_local_model_error(tmp_path: Path) -> None:
 
 @pytest.mark.e2e
 def test_doctor_reports_the_local_model(
-    run_cli: Callable[..., CliResult], taught: Path, fresh_database: FreshDatabase
+    deskbot_cli: Callable[..., CliResult], taught: Path, fresh_database: FreshDatabase
 ) -> None:
     env = {
         "DESKBOT_LLM": "local",
@@ -247,7 +255,7 @@ def test_doctor_reports_the_local_model(
         "DATABASE_URL": fresh_database.url,
     }
 
-    result = run_cli("doctor", "--json", env=env)
+    result = deskbot_cli("doctor", "--json", env=env)
 
     assert result.code == 0, result.stderr
     (llm,) = [c for c in json.loads(result.stdout)["checks"] if c["name"] == "llm"]

@@ -31,11 +31,19 @@ from tests.finetune_chain import (
     chain_once,
     hotel_cap,
 )
+from tests.finetune_support import deskbot_in_process
 from tests.test_backend_contract import _conversation as contract_conversation
 from tools.base import Tool, ToolRegistry
 from tools.chat_backend import BackendError
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def deskbot_cli(tmp_path: Path) -> Callable[..., CliResult]:
+    """``deskbot`` through click's runner in this process (``run_cli`` without the process)."""
+    return deskbot_in_process(tmp_path / "data")
+
 
 TOOLS = ToolRegistry([Tool.from_function(hotel_cap)]).schemas()
 
@@ -49,9 +57,9 @@ def _asked(question: str = AGENT_QUESTION) -> list[Any]:
 
 @pytest.mark.e2e
 def test_a_missing_directory_is_one_line_and_exit_2(
-    run_cli: Callable[..., CliResult], tmp_path: Path
+    deskbot_cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
-    result = run_cli("serve-model", str(tmp_path / "nowhere"))
+    result = deskbot_cli("serve-model", str(tmp_path / "nowhere"))
 
     assert result.code == 2
     assert result.stderr.strip().endswith(

@@ -11,11 +11,18 @@ import pytest
 
 from tests.conftest import CliResult, FreshDatabase
 from tests.fakes.openai_server import ScriptedOpenAI
-from tests.finetune_support import tiny_model_dir
+from tests.finetune_support import deskbot_in_process, tiny_model_dir
 
 pytestmark = pytest.mark.e2e
 
 RunCli = Callable[..., CliResult]
+
+
+@pytest.fixture
+def deskbot_cli(tmp_path: Path) -> Callable[..., CliResult]:
+    """``deskbot`` through click's runner in this process (``run_cli`` without the process)."""
+    return deskbot_in_process(tmp_path / "data")
+
 
 HANDBOOK = (
     "# Travel\n\nThe hotel cap in Tokyo is 180 USD per night.\n\n"
@@ -28,7 +35,7 @@ QUESTIONS = (
 
 
 def test_compare_rag_runs_the_three_systems_and_keeps_no_run(
-    run_cli: RunCli,
+    deskbot_cli: RunCli,
     openai_server: ScriptedOpenAI,
     fresh_database: FreshDatabase,
     tmp_path: Path,
@@ -36,7 +43,9 @@ def test_compare_rag_runs_the_three_systems_and_keeps_no_run(
 ) -> None:
     env = {"DATABASE_URL": fresh_database.url}
     (tmp_path / "handbook.md").write_text(HANDBOOK, encoding="utf-8")
-    ingested = run_cli("ingest", str(tmp_path / "handbook.md"), "--collection", "handbook", env=env)
+    ingested = deskbot_cli(
+        "ingest", str(tmp_path / "handbook.md"), "--collection", "handbook", env=env
+    )
     assert ingested.code == 0, ingested.stderr
     questions = tmp_path / "questions.jsonl"
     lines = [json.dumps({"question": q, "answer": a}, ensure_ascii=False) for q, a in QUESTIONS]
@@ -52,7 +61,7 @@ def test_compare_rag_runs_the_three_systems_and_keeps_no_run(
     }
 
     tiny = str(tiny_model_dir(tmp_path_factory))
-    result = run_cli(
+    result = deskbot_cli(
         "finetune", "eval", "--model", tiny, "--compare-rag", str(questions), "--json", env=env
     )
 
@@ -79,13 +88,13 @@ def test_compare_rag_runs_the_three_systems_and_keeps_no_run(
 
 
 def test_compare_rag_needs_the_teacher(
-    run_cli: RunCli, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+    deskbot_cli: RunCli, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     questions = tmp_path / "q.jsonl"
     questions.write_text('{"question": "Hi"}\n', encoding="utf-8")
     tiny = str(tiny_model_dir(tmp_path_factory))
 
-    result = run_cli("finetune", "eval", "--model", tiny, "--compare-rag", str(questions))
+    result = deskbot_cli("finetune", "eval", "--model", tiny, "--compare-rag", str(questions))
 
     assert result.code == 2
     assert result.stderr.startswith("deskbot: --compare-rag needs the teacher")

@@ -13,9 +13,21 @@ from typing import Any
 
 import pytest
 
-from tests.finetune_support import WEATHER_TOOL, tiny_model_dir, weather_conversation
+from tests.conftest import CliResult
+from tests.finetune_support import (
+    WEATHER_TOOL,
+    deskbot_in_process,
+    tiny_model_dir,
+    weather_conversation,
+)
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def deskbot_cli(tmp_path: Path) -> Callable[..., CliResult]:
+    """``deskbot`` through click's runner in this process (``run_cli`` without the process)."""
+    return deskbot_in_process(tmp_path / "data")
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +98,9 @@ def test_the_plain_classes_load_it_and_generation_stops_or_runs_out(
 
 
 def test_init_tiny_from_the_cli_is_seeded(
-    run_cli: Callable[..., Any], tmp_path: Path, tiny: Path
+    deskbot_cli: Callable[..., Any], tmp_path: Path, tiny: Path
 ) -> None:
-    result = run_cli("finetune", "init-tiny", "--out", str(tmp_path / "m"))
+    result = deskbot_cli("finetune", "init-tiny", "--out", str(tmp_path / "m"))
     assert result.code == 0, result.stderr
     written = sorted(p.name for p in (tmp_path / "m").iterdir())
     assert {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json"} <= set(

@@ -17,11 +17,17 @@ import pytest
 from bot.embedded_pg import EmbeddedPostgres
 from tests.conftest import CliResult
 from tests.finetune_chain import STEPS, TRAIN_FLAGS, Chain, chain_once
-from tests.finetune_support import tiny_model_dir, write_weather_data
+from tests.finetune_support import deskbot_in_process, tiny_model_dir, write_weather_data
 
 pytestmark = pytest.mark.e2e
 
 RunCli = Callable[..., CliResult]
+
+
+@pytest.fixture
+def deskbot_cli(tmp_path: Path) -> Callable[..., CliResult]:
+    """``deskbot`` through click's runner in this process (``run_cli`` without the process)."""
+    return deskbot_in_process(tmp_path / "data")
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +63,14 @@ def test_training_lowers_the_train_and_eval_loss(chain: Chain) -> None:
     assert (out / "loss.png").is_file() or any("matplotlib" in n for n in trained["notes"])
 
 
-def test_resume_continues_the_step_count(run_cli: RunCli, chain: Chain, tmp_path: Path) -> None:
+def test_resume_continues_the_step_count(deskbot_cli: RunCli, chain: Chain, tmp_path: Path) -> None:
     out = tmp_path / "adapter"
     shutil.copytree(chain.adapter, out)
     shutil.rmtree(out / f"checkpoint-{STEPS}")  # as if stopped after the last checkpoint
     resumed_from = max(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
 
     args = ("finetune", "train", "--base", str(chain.tiny), "--data", str(chain.data))
-    result = run_cli(
+    result = deskbot_cli(
         *args, "--out", str(out), *TRAIN_FLAGS, "--max-steps", str(STEPS + 4), "--resume", "--json"
     )
 
@@ -107,9 +113,9 @@ def test_merge_gives_the_logits_of_base_plus_adapter(chain: Chain) -> None:
 
 
 def test_a_missing_base_says_nothing_is_downloaded(
-    run_cli: RunCli, data: Path, tmp_path: Path
+    deskbot_cli: RunCli, data: Path, tmp_path: Path
 ) -> None:
-    result = run_cli(
+    result = deskbot_cli(
         "finetune", "train", "--base", str(tmp_path / "Qwen2.5-0.5B"), "--data", str(data)
     )
 
@@ -119,33 +125,33 @@ def test_a_missing_base_says_nothing_is_downloaded(
 
 
 def test_examples_cut_before_any_assistant_token_are_counted(
-    run_cli: RunCli, tiny: Path, data: Path, tmp_path: Path
+    deskbot_cli: RunCli, tiny: Path, data: Path, tmp_path: Path
 ) -> None:
     args = ("finetune", "train", "--base", str(tiny), "--data", str(data), "--max-length", "150")
-    result = run_cli(*args, "--out", str(tmp_path / "a"))
+    result = deskbot_cli(*args, "--out", str(tmp_path / "a"))
 
     assert result.code == 2
     assert "5 of 5 training examples have no assistant token within max_length 150" in result.stderr
     assert len(result.stderr.splitlines()) == 1
 
 
-def test_an_empty_data_file_is_one_line(run_cli: RunCli, tiny: Path, tmp_path: Path) -> None:
+def test_an_empty_data_file_is_one_line(deskbot_cli: RunCli, tiny: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n", encoding="utf-8")
 
-    result = run_cli("finetune", "train", "--base", str(tiny), "--data", str(empty))
+    result = deskbot_cli("finetune", "train", "--base", str(tiny), "--data", str(empty))
 
     assert result.code == 2
     assert result.stderr == f"deskbot: no training examples: {empty} holds no conversation\n"
 
 
 def test_an_unknown_config_key_is_one_line(
-    run_cli: RunCli, tiny: Path, data: Path, tmp_path: Path
+    deskbot_cli: RunCli, tiny: Path, data: Path, tmp_path: Path
 ) -> None:
     config = tmp_path / "finetune.yaml"
     config.write_text("lora_r: 8\nepoch: 3\n", encoding="utf-8")
 
-    result = run_cli(
+    result = deskbot_cli(
         "finetune", "train", "--base", str(tiny), "--data", str(data), "--config", str(config)
     )
 
@@ -153,10 +159,10 @@ def test_an_unknown_config_key_is_one_line(
     assert result.stderr.startswith("deskbot: unknown key(s) in") and "epoch" in result.stderr
 
 
-def test_eval_reports_the_adapter_lowering_perplexity(run_cli: RunCli, chain: Chain) -> None:
+def test_eval_reports_the_adapter_lowering_perplexity(deskbot_cli: RunCli, chain: Chain) -> None:
     held_out = str(chain.data.with_name("data.eval.jsonl"))
     args = ("finetune", "eval", "--model", str(chain.tiny), "--data", held_out)
-    result = run_cli(*args, "--max-new-tokens", "8", "--adapter", str(chain.adapter), "--json")
+    result = deskbot_cli(*args, "--max-new-tokens", "8", "--adapter", str(chain.adapter), "--json")
 
     assert result.code == 0, result.stderr
     figures = json.loads(result.stdout)
