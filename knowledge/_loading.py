@@ -6,8 +6,8 @@ current version is reported unchanged before parsing.
 
 A worker that finishes takes the next file at once, whatever is still parsing ahead of it:
 waiting for the files in order left a core idle behind each large file (the 52 pdfplumber
-test PDFs: 62 s of parsing on two workers where 39 s do). Files loaded but not yet handed
-on stay under ``parse_ahead``.
+test PDFs' parse times replayed on two workers: 62 s in lockstep, 44 s this way with four
+ahead). Files loaded but not yet handed on stay under ``parse_ahead``.
 """
 
 from __future__ import annotations
