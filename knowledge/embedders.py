@@ -109,9 +109,9 @@ class E5Int8Embedder:
     def _get(self) -> Any:
         with self._lock:
             if self._model is None:
-                from knowledge.e5_onnx import OnnxE5
+                from knowledge.e5_onnx import loaded_e5
 
-                self._model = OnnxE5(
+                self._model = loaded_e5(
                     self.cache_dir,
                     model_file=self.model_file,
                     max_tokens=self.max_tokens,

