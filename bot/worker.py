@@ -7,7 +7,9 @@ at once: retrying cannot help it.
 Stopping drains: no job is taken after ``stop`` is set; running jobs get ``grace`` seconds
 to finish (or until ``hurry`` is set: a second SIGTERM), then are cancelled and handed back
 to the queue at once (``retry``), so another worker takes them without waiting for the
-visibility timeout. A worker that dies instead leaves its jobs to that timeout.
+visibility timeout. A worker that dies instead leaves its jobs to that timeout. While a
+job runs, its worker extends the job's lease every third of the queue's visibility timeout,
+so a run longer than the timeout is not taken over (and answered twice) while it is alive.
 
 Beside the jobs, the worker does its upkeep: chores run when it starts and then every
 ``upkeep_interval`` seconds until it stops (such as expiring the runs a dead worker left
@@ -166,12 +168,15 @@ class Worker:
                 await self._give_up(delivery, f"no handler for job kind {job.kind!r}")
                 return
             began = time.perf_counter()
+            lease = asyncio.create_task(self._keep_lease(delivery), name="deskbot-job-lease")
             try:
                 await handler(job)
             except asyncio.CancelledError:  # stopping: another worker takes it now
+                lease.cancel()
                 await self._hand_back(delivery)
                 raise
             except Exception as exc:  # the worker must outlive any one job
+                lease.cancel()
                 self.failed += 1
                 error = f"{type(exc).__name__}: {exc}"
                 again = await self.queue.retry(delivery, error)
@@ -181,6 +186,7 @@ class Worker:
                     extra={"attempt": delivery.attempt, "will_retry": again},
                 )
                 return
+            lease.cancel()
             await self.queue.ack(delivery)
             self.processed += 1
             log.info(
@@ -190,6 +196,20 @@ class Worker:
                     "ms": round((time.perf_counter() - began) * 1000, 1),
                 },
             )
+
+    async def _keep_lease(self, delivery: Delivery) -> None:
+        """Extend the running job's visibility timeout until cancelled (the job ended)."""
+        every = self.queue.visibility_timeout / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                kept = await self.queue.extend(delivery)
+            except Exception as exc:  # the queue is away: try again next beat
+                log.warning("could not extend the lease of job %s: %s", delivery.job.id, exc)
+                continue
+            if not kept:
+                log.warning("job %s was taken over by another worker", delivery.job.id)
+                return
 
     async def _hand_back(self, delivery: Delivery) -> None:
         try:

@@ -11,6 +11,7 @@ and one finished answer per question.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -244,6 +245,26 @@ async def test_a_job_whose_retries_are_spent_tells_the_user_once(
 
     assert (tally.placeholders[1], tally.failures[1], tally.answers[1]) == (1, 1, 0)
     assert await settled_runs(fresh_database.url) == {"expired": 2}
+
+
+async def test_a_run_longer_than_the_visibility_timeout_is_answered_once_by_one_model_run(
+    cluster: Cluster,
+    model: QuestionModel,
+    slack_api: FakeSlackAPI,
+    openai_server: ScriptedOpenAI,
+) -> None:
+    await cluster.start_workers(2)
+    held = model.hold("q-1")  # its first model call takes 2.5 visibility timeouts
+    await cluster.ask(1)
+    await wait_for(held.reached.is_set)
+    await asyncio.sleep(VISIBILITY * 2.5)
+    held.release()
+
+    tally = await cluster.settle(slack_api, [1])
+    assert (tally.answered, tally.duplicates) == (1, [])
+    asked = [r for r in openai_server.chat_requests() if "q-1" in json.dumps(r["messages"])]
+    assert len(asked) == 2  # the tool call and the answer: never a second run
+    assert not any(w.logged("taken over") for w in cluster.workers)
 
 
 async def test_sigterm_drains_a_worker_and_hands_back_what_outlives_the_grace(

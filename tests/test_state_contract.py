@@ -121,6 +121,25 @@ class TestJobQueue:
         assert again.attempt == 2
         await alive.ack(again)
 
+    async def test_an_extended_lease_keeps_a_running_job_from_others(
+        self, backend: Backend
+    ) -> None:
+        working = backend["queue"](visibility_timeout=0.3)
+        other = backend["queue"](visibility_timeout=0.3)
+        job = await working.put("answer", {"q": "long"})
+        taken = await working.get(timeout=1)
+        assert taken is not None
+        for _ in range(4):  # 0.8 s in all, well past the timeout, still running
+            await asyncio.sleep(0.2)
+            assert await working.extend(taken) is True
+            assert await other.get(timeout=0.01) is None
+        await asyncio.sleep(0.4)  # its worker died: no more extensions
+        again = await other.get(timeout=1)
+        assert again is not None and (again.job.id, again.attempt) == (job.id, 2)
+        assert await working.extend(taken) is False  # taken over: not the old worker's
+        await other.ack(again)
+        assert await other.extend(again) is False  # done
+
     async def test_retry_redelivers_now_with_the_attempt_counted(self, backend: Backend) -> None:
         queue: JobQueue = backend["queue"]()
         await queue.put("answer", {"q": 1})

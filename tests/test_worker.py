@@ -138,6 +138,33 @@ async def test_concurrency_is_bounded_and_stop_waits_for_running_jobs(queue: Job
     assert peak == 2
 
 
+async def test_a_job_running_past_the_visibility_timeout_is_not_taken_over(
+    queue: JobQueue,
+) -> None:
+    if isinstance(queue, RedisJobQueue):  # a second worker process: another consumer
+        other: JobQueue = RedisJobQueue(
+            queue.client, stream=queue.stream, consumer="w2", visibility_timeout=0.4
+        )
+        queue.visibility_timeout = 0.4
+    else:
+        queue.visibility_timeout = 0.4  # one process: both workers share the queue
+        other = queue
+    runs: list[str] = []
+
+    async def long_run(job: Job) -> None:
+        runs.append(job.id)
+        await asyncio.sleep(1.5)  # almost four visibility timeouts
+
+    first = Worker(queue, {"answer": long_run}, poll_timeout=0.05)
+    second = Worker(other, {"answer": long_run}, poll_timeout=0.05)
+    await queue.put("answer", {})
+    async with running(first), running(second):
+        await wait_until(lambda: first.processed + second.processed == 1)
+        await asyncio.sleep(0.5)
+    assert len(runs) == 1  # run once, by whichever worker took it
+    assert (first.failed, second.failed) == (0, 0)
+
+
 class _QueueThatDropsOut:
     """A JobQueue whose backend is unreachable for the first ``outages`` reads."""
 

@@ -72,8 +72,12 @@ class JobQueue(Protocol):
 
     A delivered job stays pending until :meth:`ack`. One that is neither acked nor
     retried within the visibility timeout (its consumer died) is delivered again, to any
-    consumer. After ``max_attempts`` deliveries it becomes a :class:`DeadLetter`.
+    consumer; a consumer still working on it keeps it by :meth:`extend`-ing its lease. After
+    ``max_attempts`` deliveries it becomes a :class:`DeadLetter`.
     """
+
+    visibility_timeout: float
+    """Seconds a delivery stays invisible to other consumers without an :meth:`extend`."""
 
     async def put(self, kind: str, payload: Mapping[str, Any]) -> Job:
         """Enqueue a job and return it (with its id)."""
@@ -85,6 +89,14 @@ class JobQueue(Protocol):
 
     async def ack(self, delivery: Delivery) -> None:
         """Mark the delivery done; it will not be delivered again."""
+        ...
+
+    async def extend(self, delivery: Delivery) -> bool:
+        """Restart the delivery's visibility timeout (its consumer is still working on it).
+
+        False if the delivery is no longer this consumer's (acked, or taken over after its
+        timeout): the consumer should expect its work to be done again elsewhere.
+        """
         ...
 
     async def retry(self, delivery: Delivery, error: str) -> bool:

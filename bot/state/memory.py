@@ -85,6 +85,12 @@ class MemoryJobQueue:
     async def ack(self, delivery: Delivery) -> None:
         self._pending.pop(delivery.receipt, None)
 
+    async def extend(self, delivery: Delivery) -> bool:
+        if delivery.receipt not in self._pending:
+            return False
+        self._pending[delivery.receipt] = (delivery, time.monotonic() + self.visibility_timeout)
+        return True
+
     async def retry(self, delivery: Delivery, error: str) -> bool:
         if self._pending.pop(delivery.receipt, None) is None:
             return True  # already redelivered elsewhere after its timeout

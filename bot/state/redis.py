@@ -2,7 +2,9 @@
 
 The queue is a Redis Stream read through a consumer group: a delivered entry stays in the
 group's pending list until it is acked, and entries idle past the visibility timeout (a
-worker died holding them) are taken over with ``XAUTOCLAIM``. Attempts are counted per job
+worker died holding them) are taken over with ``XAUTOCLAIM``; a worker still running a
+job keeps it by resetting the entry's idle time (``XCLAIM ... JUSTID``, only while the
+entry is still its own). Attempts are counted per job
 id in a hash, so a retried job keeps its count when it is re-added to the stream.
 """
 
@@ -64,6 +66,17 @@ return found
 """
 
 
+# Reset a pending entry's idle time, only while this consumer holds it: XCLAIM alone would
+# take it back from a consumer that took it over. JUSTID leaves the delivery count alone.
+# ARGV: group, consumer, entry id.
+_EXTEND = """
+local mine = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
+if #mine == 0 then return 0 end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+return 1
+"""
+
+
 class RedisJobQueue:
     """A stream + consumer group; ``consumer`` must be unique per worker process."""
 
@@ -87,6 +100,7 @@ class RedisJobQueue:
         self._dead_key = f"{stream}:dead"
         self._group_ready = False
         self._requeue = client.register_script(_REQUEUE)
+        self._extend = client.register_script(_EXTEND)
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
@@ -186,6 +200,10 @@ class RedisJobQueue:
         async with self.client.pipeline(transaction=True) as pipe:
             self._finish(pipe, delivery)
             await pipe.execute()
+
+    async def extend(self, delivery: Delivery) -> bool:
+        args = [self.group, self.consumer, delivery.receipt]
+        return bool(await self._extend(keys=[self.stream], args=args))
 
     async def retry(self, delivery: Delivery, error: str) -> bool:
         if delivery.attempt >= self.max_attempts:
