@@ -63,38 +63,31 @@ def _dropped(error: Exception | None) -> None:
         _Link.lost(error)
 
 
-class WatchedConnection(Connection):
+class _Watched:
+    """Reports Redis going away and coming back; mixed in before a redis-py connection."""
+
+    async def _connect(self) -> None:
+        await _watch(super()._connect())  # type: ignore[misc]
+
+    async def disconnect(
+        self,
+        nowait: bool = False,
+        error: Exception | None = None,
+        failure_count: int | None = None,
+        health_check_failed: bool = False,
+    ) -> None:
+        _dropped(error)
+        await super().disconnect(  # type: ignore[misc]
+            nowait, error, failure_count, health_check_failed
+        )
+
+
+class WatchedConnection(_Watched, Connection):
     """A TCP connection that reports Redis going away and coming back."""
 
-    async def _connect(self) -> None:
-        await _watch(super()._connect())  # type: ignore[no-untyped-call]
 
-    async def disconnect(
-        self,
-        nowait: bool = False,
-        error: Exception | None = None,
-        failure_count: int | None = None,
-        health_check_failed: bool = False,
-    ) -> None:
-        _dropped(error)
-        await super().disconnect(nowait, error, failure_count, health_check_failed)
-
-
-class WatchedSSLConnection(SSLConnection):
+class WatchedSSLConnection(_Watched, SSLConnection):
     """The same for ``rediss://``."""
-
-    async def _connect(self) -> None:
-        await _watch(super()._connect())  # type: ignore[no-untyped-call]
-
-    async def disconnect(
-        self,
-        nowait: bool = False,
-        error: Exception | None = None,
-        failure_count: int | None = None,
-        health_check_failed: bool = False,
-    ) -> None:
-        _dropped(error)
-        await super().disconnect(nowait, error, failure_count, health_check_failed)
 
 
 def ride_out() -> Retry:
