@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 from bot.agent.loop import Answer
 from bot.app import App
 from bot.db_reconnect import is_disconnect
+from bot.deadlines import job_deadline
 from bot.errors import ConfigError
 from bot.language import in_language_of
 from bot.messages import IncomingMessage, ReplyAddress
@@ -31,6 +32,7 @@ from tools.chat_backend import ChatMessage
 
 __all__ = [
     "ANSWER_JOB",
+    "SHOW_MARGIN",
     "AnswerService",
     "Channel",
     "Responder",
@@ -41,6 +43,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ANSWER_JOB = "answer"
+SHOW_MARGIN = 30.0
+"""Seconds an answer job has beyond its run's deadline to show the answer (or why not)."""
 
 _TOOL_STATUS = {
     "search_documents": ("Searching documents…", "문서를 찾는 중…"),
@@ -127,7 +131,8 @@ class AnswerService:
     async def __call__(self, job: Job) -> None:
         """Answer the message in ``job`` once, however often it is delivered."""
         message = IncomingMessage.from_json(job.payload["message"])
-        await self.answer(message, job_id=job.id)
+        with job_deadline(self.app.settings.run_deadline + SHOW_MARGIN):
+            await self.answer(message, job_id=job.id)
 
     async def answer(self, message: IncomingMessage, *, job_id: str | None = None) -> Answer | None:
         """Run the agent and reply; the user always hears back, even on failure.

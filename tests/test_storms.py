@@ -4,7 +4,7 @@ The agent runs on the real OpenAI SDK against the scripted server (no retries in
 as the app builds it): it retries with backoff, waits what ``Retry-After`` says, stops at
 the run's deadline, and ends with one message. Through Slack's front door, a question
 whose model stays down gets one failure message in its thread and its job is not retried;
-Slack's own 429 on posting is waited out.
+Slack's own 429 on posting is waited out, unless the wait ends past the job's deadline.
 """
 
 from __future__ import annotations
@@ -196,3 +196,30 @@ async def test_slack_server_errors_on_the_answer_are_retried_and_shown_once(
     assert len(shown) == 1  # one message holds the answer
     assert "Two hundred and twenty" in texts(final_updates(slack_stack.slack)[-1])
     assert len(slack_stack.slack.calls_to("chat.postMessage")) == 1  # no second placeholder
+
+
+@pytest.mark.e2e
+async def test_slack_asking_to_wait_past_the_jobs_deadline_fails_at_once(
+    make_settings: Callable[..., Settings],
+    fresh_database: FreshDatabase,
+    slack_api: FakeSlackAPI,
+    openai_server: ScriptedOpenAI,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    slack_api.fail_next("chat.postMessage", "ratelimited", retry_after=600)
+    async with serve_slack(
+        make_settings, fresh_database, slack_api, openai_server, run_deadline=2.0
+    ) as served:
+        began = time.monotonic()
+        await served.post(event("1700000104.000100", f"<@{BOT}> hotel cap?"))
+        await until(lambda: len(slack_api.calls_to("chat.postMessage")) >= 2)
+        waited = time.monotonic() - began
+        await asyncio.sleep(1)  # nothing more comes
+
+    posts = slack_api.calls_to("chat.postMessage")
+    assert waited < 20  # not the 600 s Slack asked for
+    assert len(posts) == 2  # the refused placeholder, then the one message saying why
+    assert "went wrong" in str(posts[1].args.get("text"))
+    (said,) = [r for r in caplog.records if "past the job's deadline" in r.getMessage()]
+    assert "wait 600 s before retrying chat.postMessage" in said.getMessage()
+    assert openai_server.chat_requests() == []  # no run started without its placeholder
