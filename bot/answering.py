@@ -8,7 +8,9 @@ Answering a job is idempotent (:mod:`bot.replies`): its placeholder and whether 
 was shown are recorded by job id, so a job delivered again after its worker died answers
 nothing twice: a shown answer ends it at once, a placeholder left half-written is finished
 (when the responder can take it over, :class:`Resumable`), and the dead attempt's run is
-marked ``expired`` rather than left ``in_progress``.
+marked ``expired`` rather than left ``in_progress``. A job is acknowledged only once its
+run's outcome, written behind the reply, is stored: a worker killed between the two leaves
+the job to be delivered again, which expires that run instead of leaving it running.
 """
 
 from __future__ import annotations
@@ -132,7 +134,11 @@ class AnswerService:
         """Answer the message in ``job`` once, however often it is delivered."""
         message = IncomingMessage.from_json(job.payload["message"])
         with job_deadline(self.app.settings.run_deadline + SHOW_MARGIN):
-            await self.answer(message, job_id=job.id)
+            answer = await self.answer(message, job_id=job.id)
+            if answer is not None:
+                # Acked only once the run's outcome is stored: a worker killed before that
+                # leaves the job to come back and expire the run, not leave it running.
+                await self.app.conversations.settled(answer.thread_id)
 
     async def answer(self, message: IncomingMessage, *, job_id: str | None = None) -> Answer | None:
         """Run the agent and reply; the user always hears back, even on failure.

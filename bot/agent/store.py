@@ -222,7 +222,7 @@ class ConversationStore:
 
     async def history(self, thread_id: uuid.UUID) -> list[ChatMessage]:
         """The last questions and final answers of the thread, oldest first."""
-        await self._settled(thread_id)
+        await self.settled(thread_id)
         # Tool calls of earlier runs are left out: their answers already carry what they
         # found, and the raw results would crowd the context window.
         statement = (
@@ -259,7 +259,7 @@ class ConversationStore:
         """
         known = self._thread_ids.get(thread)
         if known is not None:
-            await self._settled(known)
+            await self.settled(known)
         values = {
             "question": question,
             "user_id": user_id,
@@ -325,7 +325,8 @@ class ConversationStore:
         if not task.cancelled() and task.exception() is not None:
             log.error("could not store run steps: %s", task.exception())
 
-    async def _settled(self, thread_id: uuid.UUID) -> None:
+    async def settled(self, thread_id: uuid.UUID) -> None:
+        """Wait until what was written behind the reply in ``thread_id`` is stored."""
         task = self._pending.get(thread_id)
         if task is not None:
             await asyncio.wait([task])
