@@ -133,19 +133,7 @@ class TestMiniLMOnnxInt8:
     def test_a_torch_collection_refuses_int8_vectors(
         self, torch_minilm: MiniLMEmbedder, int8_minilm: MiniLMEmbedder
     ) -> None:
-        collection = CollectionInfo(
-            id=uuid.uuid4(),
-            name="handbook",
-            description="",
-            visibility="public",
-            allowed_channels=[],
-            allowed_roles=[],
-            embedding_model=torch_minilm.name,
-            embedding_dim=torch_minilm.dim,
-            chunk_count=0,
-            lexical_terms=0,
-            created_at=dt.datetime.now(dt.UTC),
-        )
+        collection = _collection(torch_minilm)
         check_embedder(collection, torch_minilm)
         with pytest.raises(EmbeddingMismatchError, match="onnx-int8"):
             check_embedder(collection, int8_minilm)
