@@ -124,6 +124,26 @@ async def test_slack_channels_are_allowed_and_removed_by_raw_id_or_mention(stack
     assert public == "`hr` — public, everywhere"
 
 
+async def test_slack_a_collection_named_with_an_ampersand_is_found_as_slack_sends_it(
+    stack: Stack,
+) -> None:
+    knowledge = stack.app.knowledge
+    rnd = await knowledge.store.ensure_collection("r&d", knowledge.embedder)
+    await knowledge.ingestor.store_parsed(
+        document_from_text("plan.md", "Lab plan", "The lab opens in March."),
+        rnd,
+        source="plan.md",
+        digest="r1",
+        size_bytes=10,
+    )
+
+    listed = await slash(stack, "docs r&amp;d", user=OTHER, channel="D0OTHER01")
+    private = await slash(stack, f"access r&amp;d private <@{READER}|reader>", user="UADMIN")
+
+    assert "Lab plan" in listed and "Salary bands" not in listed
+    assert private == f"`r&d` — private: in a DM by <@{READER}>"
+
+
 BAD = {
     "access hr private @alice": "`@alice` arrived as a plain name, not a user id",
     "access hr #general": "`#general` arrived as a plain name, not a channel id",

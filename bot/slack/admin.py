@@ -35,6 +35,7 @@ from bot.ingesting import (
 from bot.knowledge import Knowledge
 from bot.settings import Settings
 from bot.slack.access import change_access
+from bot.slack.mrkdwn import unescape
 from bot.state import Job, SharedState
 from knowledge.errors import KnowledgeError
 from knowledge.ingest import FileResult
@@ -99,8 +100,8 @@ class SlackAdmin:
             await self._upload(body, respond)
         elif words[0] == "docs" and len(words) >= 2 and words[1] == "delete":
             await self._delete(user, words[2:], respond)
-        elif words[0] == "docs":
-            await self._list(body, words[1] if len(words) > 1 else None, respond)
+        elif words[0] == "docs":  # Slack sends & < > in a command's text as &amp; &lt; &gt;
+            await self._list(body, unescape(words[1]) if len(words) > 1 else None, respond)
         elif words[0] == "access":
             await self._access(user, str(body.get("text", "")), respond)
         else:
