@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from bot.answering import ANSWER_JOB, AnswerService, Channel
 from bot.app import App
 from bot.moderation import ModerationStore
-from bot.replies import REPLY_TTL
+from bot.replies import REPLY_TTL, ReplyRecord
 from bot.worker import Chore, Handler, Worker
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def job_handlers(app: App, *, discord: DiscordREST | None = None) -> dict[str, H
         from bot.discord.admin import DiscordIngest
         from bot.discord.channel import DiscordChannel
 
-        channels["discord"] = DiscordChannel(discord)
+        channels["discord"] = DiscordChannel(discord, replies=ReplyRecord(app.state.cache))
         handlers[DISCORD_INGEST_JOB] = DiscordIngest(app.settings, app.knowledge, discord)
     handlers[ANSWER_JOB] = AnswerService(app, channels)
     return handlers

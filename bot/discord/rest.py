@@ -22,7 +22,15 @@ from discord.http import HTTPClient, Route
 
 from bot.errors import ConfigError
 
-__all__ = ["LOGIN_REFUSED", "DiscordREST", "RestError", "use_api_url"]
+__all__ = [
+    "LOGIN_REFUSED",
+    "UNKNOWN_CHANNEL",
+    "UNKNOWN_MESSAGE",
+    "UNKNOWN_WEBHOOK",
+    "DiscordREST",
+    "RestError",
+    "use_api_url",
+]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +41,8 @@ UNKNOWN_WEBHOOK = 10015
 """Discord's error code for an interaction token past its 15 minutes."""
 THREAD_EXISTS = 160004
 """Discord's error code for starting a second thread from one message."""
+UNKNOWN_CHANNEL = 10003
+"""Discord's error code for a channel or thread that is not there."""
 UNKNOWN_MESSAGE = 10008
 """Discord's error code for a message that is not there (already deleted)."""
 
@@ -130,10 +140,14 @@ class DiscordREST:
             raise
         return str(thread["id"])
 
-    async def history(self, channel_id: str, *, before: str, limit: int) -> list[dict[str, Any]]:
-        """Messages before ``before`` in a channel or thread, oldest first."""
+    async def history(
+        self, channel_id: str, *, before: str | None = None, after: str | None = None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Messages before ``before`` (or the first ones after ``after``), oldest first."""
         path = "/channels/{channel_id}/messages"
-        query = {"before": before, "limit": limit}
+        query: dict[str, Any] = {"limit": limit}
+        query |= {"before": before} if before is not None else {}
+        query |= {"after": after} if after is not None else {}
         items = await self.call("GET", path, params=query, path_params={"channel_id": channel_id})
         return list(reversed(items))
 
@@ -144,17 +158,34 @@ class DiscordREST:
 
     async def edit_original(self, application_id: str, token: str, body: dict[str, Any]) -> None:
         """Edit an interaction's first response (its deferred "thinking" message)."""
+        await self.edit_followup(application_id, token, "@original", body)
+
+    async def edit_followup(
+        self, application_id: str, token: str, message_id: str, body: dict[str, Any]
+    ) -> None:
+        """Edit one of an interaction's messages (``@original`` is its first response)."""
         # discord.py keys rate-limit buckets on webhook_id and webhook_token: named so,
         # each interaction gets its own bucket instead of all sharing one
-        path = "/webhooks/{webhook_id}/{webhook_token}/messages/@original"
-        ids = {"webhook_id": application_id, "webhook_token": token}
+        path = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
+        ids = {"webhook_id": application_id, "webhook_token": token, "message_id": message_id}
         await self.call("PATCH", path, json=body, path_params=ids)
 
-    async def followup(self, application_id: str, token: str, body: dict[str, Any]) -> None:
-        """Send a further message for an interaction (``flags`` 64 makes it ephemeral)."""
+    async def delete_followup(self, application_id: str, token: str, message_id: str) -> None:
+        """Delete an interaction's follow-up message; one already gone counts as deleted."""
+        path = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
+        ids = {"webhook_id": application_id, "webhook_token": token, "message_id": message_id}
+        try:
+            await self.call("DELETE", path, path_params=ids)
+        except RestError as exc:
+            if exc.code != UNKNOWN_MESSAGE:
+                raise
+
+    async def followup(self, application_id: str, token: str, body: dict[str, Any]) -> str:
+        """Send a further message for an interaction (``flags`` 64 makes it ephemeral); its id."""
         path = "/webhooks/{webhook_id}/{webhook_token}"
         ids = {"webhook_id": application_id, "webhook_token": token}
-        await self.call("POST", path, json=body, params={"wait": "true"}, path_params=ids)
+        sent = await self.call("POST", path, json=body, params={"wait": "true"}, path_params=ids)
+        return str(sent["id"])
 
     async def delete_message(self, channel_id: str, message_id: str, *, reason: str) -> None:
         """Delete a message; one already gone counts as deleted."""

@@ -27,7 +27,7 @@ from typing import Any
 
 from tests.fakes.discord_gateway import Gateway
 from tests.fakes.discord_guild import AuditEntry
-from tests.fakes.discord_http import Call, Callback, CommandSync, Download, Part, now
+from tests.fakes.discord_http import Call, Callback, CommandSync, Download, Hold, Part, now
 from tests.fakes.discord_interactions import (
     InteractionRecord,
     base_payload,
@@ -72,6 +72,7 @@ __all__ = [
     "CommandSync",
     "Download",
     "FakeDiscord",
+    "Hold",
     "InteractionRecord",
     "Part",
 ]
@@ -107,6 +108,7 @@ class FakeDiscord(RestRoutes):
         self.audit_log: list[AuditEntry] = []
         self.kicked: dict[str, str | None] = {}
         self.banned: dict[str, str | None] = {}
+        self.nonces: dict[tuple[str, str], tuple[str, str, float]] = {}
         super().__init__()
 
     # --- acting as Discord's users ------------------------------------------------------

@@ -30,6 +30,7 @@ __all__ = [
     "CommandSync",
     "DiscordServer",
     "Download",
+    "Hold",
     "Part",
     "Reply",
     "error",
@@ -99,6 +100,22 @@ class CommandSync:
 
 
 @dataclass
+class Hold:
+    """A request kept waiting by :meth:`DiscordServer.hold` until :meth:`release`."""
+
+    method: str
+    pattern: str
+    matches: Callable[[Call], bool]
+    reached: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+    call: Call | None = None
+
+    def release(self) -> None:
+        """Answer the held request (and any later match) without waiting."""
+        self.released.set()
+
+
+@dataclass
 class Reply:
     """What a route answers: a status and a JSON payload (204: none)."""
 
@@ -141,6 +158,7 @@ class DiscordServer:
         self.downloads: list[Download] = []
         self._errors: list[str] = []
         self._limits: list[_Limit] = []
+        self._holds: list[Hold] = []
         self._routes = self.routes()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="fake-discord", daemon=True)
@@ -194,6 +212,19 @@ class DiscordServer:
         with self.world.lock:
             self._limits.append(_Limit(method.upper(), path_regex, retry_after, scope, is_global))
 
+    def hold(
+        self, method: str, path_regex: str, matches: Callable[[Call], bool] | None = None
+    ) -> Hold:
+        """Keep the first ``method`` request whose path fully matches (and ``matches``) waiting.
+
+        It is recorded but not answered until released; then it is handled as usual (a
+        message it creates is created), so a test can kill its caller at exactly that point.
+        """
+        hold = Hold(method.upper(), path_regex, matches or (lambda call: True))
+        with self.world.lock:
+            self._holds.append(hold)
+        return hold
+
     def calls_to(self, method: str, path_regex: str) -> list[Call]:
         """REST calls with ``method`` whose path (after /api/v10) fully matches."""
         with self.world.lock:
@@ -240,12 +271,22 @@ class DiscordServer:
             self.calls.append(call)
         try:
             await _read_body(request, call)
+            await self._wait_if_held(call)
             response = self._answer(call, under_api=under_api)
         except Exception as exc:  # a bug in the fake must fail the test, not hang it
             self._errors.append(f"{call.method} {call.path}: {type(exc).__name__}: {exc}")
             response = _json(error(400, 0, f"fake Discord bug: {exc}"))
         call.status = response.status
         return response
+
+    async def _wait_if_held(self, call: Call) -> None:
+        with self.world.lock:
+            hold = next((h for h in self._holds if _holds(h, call)), None)
+            if hold is None:
+                return
+            hold.call = call
+        hold.reached.set()
+        await asyncio.get_running_loop().run_in_executor(None, hold.released.wait)
 
     def _answer(self, call: Call, *, under_api: bool) -> web.Response:
         if call.method == "GET" and call.path.startswith("/attachments/"):
@@ -297,6 +338,16 @@ class DiscordServer:
             headers["X-RateLimit-Global"] = "true"
         body = {"message": "You are being rate limited.", "retry_after": retry}
         return _json(Reply(429, {**body, "global": limit.is_global}), headers)
+
+
+def _holds(hold: Hold, call: Call) -> bool:
+    return (
+        hold.call is None
+        and not hold.released.is_set()
+        and hold.method == call.method
+        and re.fullmatch(hold.pattern, call.path) is not None
+        and hold.matches(call)
+    )
 
 
 async def _read_body(request: web.Request, call: Call) -> None:

@@ -29,7 +29,9 @@ from tests.fakes.discord_world import APPLICATION_ID, BOT_ID, OWNER_ID
 __all__ = ["RestRoutes"]
 
 EPHEMERAL, LOADING = 1 << 6, 1 << 7
-MAX_CONTENT, MAX_EMBEDS = 2000, 10
+MAX_CONTENT, MAX_EMBEDS, MAX_NONCE = 2000, 10, 25
+NONCE_WINDOW = 120.0
+"""Seconds a create's nonce is remembered with ``enforce_nonce`` (Discord: "a few minutes")."""
 
 
 UNKNOWN_CHANNEL = error(404, 10003, "Unknown Channel")
@@ -46,6 +48,7 @@ class RestRoutes(GuildRoutes, DiscordServer):
     callbacks: list[Callback]
     threads: list[dict[str, Any]]
     command_syncs: list[CommandSync]
+    nonces: dict[tuple[str, str], tuple[str, str, float]]  # (author, nonce): channel, id, at
 
     def routes(self) -> list[Route]:
         """(method, path pattern after /api/v10, handler, needs the bot token)."""
@@ -146,7 +149,7 @@ class RestRoutes(GuildRoutes, DiscordServer):
         found = self.world.history(
             channel_id, before=call.query.get("before"), after=call.query.get("after"), limit=limit
         )
-        return Reply(200, [m for m in found if not m["flags"] & EPHEMERAL])
+        return Reply(200, [fetched(m) for m in found if not m["flags"] & EPHEMERAL])
 
     def _post_message(self, call: Call, channel_id: str) -> Reply:
         if self.world.channel(channel_id) is None:
@@ -157,6 +160,9 @@ class RestRoutes(GuildRoutes, DiscordServer):
         refused = refusal(body, files=bool(call.parts and len(call.parts) > 1))
         if refused is not None:
             return refused
+        earlier = self._nonced(body, call)
+        if earlier is not None:
+            return earlier
         fields = self._message_fields(body, call)
         reference = body.get("message_reference")
         if reference:
@@ -165,12 +171,32 @@ class RestRoutes(GuildRoutes, DiscordServer):
                 return error(400, 50035, "Invalid Form Body", errors={"message_reference": "?"})
             fields.update(reply)
         message = self.world.new_message(channel_id, BOT_ID, body.get("content") or "", **fields)
+        if body.get("nonce") is not None:
+            self.nonces[(BOT_ID, str(body["nonce"]))] = (channel_id, message["id"], call.at)
         self.gateway.broadcast("MESSAGE_CREATE", self.world.for_gateway(message))
         return Reply(200, message)
 
+    def _nonced(self, body: dict[str, Any], call: Call) -> Reply | None:
+        """Discord's answer to a create whose nonce is bad, or seen with ``enforce_nonce``.
+
+        A nonce is an integer or a string of at most 25 characters. With ``enforce_nonce``,
+        a create whose author used the same nonce within the last few minutes creates
+        nothing: the message already made is returned (if it still exists).
+        """
+        nonce = body.get("nonce")
+        if nonce is None:
+            return None
+        if not isinstance(nonce, str | int) or len(str(nonce)) > MAX_NONCE:
+            return error(400, 50035, "Invalid Form Body", errors={"nonce": "Invalid nonce"})
+        seen = self.nonces.get((BOT_ID, str(nonce)))
+        if not body.get("enforce_nonce") or seen is None or call.at - seen[2] > NONCE_WINDOW:
+            return None
+        message = self.world.find_message(seen[0], seen[1])
+        return None if message is None else Reply(200, message)
+
     def _get_message(self, call: Call, channel_id: str, message_id: str) -> Reply:
         message = self.world.find_message(channel_id, message_id)
-        return UNKNOWN_MESSAGE if message is None else Reply(200, message)
+        return UNKNOWN_MESSAGE if message is None else Reply(200, fetched(message))
 
     def _patch_message(self, call: Call, channel_id: str, message_id: str) -> Reply:
         message = self.world.find_message(channel_id, message_id)
@@ -381,6 +407,11 @@ class RestRoutes(GuildRoutes, DiscordServer):
         }
         self.world.attachments[attachment_id] = (attachment, part.data)
         return attachment
+
+
+def fetched(message: dict[str, Any]) -> dict[str, Any]:
+    """A message as GET returns it: a create's nonce is only in its response and event."""
+    return {k: v for k, v in message.items() if k != "nonce"}
 
 
 def body_of(call: Call) -> dict[str, Any]:
