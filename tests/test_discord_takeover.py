@@ -1,0 +1,129 @@
+"""A Discord answer taken over by a second attempt: its messages edited in place, not re-sent.
+
+The responder talks to the fake Discord through the REST client a worker uses, its parts
+recorded in a reply record on the in-process cache. A first attempt shows a whole answer and
+is never marked shown (its worker died before the ack); a second one, resumed from the
+record as :class:`bot.answering.AnswerService` resumes it, writes a shorter answer. The
+SIGKILL tests with real worker processes are in ``tests/test_discord_faults.py``; these
+cover the ``/ask`` webhook path, a second answer with fewer parts, and the fake's nonces.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from bot.agent.answer import Answer
+from bot.discord.channel import DiscordResponder
+from bot.discord.rest import DiscordREST, use_api_url
+from bot.messages import ReplyAddress
+from bot.replies import ReplyRecord
+from bot.state.memory import MemoryCache
+from tests.fakes.discord_api import APPLICATION_ID, BOT_ID, CHANNEL_ID, GUILD_ID, FakeDiscord
+
+pytestmark = pytest.mark.e2e
+
+JOB = "job-0001"
+PARAGRAPH = "HNBT closed higher that day. " * 45
+LONG = "\n\n".join(f"Part {n}: {PARAGRAPH}" for n in range(3))  # three messages
+
+
+@pytest.fixture
+async def rest(discord_api: FakeDiscord) -> AsyncIterator[DiscordREST]:
+    use_api_url(discord_api.api_url)
+    client = DiscordREST(discord_api.token, discord_api.api_url)
+    yield client
+    await client.close()
+
+
+def answer(text: str) -> Answer:
+    return Answer(uuid.uuid4(), uuid.uuid4(), "completed", text)
+
+
+async def attempt(
+    rest: DiscordREST, address: ReplyAddress, replies: ReplyRecord, text: str
+) -> DiscordResponder:
+    """One attempt of the job, from the reply record, as a worker runs it; never ``shown``."""
+    responder = DiscordResponder(rest, address, question="q", replies=replies)
+    responder.tag(JOB)
+    earlier = await replies.get(JOB)
+    if earlier is not None and earlier.message is not None:
+        responder.resume(earlier.message)
+    await responder.start()
+    if responder.placeholder is not None:  # as AnswerService records the first message
+        await replies.placed(JOB, responder.placeholder)
+    await responder.finish(answer(text))
+    return responder
+
+
+async def test_an_ask_answer_taken_over_edits_its_messages_and_drops_the_extra_ones(
+    discord_api: FakeDiscord, rest: DiscordREST
+) -> None:
+    asked = discord_api.slash("ask", {"question": "q"})
+    url = f"{discord_api.api_url}/interactions/{asked['id']}/{asked['token']}/callback"
+    async with httpx.AsyncClient() as http:  # the gateway process defers it
+        assert (await http.post(url, json={"type": 5})).status_code == 204
+    address = ReplyAddress(
+        "discord",
+        CHANNEL_ID,
+        workspace_id=GUILD_ID,
+        application_id=APPLICATION_ID,
+        interaction_token=asked["token"],
+    )
+    replies = ReplyRecord(MemoryCache())
+    await attempt(rest, address, replies, LONG)  # its worker dies before the job is acked
+    assert len(discord_api.followups(asked["token"])) == 2
+
+    shorter = f"Part 0: {PARAGRAPH}\n\nPart 1: the second attempt ends here. {PARAGRAPH}"
+    await attempt(rest, address, replies, shorter)
+
+    original = discord_api.original(asked["token"])
+    followups = discord_api.followups(asked["token"])
+    assert original is not None and original["content"].startswith("Part 0:")
+    assert [m["content"][:37] for m in followups] == ["Part 1: the second attempt ends here."]
+    assert len(discord_api.calls_to("POST", rf"/webhooks/{APPLICATION_ID}/[^/]+")) == 2
+
+
+async def test_a_channel_answer_taken_over_is_edited_in_place_and_its_extra_parts_deleted(
+    discord_api: FakeDiscord, rest: DiscordREST
+) -> None:
+    address = ReplyAddress("discord", CHANNEL_ID, workspace_id=GUILD_ID)
+    replies = ReplyRecord(MemoryCache())
+    first = await attempt(rest, address, replies, LONG)
+    assert len(discord_api.messages_in(CHANNEL_ID)) == 3
+
+    second = await attempt(rest, address, replies, "Short, this time.")
+
+    (shown,) = discord_api.messages_in(CHANNEL_ID)
+    assert shown["content"] == "Short, this time." and shown["components"]  # the buttons
+    assert first.placeholder is not None and first.placeholder.startswith(second.placeholder or "?")
+    assert len(discord_api.calls_to("POST", rf"/channels/{CHANNEL_ID}/messages")) == 3
+    record = await replies.get(JOB)
+    assert record is not None and record.message == f"{CHANNEL_ID}/c:{shown['id']}"
+
+
+async def test_the_fake_dedups_a_create_by_nonce_only_when_enforced(
+    discord_api: FakeDiscord,
+) -> None:
+    path = f"{discord_api.api_url}/channels/{CHANNEL_ID}/messages"
+    auth = {"Authorization": f"Bot {discord_api.token}"}
+    async with httpx.AsyncClient(headers=auth) as http:
+
+        async def create(**body: object) -> httpx.Response:
+            return await http.post(path, json={"content": "hi", **body})
+
+        first = (await create(nonce="n-1", enforce_nonce=True)).json()
+        again = (await create(nonce="n-1", enforce_nonce=True)).json()
+        unenforced = (await create(nonce="n-1")).json()
+        too_long = await create(nonce="x" * 26, enforce_nonce=True)
+        fetched = (await http.get(f"{path}/{first['id']}")).json()
+
+    assert first["nonce"] == "n-1" and again["id"] == first["id"]  # the message already made
+    assert unenforced["id"] != first["id"]
+    assert too_long.status_code == 400 and too_long.json()["code"] == 50035
+    assert "nonce" not in fetched  # only a create's response and event carry it
+    mine = [m for m in discord_api.messages_in(CHANNEL_ID) if m["author"]["id"] == BOT_ID]
+    assert len(mine) == 2
