@@ -2,7 +2,8 @@
 
 Request and job ids travel in context variables, so every line logged while handling a
 request or a job carries them without being passed around. Message text from users is
-logged at DEBUG only; at INFO a handler logs ids, sizes and timings.
+logged at DEBUG only; at INFO a handler logs ids, sizes and timings. Every line passes
+:class:`~bot.logredact.RedactSecrets` first: no token, key or password reaches the log.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Literal, TextIO
+
+from bot.logredact import RedactSecrets
 
 __all__ = ["bind", "configure_logging"]
 
@@ -60,7 +63,7 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
@@ -78,7 +81,7 @@ class TextFormatter(logging.Formatter):
         if extras:
             line = f"{line}  {extras}"
         if record.exc_info:
-            line = f"{line}\n{self.formatException(record.exc_info)}"
+            line = f"{line}\n{record.exc_text or self.formatException(record.exc_info)}"
         return line
 
 
@@ -87,13 +90,19 @@ def configure_logging(
     fmt: Literal["auto", "json", "text"] = "auto",
     *,
     stream: TextIO | None = None,
+    secrets: Iterable[str] = (),
 ) -> None:
-    """Install one handler on the root logger; safe to call more than once."""
+    """Install one handler on the root logger; safe to call more than once.
+
+    ``secrets`` are the values the handler masks besides the credential shapes it knows
+    (:func:`bot.logredact.configured_secrets` gives those of the settings).
+    """
     stream = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
     handler.addFilter(_ContextFilter())
+    handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_deskbot", False)]:
         root.removeHandler(old)

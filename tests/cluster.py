@@ -24,7 +24,7 @@ guard (``tests/netguard``) and logs JSON to ``WORKDIR/NAME.log``::
 A question is ``q-N`` in its text, asked in its own thread (``thread_ts`` = its ``ts``); the
 :class:`Tally` counts, per thread, the placeholders and the finished answers the fake Slack
 API received. :meth:`Cluster.close` ends every process (SIGKILL for those still alive) and
-fails the test if one tried to reach a real host.
+fails the test if one tried to reach a real host or logged a secret (``tests/secret_values``).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from tests.fakes.openai_server import Reply, ScriptedOpenAI
 from tests.fakes.slack_api import FakeSlackAPI, SlackCall
+from tests.secret_values import OPENAI_KEY, SLACK_SIGNING_SECRET, leaks
 
 __all__ = [
     "BOT",
@@ -66,7 +67,7 @@ __all__ = [
 ]
 
 REPO = Path(__file__).resolve().parent.parent
-SECRET = "cluster-signing-secret"
+SECRET = SLACK_SIGNING_SECRET
 TEAM = "T0CLUSTER"
 BOT = "U0DESKBOT"
 TICKER = "HNBT"
@@ -242,7 +243,7 @@ def cluster_env(
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "OPENAI_BASE_URL": openai.base_url,
-        "OPENAI_API_KEY": "test",
+        "OPENAI_API_KEY": OPENAI_KEY,
         "SLACK_BOT_TOKEN": slack.token,
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": slack.api_url,
@@ -453,7 +454,8 @@ class Cluster:
             process.signal(signal.SIGKILL)
             process.popen.wait(timeout=10)
         await self.http.aclose()
-        reached = [
-            p.name for p in self.processes if "tried to reach a real host" in p.log.read_text()
-        ]
+        logs = {p.name: p.log.read_text(errors="replace") for p in self.processes}
+        reached = [name for name, text in logs.items() if "tried to reach a real host" in text]
         assert not reached, f"{reached} tried to reach a real host"
+        leaked = {name: leaks(text) for name, text in logs.items() if leaks(text)}
+        assert not leaked, f"secrets in the logs of {leaked}"

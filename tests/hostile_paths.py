@@ -37,10 +37,11 @@ from bot.settings import Settings
 from bot.slack.server import embedded_worker, http_app, slack_adapter
 from tests.fakes.openai_server import Reply, ScriptedOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.secret_values import OPENAI_KEY, SLACK_SIGNING_SECRET
 
 Outcome = Literal["answered", "refused", "crashed"]
 
-SECRET = "hostile-signing-secret"
+SECRET = SLACK_SIGNING_SECRET
 TEAM = "T0HOSTILE"
 BOT = "U0DESKBOT"
 ADMIN = "UADMIN"
@@ -204,7 +205,7 @@ def slack_settings(
         "slack_signing_secret": SECRET,
         "slack_api_url": slack.api_url,
         "openai_base_url": openai.base_url,
-        "openai_api_key": "test",
+        "openai_api_key": OPENAI_KEY,
         "slack_admins": ADMIN,
         "rate_limit": 100_000,
     }

@@ -27,6 +27,7 @@ from knowledge.ingest import Ingestor
 from knowledge.search import Scope, Searcher
 from knowledge.store import KnowledgeStore
 from tests.fakes.openai_server import ScriptedOpenAI
+from tests.secret_values import OPENAI_KEY
 from tools.base import FatalToolError, Tool, ToolContext, ToolError, ToolRegistry
 from tools.chat_backend import Completion, Message, TextCallback
 from tools.documents import PassageAnswers, make_document_tools
@@ -64,7 +65,7 @@ async def store(database: Database) -> AsyncIterator[ConversationStore]:
 
 def openai_backend(server: ScriptedOpenAI) -> OpenAIBackend:
     """As the app builds it: the SDK does not retry, the agent loop does."""
-    return OpenAIBackend(model="gpt-test", api_key="test", base_url=server.base_url)
+    return OpenAIBackend(model="gpt-test", api_key=OPENAI_KEY, base_url=server.base_url)
 
 
 def agent_with(

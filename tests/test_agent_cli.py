@@ -11,6 +11,7 @@ import pytest
 from bot.demo_data import write_demo_stocks
 from tests.conftest import CliResult
 from tests.fakes.openai_server import ScriptedOpenAI
+from tests.secret_values import OPENAI_KEY
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +37,7 @@ def handbook(run_cli: RunCli, tmp_path: Path) -> Path:
 
 
 def llm_env(server: ScriptedOpenAI) -> dict[str, str]:
-    return {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test", "DESKBOT_MODEL": "m"}
+    return {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": OPENAI_KEY, "DESKBOT_MODEL": "m"}
 
 
 def test_ask_json_has_answer_citations_and_tool_calls(

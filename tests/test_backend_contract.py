@@ -24,6 +24,7 @@ import pytest
 
 from bot.agent.backends import OfflineBackend, OpenAIBackend
 from tests.fakes.openai_server import ScriptedOpenAI
+from tests.secret_values import OPENAI_KEY
 from tools.base import Tool
 from tools.chat_backend import (
     BackendError,
@@ -78,7 +79,7 @@ class OpenAIHarness:
     def __init__(self, server: ScriptedOpenAI) -> None:
         self.server = server
         self.backend = OpenAIBackend(
-            model=server.model, api_key="test", base_url=server.base_url, max_retries=0
+            model=server.model, api_key=OPENAI_KEY, base_url=server.base_url, max_retries=0
         )
 
     def expect_text(self) -> None:

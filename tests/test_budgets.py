@@ -17,6 +17,7 @@ from knowledge.search import Scope
 from tests.conftest import FreshDatabase
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.secret_values import OPENAI_KEY
 from tests.test_slack import BOT, Stack, event, final_updates, serve_slack, texts, until
 from tools.base import ToolContext, ToolRegistry
 
@@ -37,7 +38,7 @@ def budget_agent(
     per_user: int | None = None,
     per_workspace: int | None = None,
 ) -> Agent:
-    backend = OpenAIBackend(model="gpt-test", api_key="test", base_url=server.base_url)
+    backend = OpenAIBackend(model="gpt-test", api_key=OPENAI_KEY, base_url=server.base_url)
     budget = DailyBudget(store.engine, per_user=per_user, per_workspace=per_workspace)
     return Agent(backend, ToolRegistry(), store, budget=budget)
 

@@ -21,6 +21,7 @@ from bot.classifier import make_comment_classifier
 from bot.errors import ConfigError
 from bot.settings import Settings
 from tests.fakes.openai_server import ScriptedOpenAI
+from tests.secret_values import OPENAI_KEY
 from tools.base import ToolContext, ToolError, ToolOutput
 from tools.classifier import (
     DEFAULT_LABELS,
@@ -322,7 +323,9 @@ def verdict(label: str = "offensive", **scores: float) -> dict[str, Any]:
 
 @pytest.fixture
 def backend(openai_server: ScriptedOpenAI) -> OpenAIBackend:
-    return OpenAIBackend(model="m", api_key="test", base_url=openai_server.base_url, max_retries=0)
+    return OpenAIBackend(
+        model="m", api_key=OPENAI_KEY, base_url=openai_server.base_url, max_retries=0
+    )
 
 
 @pytest.mark.integration
@@ -524,7 +527,7 @@ async def test_make_comment_classifier_follows_the_mode(
     openai_server: ScriptedOpenAI,
     tmp_path: Path,
 ) -> None:
-    backend = OpenAIBackend(model="m", api_key="test", base_url=openai_server.base_url)
+    backend = OpenAIBackend(model="m", api_key=OPENAI_KEY, base_url=openai_server.base_url)
     llm = {"openai_base_url": openai_server.base_url}
     local = make_settings(classifier_model=model_dir, classifier_mode="local")
     assert isinstance(await make_comment_classifier(local, backend), LocalClassifier)

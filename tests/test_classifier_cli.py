@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 
 from bot.cli import cli as deskbot
 from tests.fakes.openai_server import ScriptedOpenAI
+from tests.secret_values import OPENAI_KEY
 from tests.test_classifier import comment_rows, write_table
 from tools.classifier import TOOL_NAME
 
@@ -98,7 +99,7 @@ def test_classify_json_and_truncation(run: Run, trained: Path) -> None:
 def test_classify_combined_asks_the_llm_inside_the_band(
     run: Run, openai_server: ScriptedOpenAI, tmp_path: Path
 ) -> None:
-    llm = {"OPENAI_BASE_URL": openai_server.base_url, "OPENAI_API_KEY": "test"}
+    llm = {"OPENAI_BASE_URL": openai_server.base_url, "OPENAI_API_KEY": OPENAI_KEY}
     empty_band = {**llm, "DESKBOT_CLASSIFIER_BAND_LOW": "0", "DESKBOT_CLASSIFIER_BAND_HIGH": "0"}
     never = run("classify", "thanks", "--json", env=empty_band)
     assert json.loads(never.stdout)["classifier"] == "local"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import REPO, CliResult, FreshDatabase
+from tests.conftest import REPO, CliResult, FreshDatabase, assert_no_secret
 
 pytestmark = pytest.mark.e2e
 
@@ -173,8 +173,9 @@ def test_worker_process_drains_the_redis_queue_and_stops_on_sigterm(
         dead = client.xrange("deskbot:jobs:dead")
     finally:
         worker.send_signal(signal.SIGTERM)
-        _, err = worker.communicate(timeout=30)
+        out, err = worker.communicate(timeout=30)
         client.close()
+    assert_no_secret(out + err, "deskbot worker")
     assert worker.returncode == 0, err
     assert [fields[b"kind"] for _, fields in dead] == [b"teleport"]
     logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]

@@ -26,6 +26,7 @@ from bot.slack.server import embedded_worker, http_app, slack_adapter
 from tests.conftest import FreshDatabase
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.secret_values import OPENAI_KEY
 from tests.test_slack import BOT, SECRET, TEAM, until
 from tests.test_slack import event as envelope
 
@@ -43,7 +44,7 @@ async def test_a_follow_up_is_known_without_a_database_lookup(
         slack_signing_secret=SECRET,
         slack_api_url=slack_api.api_url,
         openai_base_url=openai_server.base_url,
-        openai_api_key="test",
+        openai_api_key=OPENAI_KEY,
         rate_limit=1000,
     )
     openai_server.reply_text("First answer.")

@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.netguard_hook import take_violations
+from tests.secret_values import OPENAI_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +32,7 @@ TOOLS = [
 
 
 def client(server: ScriptedOpenAI, **kwargs: object) -> AsyncOpenAI:
-    return AsyncOpenAI(base_url=server.base_url, api_key="sk-test", **kwargs)  # type: ignore[arg-type]
+    return AsyncOpenAI(base_url=server.base_url, api_key=OPENAI_KEY, **kwargs)  # type: ignore[arg-type]
 
 
 async def test_openai_text_reply_and_recorded_request(openai_server: ScriptedOpenAI) -> None:

@@ -17,6 +17,7 @@ from finetune.scrub import Scrubber
 from tests.conftest import CliResult, FreshDatabase
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.finetune_support import deskbot_in_process
+from tests.secret_values import OPENAI_KEY
 from tools.base import Tool, ToolContext, ToolRegistry
 
 pytestmark = pytest.mark.integration
@@ -43,7 +44,7 @@ async def get_weather(city: str) -> dict[str, str]:
 @pytest.fixture
 async def agent(database: Database, openai_server: ScriptedOpenAI) -> AsyncIterator[Agent]:
     store = ConversationStore(database.engine)
-    backend = OpenAIBackend(model="gpt-test", api_key="test", base_url=openai_server.base_url)
+    backend = OpenAIBackend(model="gpt-test", api_key=OPENAI_KEY, base_url=openai_server.base_url)
     yield Agent(backend, ToolRegistry([get_weather]), store, instructions="Be brief.")
     await store.drain()
 

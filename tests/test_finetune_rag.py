@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import CliResult, FreshDatabase
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.finetune_support import deskbot_in_process, tiny_model_dir
+from tests.secret_values import OPENAI_KEY
 
 pytestmark = pytest.mark.e2e
 
@@ -55,7 +56,7 @@ def test_compare_rag_runs_the_three_systems_and_keeps_no_run(
         openai_server.reply_text(answer)
     env |= {
         "OPENAI_BASE_URL": openai_server.base_url,
-        "OPENAI_API_KEY": "test",
+        "OPENAI_API_KEY": OPENAI_KEY,
         "DESKBOT_MODEL": "m",
         "DESKBOT_LOCAL_MAX_NEW_TOKENS": "16",  # the random model never stops by itself
     }

@@ -30,9 +30,10 @@ from bot.moderation import Incoming, ModerationStore, Moderator
 from bot.settings import Settings
 from bot.slack.server import http_app, slack_adapter
 from bot.storage import Database
-from tests.conftest import REPO, FreshDatabase
+from tests.conftest import REPO, FreshDatabase, assert_no_secret
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.secret_values import OPENAI_KEY
 from tests.test_moderation import GUILD, HATEFUL, WordClassifier
 from tests.test_slack import SECRET, Stack, event
 
@@ -73,7 +74,7 @@ async def slack_http(
         slack_signing_secret=SECRET,
         slack_api_url=slack_api.api_url,
         openai_base_url=openai_server.base_url,
-        openai_api_key="test",
+        openai_api_key=OPENAI_KEY,
     )
     async with open_app(settings) as app:
         health = Health(app)
@@ -138,7 +139,7 @@ async def test_readyz_names_the_database_and_the_model_when_they_are_unreachable
     settings = make_settings(
         database_url=fresh_database.url,
         openai_base_url=f"http://127.0.0.1:{closed}/v1",
-        openai_api_key="test",
+        openai_api_key=OPENAI_KEY,
     )
     app: App
     async with (
@@ -181,7 +182,7 @@ def test_a_worker_process_serves_its_own_metrics_on_the_health_port(
         "REDIS_URL": redis_url,
         "DATABASE_URL": fresh_database.url,
         "OPENAI_BASE_URL": openai_server.base_url,
-        "OPENAI_API_KEY": "test",
+        "OPENAI_API_KEY": OPENAI_KEY,
         "DESKBOT_HEALTH_PORT": str(port),
         "DESKBOT_LOG_LEVEL": "WARNING",
     }
@@ -218,8 +219,9 @@ def test_a_worker_process_serves_its_own_metrics_on_the_health_port(
         metrics = httpx.get(f"{base}/metrics", timeout=10).text
     finally:
         worker.send_signal(signal.SIGTERM)
-        _, err = worker.communicate(timeout=30)
+        out, err = worker.communicate(timeout=30)
         client.close()
+    assert_no_secret(out + err, "deskbot worker")
     assert worker.returncode == 0, err
     assert sample(metrics, "deskbot_jobs_dead_lettered_total", kind="teleport") == 1
     assert sample(metrics, "deskbot_queue_dead_letters") == 1

@@ -29,6 +29,7 @@ from tests.hostile_paths import (
     string_params,
     tool_rule,
 )
+from tests.secret_values import OPENAI_KEY
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +42,7 @@ def test_ask_its_tool_calls_and_search_never_crash(
         "DESKBOT_DATA_DIR": str(tmp_path / "data"),
         "DESKBOT_LOG_LEVEL": "WARNING",
         "OPENAI_BASE_URL": openai_server.base_url,
-        "OPENAI_API_KEY": "test",
+        "OPENAI_API_KEY": OPENAI_KEY,
         "DESKBOT_SQL_URL": f"sqlite:///{write_demo_database(tmp_path / 'company.db')}",
         "DESKBOT_STOCK_DATA_DIR": str(write_demo_stocks(tmp_path / "stocks")[0].parent),
     }

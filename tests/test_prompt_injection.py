@@ -28,6 +28,7 @@ from tests.injection_paths import (
     plant,
     run_injections,
 )
+from tests.secret_values import OPENAI_KEY
 
 pytestmark = pytest.mark.e2e
 
@@ -52,7 +53,7 @@ async def test_a_model_obeying_planted_documents_writes_nothing_and_reads_nothin
     settings = make_settings(
         database_url=fresh_database.url,
         openai_base_url=openai_server.base_url,
-        openai_api_key="test",
+        openai_api_key=OPENAI_KEY,
         sql_url=f"sqlite:///{database}",
     )
     tally = InjectionTally()

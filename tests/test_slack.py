@@ -31,10 +31,11 @@ from knowledge.search import Scope
 from tests.conftest import FreshDatabase
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.secret_values import OPENAI_KEY, SLACK_SIGNING_SECRET
 
 pytestmark = pytest.mark.e2e
 
-SECRET = "test-signing-secret"
+SECRET = SLACK_SIGNING_SECRET
 TEAM = "T0TEST"
 BOT = "U0DESKBOT"
 
@@ -96,7 +97,7 @@ async def serve_slack(
         slack_signing_secret=SECRET,
         slack_api_url=slack_api.api_url,
         openai_base_url=openai_server.base_url,
-        openai_api_key="test",
+        openai_api_key=OPENAI_KEY,
         **settings,
     )
     async with open_app(config) as app, embedded_worker(app):
@@ -536,7 +537,7 @@ async def test_rate_limited_users_are_told(
         slack_bot_token=slack_api.token,
         slack_api_url=slack_api.api_url,
         openai_base_url=openai_server.base_url,
-        openai_api_key="test",
+        openai_api_key=OPENAI_KEY,
         rate_limit=1,
         rate_limit_window=3600,
     )

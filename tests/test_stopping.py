@@ -22,8 +22,9 @@ import psycopg
 import pytest
 
 from bot.embedded_pg import EmbeddedPostgres
-from tests.conftest import REPO, CliResult
+from tests.conftest import REPO, CliResult, assert_no_secret
 from tests.fakes.openai_server import ScriptedOpenAI
+from tests.secret_values import OPENAI_KEY
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
@@ -59,7 +60,9 @@ class Command:
         else:
             self.proc.send_signal(signum)
         out, err = self.proc.communicate(timeout=timeout)
-        return CliResult(self.proc.returncode, out.decode(), err.decode())
+        result = CliResult(self.proc.returncode, out.decode(), err.decode())
+        assert_no_secret(result.stdout + result.stderr, f"deskbot {self.proc.args[1]}")
+        return result
 
     def kill(self) -> None:
         self.proc.kill()
@@ -174,7 +177,7 @@ def test_a_stopped_ask_marks_its_run_cancelled_and_leaves_a_shared_server_runnin
     tmp_path: Path, attached: EmbeddedPostgres, openai_server: ScriptedOpenAI
 ) -> None:
     openai_server.reply_text("too late", delay=30)  # the model is still thinking at SIGTERM
-    env = {"OPENAI_BASE_URL": openai_server.base_url, "OPENAI_API_KEY": "sk-test"}
+    env = {"OPENAI_BASE_URL": openai_server.base_url, "OPENAI_API_KEY": OPENAI_KEY}
     ask = Command(tmp_path, "ask", "What is the hotel cap?", env=env)
     try:
         wait_until(lambda: bool(openai_server.chat_requests()), "the model call")

@@ -25,6 +25,7 @@ from bot.storage import Database
 from tests.conftest import FreshDatabase
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.secret_values import OPENAI_KEY
 from tests.test_slack import BOT, Stack, event, final_updates, serve_slack, texts, until
 from tools.base import ToolContext, ToolRegistry
 
@@ -43,7 +44,7 @@ def agent(
 ) -> Agent:
     """The agent as the app builds it: the SDK does not retry, the loop does."""
     backend = OpenAIBackend(
-        model="gpt-test", api_key="test", base_url=server.base_url, timeout=timeout
+        model="gpt-test", api_key=OPENAI_KEY, base_url=server.base_url, timeout=timeout
     )
     return Agent(backend, ToolRegistry([]), store, limits=Limits(**limits))
 

@@ -43,6 +43,7 @@ from bot.cli import (
 )
 from bot.cli.exits import DeskbotGroup, ExitCode
 from bot.cli.stopping import Terminated, install_sigterm
+from bot.logredact import configured_secrets
 from bot.logs import configure_logging
 from bot.settings import load_settings
 
@@ -55,7 +56,7 @@ __all__ = ["cli", "main"]
 def cli(ctx: click.Context) -> None:
     """deskbot: the team chatbot for Slack and Discord."""
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, secrets=configured_secrets(settings))
     ctx.obj = settings
 
 

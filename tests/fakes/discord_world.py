@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.secret_values import DISCORD_TOKEN
+
 __all__ = [
     "ADMIN_ID",
     "ADMIN_ROLE_ID",
@@ -44,7 +46,7 @@ OTHER_CHANNEL_ID = "1300000000000000021"
 USER_ID = "1300000000000000030"
 ADMIN_ID = "1300000000000000031"
 OWNER_ID = "1300000000000000032"
-DEFAULT_TOKEN = "discord-test-token"
+DEFAULT_TOKEN = DISCORD_TOKEN  # real-looking: a leak check can find it in a log
 
 MANAGE_GUILD = 1 << 5
 # View, send, embed, attach, history, reactions, slash commands, threads: a default member.

@@ -5,7 +5,7 @@
     server.reply_tool_calls(("search_documents", {"query": "vacation"}))
     server.reply_error(429, "slow down", retry_after=0)      # then the SDK retries
     server.answer_with(lambda body: Reply(text="Hi"))        # a rule for whatever is unscripted
-    client = AsyncOpenAI(base_url=server.base_url, api_key="test")
+    client = AsyncOpenAI(base_url=server.base_url, api_key=OPENAI_KEY)  # tests.secret_values
 
 Each ``POST /v1/chat/completions`` takes the next scripted reply, answered as JSON or, when
 the request says ``"stream": true``, as server-sent events chunk by chunk, the way the real

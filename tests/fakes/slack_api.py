@@ -1,7 +1,7 @@
 """A fake Slack Web API: records every call and answers the methods deskbot uses.
 
-    slack = FakeSlackAPI(token="xoxb-test")
-    client = WebClient(token="xoxb-test", base_url=slack.api_url)
+    slack = FakeSlackAPI()                  # its token: tests.secret_values.SLACK_BOT_TOKEN
+    client = WebClient(token=slack.token, base_url=slack.api_url)
 
 Answers ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
 ``conversations.replies``, ``conversations.history``, ``files.info``, ``views.open`` and
@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tests.fakes.http import FakeHTTPServer, Recorded, Response
+from tests.secret_values import SLACK_BOT_TOKEN
 
 __all__ = ["FakeSlackAPI", "Hold", "SlackCall"]
 
@@ -59,7 +60,7 @@ class Hold:
 class FakeSlackAPI(FakeHTTPServer):
     """A Slack workspace with one bot user, threads and files a test seeds."""
 
-    def __init__(self, *, token: str = "xoxb-test-token", team_id: str = "T0TEST") -> None:
+    def __init__(self, *, token: str = SLACK_BOT_TOKEN, team_id: str = "T0TEST") -> None:
         super().__init__()
         self.token = token
         self.team_id = team_id
