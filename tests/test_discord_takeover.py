@@ -5,13 +5,17 @@ recorded in a reply record on the in-process cache. A first attempt shows a whol
 is never marked shown (its worker died before the ack); a second one, resumed from the
 record as :class:`bot.answering.AnswerService` resumes it, writes a shorter answer. The
 SIGKILL tests with real worker processes are in ``tests/test_discord_faults.py``; these
-cover the ``/ask`` webhook path, a second answer with fewer parts, and the fake's nonces.
+cover the ``/ask`` webhook path (a follow-up made but never recorded is read back from the
+channel: webhook messages take no nonce), a second answer with fewer parts, and the fake's
+nonces.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +27,7 @@ from bot.messages import ReplyAddress
 from bot.replies import ReplyRecord
 from bot.state.memory import MemoryCache
 from tests.fakes.discord_api import APPLICATION_ID, BOT_ID, CHANNEL_ID, GUILD_ID, FakeDiscord
+from tests.test_slack import until
 
 pytestmark = pytest.mark.e2e
 
@@ -59,20 +64,25 @@ async def attempt(
     return responder
 
 
-async def test_an_ask_answer_taken_over_edits_its_messages_and_drops_the_extra_ones(
-    discord_api: FakeDiscord, rest: DiscordREST
-) -> None:
-    asked = discord_api.slash("ask", {"question": "q"})
+async def deferred(discord_api: FakeDiscord, asked: dict[str, Any]) -> ReplyAddress:
+    """Defer ``/ask`` as the gateway process does; the address its job answers at."""
     url = f"{discord_api.api_url}/interactions/{asked['id']}/{asked['token']}/callback"
-    async with httpx.AsyncClient() as http:  # the gateway process defers it
+    async with httpx.AsyncClient() as http:
         assert (await http.post(url, json={"type": 5})).status_code == 204
-    address = ReplyAddress(
+    return ReplyAddress(
         "discord",
         CHANNEL_ID,
         workspace_id=GUILD_ID,
         application_id=APPLICATION_ID,
         interaction_token=asked["token"],
     )
+
+
+async def test_an_ask_answer_taken_over_edits_its_messages_and_drops_the_extra_ones(
+    discord_api: FakeDiscord, rest: DiscordREST
+) -> None:
+    asked = discord_api.slash("ask", {"question": "q"})
+    address = await deferred(discord_api, asked)
     replies = ReplyRecord(MemoryCache())
     await attempt(rest, address, replies, LONG)  # its worker dies before the job is acked
     assert len(discord_api.followups(asked["token"])) == 2
@@ -84,6 +94,32 @@ async def test_an_ask_answer_taken_over_edits_its_messages_and_drops_the_extra_o
     followups = discord_api.followups(asked["token"])
     assert original is not None and original["content"].startswith("Part 0:")
     assert [m["content"][:37] for m in followups] == ["Part 1: the second attempt ends here."]
+    assert len(discord_api.calls_to("POST", rf"/webhooks/{APPLICATION_ID}/[^/]+")) == 2
+
+
+async def test_an_ask_follow_up_made_but_never_recorded_is_found_not_sent_again(
+    discord_api: FakeDiscord, rest: DiscordREST
+) -> None:
+    asked = discord_api.slash("ask", {"question": "q"})
+    address = await deferred(discord_api, asked)
+    replies = ReplyRecord(MemoryCache())
+    hold = discord_api.hold(
+        "POST", rf"/webhooks/{APPLICATION_ID}/[^/]+", lambda c: "Part 2:" in str(c.json)
+    )
+    first = asyncio.create_task(attempt(rest, address, replies, LONG))
+    await until(hold.reached.is_set)
+    first.cancel()  # dead before the follow-up's id is recorded, as after a SIGKILL
+    await asyncio.gather(first, return_exceptions=True)
+    hold.release()
+    await until(lambda: len(discord_api.followups(asked["token"])) == 2)
+    record = await replies.get(JOB)
+    assert record is not None and record.message is not None
+    assert record.message.count("h:") == 2  # @original and part 1: part 2 was never recorded
+
+    await attempt(rest, address, replies, LONG)
+
+    followups = discord_api.followups(asked["token"])
+    assert [m["content"][:7] for m in followups] == ["Part 1:", "Part 2:"]
     assert len(discord_api.calls_to("POST", rf"/webhooks/{APPLICATION_ID}/[^/]+")) == 2
 
 

@@ -124,6 +124,29 @@ class DiscordResponder:
                 return f"{thread}/c:{item['id']}"
         return None
 
+    async def _find_followups(self) -> None:
+        """Take the interaction's follow-ups as Discord has them, one never recorded too.
+
+        A follow-up is a webhook message, which takes no nonce; but each carries its
+        interaction in ``interaction_metadata``, so they are read back from the channel.
+        """
+        try:
+            original = await self.rest.webhook_message(*self._webhook(), "@original")
+            after = str(original["id"])
+            items = await self.rest.history(self._channel, after=after, limit=_LOOKUP_LIMIT)
+        except RestError as exc:
+            log.warning("could not read the interaction's follow-ups: %s", exc)
+            return
+        interaction = (original.get("interaction_metadata") or {}).get("id")
+        found = [
+            f"h:{item['id']}"
+            for item in items
+            if interaction is not None
+            and (item.get("interaction_metadata") or {}).get("id") == interaction
+        ]
+        if len(found) >= len(self._parts) - 1:
+            self._parts = ["h:@original", *found]
+
     @property
     def _by_webhook(self) -> bool:
         """True while the interaction's token may still be used."""
@@ -134,6 +157,8 @@ class DiscordResponder:
 
     async def start(self) -> None:
         if self._parts:  # resumed: show that work goes on in the same message
+            if self._by_webhook and all(part.startswith("h:") for part in self._parts):
+                await self._find_followups()
             await self._put(0, progress_message(self._status))
             self._shown_at = time.monotonic()
             return

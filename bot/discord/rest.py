@@ -170,6 +170,14 @@ class DiscordREST:
         ids = {"webhook_id": application_id, "webhook_token": token, "message_id": message_id}
         await self.call("PATCH", path, json=body, path_params=ids)
 
+    async def webhook_message(
+        self, application_id: str, token: str, message_id: str
+    ) -> dict[str, Any]:
+        """One of an interaction's messages (``@original`` is its first response)."""
+        path = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
+        ids = {"webhook_id": application_id, "webhook_token": token, "message_id": message_id}
+        return dict(await self.call("GET", path, path_params=ids))
+
     async def delete_followup(self, application_id: str, token: str, message_id: str) -> None:
         """Delete an interaction's follow-up message; one already gone counts as deleted."""
         path = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
