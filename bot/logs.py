@@ -100,6 +100,7 @@ def configure_logging(
     stream = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     handler = logging.StreamHandler(stream)
+    handler.setLevel(level)  # the floor, even for a logger someone set lower
     handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
     handler.addFilter(_ContextFilter())
     handler.addFilter(RedactSecrets(secrets))

@@ -248,3 +248,14 @@ def test_redaction_leaves_ordinary_text_alone() -> None:
     record = logging.LogRecord("bot", logging.WARNING, __file__, 1, "%s %s", (OPENAI_KEY,), None)
     assert RedactSecrets().filter(record)
     assert record.getMessage() == f"%s %s ('{MASK}',)"
+
+
+@pytest.mark.unit
+def test_deskbot_logs_write_nothing_below_their_level(deskbot_handler: io.StringIO) -> None:
+    configure_logging("INFO", "json", stream=deskbot_handler)
+    logging.getLogger("psycopg").setLevel(logging.DEBUG)  # as a library or a test may
+    logging.getLogger("psycopg").debug("connection attempt")
+    logging.getLogger("psycopg").info("connected")
+    assert [json.loads(line)["msg"] for line in deskbot_handler.getvalue().splitlines()] == [
+        "connected"
+    ]
