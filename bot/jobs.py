@@ -68,7 +68,7 @@ def job_handlers(app: App, *, discord: DiscordREST | None = None) -> dict[str, H
         from bot.slack.admin import INGEST_JOB
 
         client = slack_client(app.settings)
-        channels["slack"] = SlackChannel(client)
+        channels["slack"] = SlackChannel(client, replies=ReplyRecord(app.state.cache))
         handlers[INGEST_JOB] = SlackIngest(app.settings, app.knowledge, client)
     if discord is not None:
         from bot.discord.admin import INGEST_JOB as DISCORD_INGEST_JOB

@@ -62,6 +62,7 @@ __all__ = [
     "QuestionModel",
     "Tally",
     "cluster_env",
+    "long_answer",
     "question_ts",
     "wait_for",
 ]
@@ -73,6 +74,7 @@ BOT = "U0DESKBOT"
 TICKER = "HNBT"
 PROGRESS = ("Thinking…", "생각 중…", "Looking up the quote…", "시세를 확인하는 중…")
 _MARKER = re.compile(r"\bq-(\d+)\b")
+_PARAGRAPH = re.compile(r"\[q-\d+ para \d+\]")
 
 
 def question_ts(n: int) -> str:
@@ -87,6 +89,18 @@ async def wait_for(check: Callable[[], object], *, timeout: float = 60.0, what: 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or check}")
         await asyncio.sleep(0.05)
+
+
+def long_answer(marker: str, paragraphs: int) -> str:
+    """Question ``marker``'s answer in ``paragraphs`` paragraphs of 1,600 characters.
+
+    Each is one Slack section block (two would pass 3,000 characters) and starts with its
+    number (``[q-5 para 17]``); 50 blocks make a message, so 101 paragraphs make three.
+    """
+    filler = "HNBT-closed-at-101.5-that-day " * 60
+    paragraph = [f"[{marker} para {n}] " for n in range(paragraphs)]
+    paragraph = [(head + filler)[:1600].strip() for head in paragraph]
+    return f"Answer to {marker}: {TICKER} closed at 101.5. " + "\n\n".join(paragraph)
 
 
 # --- the model --------------------------------------------------------------------------
@@ -116,6 +130,11 @@ class QuestionModel:
         self.tool_delay = tool_delay
         self.answer_delay = answer_delay
         self._holds: dict[str, ModelHold] = {}
+        self._long: dict[str, int] = {}
+
+    def answer_long(self, marker: str, paragraphs: int) -> None:
+        """Answer question ``marker`` with :func:`long_answer` (several Slack messages)."""
+        self._long[marker] = paragraphs
 
     def hold(self, marker: str) -> ModelHold:
         """Keep the next model call for question ``marker`` (``"q-3"``) waiting."""
@@ -133,9 +152,10 @@ class QuestionModel:
             hold.reached.set()
             hold.released.wait()
         if messages and messages[-1].get("role") == "tool":
-            return Reply(
-                text=f"Answer to {marker}: {TICKER} closed at 101.5.", delay=self.answer_delay
-            )
+            text = f"Answer to {marker}: {TICKER} closed at 101.5."
+            if marker in self._long:
+                text = long_answer(marker, self._long[marker])
+            return Reply(text=text, delay=self.answer_delay)
         return Reply(tool_calls=[("get_stock_quote", {"ticker": TICKER})], delay=self.tool_delay)
 
 
@@ -150,7 +170,11 @@ def _is_progress(args: dict[str, Any]) -> bool:
 
 @dataclass
 class Tally:
-    """Per question: placeholders posted and distinct messages showing a finished answer."""
+    """Per question: placeholders posted and distinct messages showing a finished answer.
+
+    Of a long answer (:func:`long_answer`), the first message counts as the answer; the
+    messages continuing it are counted by the test that asks for one.
+    """
 
     placeholders: dict[int, int]
     answers: dict[int, int]
@@ -180,6 +204,8 @@ class Tally:
                 placeholders[number] += call.method == "chat.postMessage"
                 continue
             text = json.dumps(call.args.get("blocks") or call.args.get("text"), ensure_ascii=False)
+            if "Answer to q-" not in text and _PARAGRAPH.search(text):
+                continue  # a long answer's further part
             bucket = finished if "Answer to q-" in text else failed
             bucket[number].add(ts or f"posted-{len(bucket[number])}")
         return cls(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from redis.asyncio import Redis
 
 from tests.cluster import (
     Cluster,
+    ModelHold,
     Process,
     QuestionModel,
     Tally,
@@ -32,11 +34,12 @@ from tests.cluster import (
 )
 from tests.conftest import FreshDatabase
 from tests.fakes.openai_server import ScriptedOpenAI
-from tests.fakes.slack_api import FakeSlackAPI, SlackCall
+from tests.fakes.slack_api import FakeSlackAPI, Hold, SlackCall
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
 VISIBILITY = 6.0  # seconds before a dead worker's job is taken over
+LONG = 101  # paragraphs of a long answer: three Slack messages of 50, 50 and 1 sections
 
 
 @pytest.fixture
@@ -120,9 +123,57 @@ def posts_placeholder_of(n: int):  # type: ignore[no-untyped-def]
     return matches
 
 
+def posts_part_of(n: int, paragraph: int):  # type: ignore[no-untyped-def]
+    """A predicate for the ``chat.postMessage`` of the part of ``n``'s long answer that
+    starts with ``paragraph``."""
+
+    def matches(call: SlackCall) -> bool:
+        return (
+            call.method == "chat.postMessage"
+            and call.args.get("thread_ts") == question_ts(n)
+            and str(call.args.get("text", "")).startswith(f"[q-{n} para {paragraph}]")
+        )
+
+    return matches
+
+
+def parts_shown(slack: FakeSlackAPI, n: int) -> list[list[int]]:
+    """Per message question ``n``'s thread shows, the paragraph numbers of its sections."""
+    return [
+        [
+            int(number)
+            for block in message.get("blocks", [])
+            if block["type"] == "section"
+            for number in re.findall(
+                rf"^(?:Answer to q-{n}: .*?)?\[q-{n} para (\d+)\]", block["text"]["text"]
+            )
+        ]
+        for message in slack.messages_in("C1", question_ts(n))
+    ]
+
+
+def kill_point(
+    point: str, victim: int, model: QuestionModel, slack: FakeSlackAPI
+) -> ModelHold | Hold:
+    """Make question ``victim`` wait at ``point`` (``reached`` once it does) until released."""
+    if point == "model call in flight":
+        return model.hold(f"q-{victim}")
+    if point == "placeholder posted, not recorded":
+        return slack.hold(posts_placeholder_of(victim))
+    if point == "third part of a long answer posted, not recorded":
+        model.answer_long(f"q-{victim}", LONG)
+        return slack.hold(posts_part_of(victim, 100))
+    return slack.hold(shows_answer_to(victim, slack))
+
+
 @pytest.mark.parametrize(
     "point",
-    ["model call in flight", "placeholder posted, not recorded", "answer shown, job not acked"],
+    [
+        "model call in flight",
+        "placeholder posted, not recorded",
+        "third part of a long answer posted, not recorded",
+        "answer shown, job not acked",
+    ],
 )
 async def test_a_worker_killed_mid_answer_leaves_exactly_one_answer(
     cluster: Cluster,
@@ -133,23 +184,14 @@ async def test_a_worker_killed_mid_answer_leaves_exactly_one_answer(
 ) -> None:
     await cluster.start_workers(2)
     victim = 5
-    if point == "model call in flight":
-        held = model.hold(f"q-{victim}")
-        reached = held.reached.is_set
-    else:
-        at = posts_placeholder_of(victim) if point.startswith("placeholder") else None
-        hold = slack_api.hold(at or shows_answer_to(victim, slack_api))
-        reached = hold.reached.is_set
+    hold = kill_point(point, victim, model, slack_api)
     questions = range(1, 21)
 
     await asyncio.gather(*(cluster.ask(n) for n in questions))
-    await wait_for(reached, what=f"q-{victim} to reach the kill point")
+    await wait_for(hold.reached.is_set, what=f"q-{victim} to reach the kill point")
     holder = cluster.holder_of(victim)
     cluster.kill(holder)  # SIGKILL: no clean-up, no ack, no retry
-    if point == "model call in flight":
-        held.release()
-    else:
-        hold.release()
+    hold.release()  # a held Slack call goes through: its message is up, never recorded
 
     (survivor,) = cluster.workers
     await wait_for(  # after the visibility timeout, even when the answer was already shown
@@ -170,6 +212,14 @@ async def test_a_worker_killed_mid_answer_leaves_exactly_one_answer(
     assert statuses["completed"] + statuses.get("expired", 0) >= 20
     if point == "model call in flight":
         assert statuses["expired"] >= 1
+    if point.startswith("third part"):  # each part once, in order, edited in place
+        assert parts_shown(slack_api, victim) == [
+            list(range(50)),
+            list(range(50, 100)),
+            [100],
+        ]
+        posts = slack_api.calls_to("chat.postMessage")
+        assert [sum(map(posts_part_of(victim, p), posts)) for p in (50, 100)] == [1, 1]
 
 
 async def test_an_event_that_could_not_be_queued_is_refused_and_its_retry_answered(

@@ -3,10 +3,13 @@
     slack = FakeSlackAPI()                  # its token: tests.secret_values.SLACK_BOT_TOKEN
     client = WebClient(token=slack.token, base_url=slack.api_url)
 
-Answers ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
-``conversations.replies``, ``conversations.history``, ``files.info``, ``views.open`` and
-``usergroups.users.list`` in Slack's shapes. Messages the bot posts join their thread (or the
-channel's history) with a ``ts`` from the clock, as Slack's are; message ``metadata``
+Answers ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.delete``,
+``chat.postEphemeral``, ``conversations.replies``, ``conversations.history``, ``files.info``,
+``views.open`` and ``usergroups.users.list`` in Slack's shapes. Messages the bot posts join
+their thread (or the channel's history) with a ``ts`` from the clock, as Slack's are; an
+update or delete of a message that is not there (or was deleted) gets ``message_not_found``,
+of one the bot did not post ``cant_update_message`` / ``cant_delete_message``; a deleted
+message leaves reads, or stays as a ``tombstone`` while replies hang from it; message ``metadata``
 (``event_type`` + ``event_payload``) is kept and returned only to reads that pass
 ``include_all_metadata``; reads page with ``limit`` and ``cursor``. It serves file
 downloads at the ``url_private`` it hands out; records what is posted to a slash command's
@@ -69,7 +72,9 @@ class FakeSlackAPI(FakeHTTPServer):
         self.calls: list[SlackCall] = []
         self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.posted: dict[str, dict[str, Any]] = {}
-        """Every message ``chat.postMessage`` posted, by the ts it was given."""
+        """Every message ``chat.postMessage`` posted, by the ts it was given (deleted too)."""
+        self.deleted: set[str] = set()
+        """The ts of the posted messages ``chat.delete`` deleted."""
         self.files: dict[str, tuple[dict[str, Any], bytes]] = {}
         self.usergroups: dict[str, list[str]] = {}
         self._failures: dict[str, list[tuple[str, float | None, int]]] = {}
@@ -133,6 +138,21 @@ class FakeSlackAPI(FakeHTTPServer):
         hold = Hold(matches)
         self._holds.append(hold)
         return hold
+
+    def messages_in(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """The bot's messages a thread shows now (not deleted), oldest first, as last edited."""
+        with self._calls_lock:
+            posted = list(self.posted.values())
+        return sorted(
+            (
+                m
+                for m in posted
+                if m.get("channel") == channel
+                and m.get("thread_ts") == thread_ts
+                and m["ts"] not in self.deleted
+            ),
+            key=lambda m: float(m["ts"]),
+        )
 
     def calls_to(self, method: str) -> list[SlackCall]:
         """The calls made to one method, in order."""
@@ -232,10 +252,26 @@ class FakeSlackAPI(FakeHTTPServer):
         return {"channel": args.get("channel"), "ts": ts, "message": _visible(message, True)}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
-        posted = self.posted.get(str(args.get("ts")))
-        if posted is not None:  # metadata left out of an update is kept, as Slack keeps it
-            posted.update({k: args[k] for k in ("text", "blocks", "metadata") if k in args})
+        posted = self._own_message(args, "cant_update_message")
+        # metadata left out of an update is kept, as Slack keeps it
+        posted.update({k: args[k] for k in ("text", "blocks", "metadata") if k in args})
         return {"channel": args.get("channel"), "ts": args.get("ts"), "text": args.get("text", "")}
+
+    def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        posted = self._own_message(args, "cant_delete_message")
+        self.deleted.add(posted["ts"])
+        return {"channel": args.get("channel"), "ts": posted["ts"]}
+
+    def _own_message(self, args: dict[str, Any], not_ours: str) -> dict[str, Any]:
+        """The bot's live message ``args`` name (``channel`` + ``ts``), or Slack's error."""
+        channel, ts = str(args.get("channel")), str(args.get("ts"))
+        posted = self.posted.get(ts)
+        if posted is not None and posted.get("channel") == channel and ts not in self.deleted:
+            return posted
+        seeded = any(
+            m.get("ts") == ts for (c, _), ms in self.threads.items() if c == channel for m in ms
+        )
+        raise _SlackError(not_ours if seeded else "message_not_found")
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"message_ts": self._next_ts()}
@@ -248,8 +284,8 @@ class FakeSlackAPI(FakeHTTPServer):
             for m in list(self.posted.values())
             if m.get("channel") == channel and m.get("thread_ts") == ts
         ]
-        thread = sorted([*seeded, *posted], key=lambda m: float(m["ts"]))  # parent first
-        return _page(thread, args)
+        thread = sorted([*seeded, *self._shown(posted)], key=lambda m: float(m["ts"]))
+        return _page(thread, args)  # parent first
 
     def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel"))
@@ -258,7 +294,25 @@ class FakeSlackAPI(FakeHTTPServer):
             for m in list(self.posted.values())
             if m.get("channel") == channel and m.get("thread_ts") in (None, m["ts"])
         ]
-        return _page(sorted(posted, key=lambda m: float(m["ts"]), reverse=True), args)
+        return _page(sorted(self._shown(posted), key=lambda m: float(m["ts"]), reverse=True), args)
+
+    def _shown(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``messages`` as reads show them: deleted ones gone, or tombstones with replies."""
+        shown = []
+        for message in messages:
+            if message["ts"] not in self.deleted:
+                shown.append(message)
+            elif self._has_replies(message):
+                shown.append(_tombstone(message))
+        return shown
+
+    def _has_replies(self, message: dict[str, Any]) -> bool:
+        ts, channel = message["ts"], message.get("channel")
+        return any(
+            m.get("thread_ts") == ts and m["ts"] != ts and m.get("channel") == channel
+            for m in list(self.posted.values())
+            if m["ts"] not in self.deleted
+        )
 
     def _files_info(self, args: dict[str, Any]) -> dict[str, Any]:
         entry = self.files.get(str(args.get("file")))
@@ -288,6 +342,20 @@ class FakeSlackAPI(FakeHTTPServer):
 
 class _SlackError(Exception):
     pass
+
+
+def _tombstone(message: dict[str, Any]) -> dict[str, Any]:
+    """What Slack leaves of a deleted message that has replies."""
+    return {
+        "type": "message",
+        "subtype": "tombstone",
+        "user": "USLACKBOT",
+        "text": "This message was deleted.",
+        "hidden": True,
+        "ts": message["ts"],
+        "thread_ts": message.get("thread_ts", message["ts"]),
+        "channel": message.get("channel"),
+    }
 
 
 def _visible(message: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
