@@ -135,7 +135,7 @@ def corpus(data: Path, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     texts = [
         *_korean_comments(data),
-        *_korean_entities(rng, 4000),
+        *_korean_entities(rng, 20_000),
         *_korean_docs(),
         *_tweets(data, rng, 6000),
         *_english_prose(data),

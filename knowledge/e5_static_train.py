@@ -1,8 +1,9 @@
 """Making ``e5-static``'s token table: distil it from e5-int8, then train it on e5's vectors.
 
-1. :func:`vocabulary`: the e5 token ids that get a row: every piece made of Hangul, Latin
-   letters, digits and ASCII punctuation, every token seen in the training texts, and the
-   20,000 likeliest pieces of the Unigram model (numbers, CJK and common symbols).
+1. :func:`vocabulary`: the e5 token ids that get a row: every piece made of Hangul,
+   lower-case Latin letters, digits and ASCII punctuation, every token seen in the
+   (lowercased) training texts, and the 20,000 likeliest pieces of the Unigram model
+   without capitals (numbers, CJK and common symbols).
 2. :func:`distill`: model2vec's start: each token alone through the encoder (e5-int8,
    ``passage: <token>``), mean-pooled, centred on the vectors' mean and unit length.
 3. :func:`train`: tokenlearn's idea: the mean of a text's token vectors is pulled towards
@@ -38,8 +39,9 @@ _READABLE = re.compile(r"^\u2581?[\x21-\x7e\u00c0-\u024f\uac00-\ud7a3\u3131-\u31
 
 
 def token_ids(e5: OnnxE5, texts: Sequence[str]) -> list[npt.NDArray[np.int64]]:
-    """Each text's e5 token ids, without ``<s>`` and ``</s>`` (as the student reads it)."""
-    encoded = e5._tokenizer.encode_batch([t.translate(e5._table) for t in texts])
+    """Each text's e5 token ids as the student reads it: lowercased, without ``<s>`` and
+    ``</s>``."""
+    encoded = e5._tokenizer.encode_batch([t.lower().translate(e5._table) for t in texts])
     return [np.asarray(e.ids[1:-1], dtype=np.int64) for e in encoded]
 
 
@@ -53,10 +55,11 @@ def vocabulary(
     """Sorted token ids that get a row (see the module's docstring); with ``readable``
     False and ``likeliest`` 0, only the tokens ``seen``."""
     first = 4  # <s>, <pad>, </s>, <unk>
+    lower = [i for i, (p, _) in enumerate(pieces.pieces) if i >= first and p == p.lower()]
     chosen: set[int] = set()
     if readable:
-        chosen = {i for i, (p, _) in enumerate(pieces.pieces) if i >= first and _READABLE.match(p)}
-    ranked = sorted(range(first, len(pieces.pieces)), key=lambda i: -pieces.pieces[i][1])
+        chosen = {i for i in lower if _READABLE.match(pieces.pieces[i][0])}
+    ranked = sorted(lower, key=lambda i: -pieces.pieces[i][1])
     chosen.update(ranked[:likeliest])
     for ids in seen:
         chosen.update(int(i) for i in ids if i >= first)
