@@ -17,10 +17,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from knowledge._batch import FileResult, StepError, refused, step
+from knowledge._batch import FileResult, StepError, refused, step, unchanged
 from knowledge.documents import Attachment, ParsedDocument
 from knowledge.errors import ParseError
-from knowledge.store import CollectionInfo, DocumentInfo, KnowledgeStore
+from knowledge.store import CollectionInfo, KnowledgeStore
 
 __all__ = ["store_attachments"]
 
@@ -70,7 +70,7 @@ async def _store_attachment(
         with step("looking up the current version"):
             current = await store.active_document(collection, source)
         if current is not None and current.content_hash == attachment.digest:
-            return _unchanged(shown, current)
+            return unchanged(shown, current, began)
         document: ParsedDocument = attachment.document
         extra: dict[str, Any] = {"attachment_of": parent}
         return await store_one(
@@ -84,14 +84,3 @@ async def _store_attachment(
         )
     except (ParseError, StepError) as exc:
         return refused(shown, exc, began)
-
-
-def _unchanged(shown: str, current: DocumentInfo) -> FileResult:
-    return FileResult(
-        shown,
-        "unchanged",
-        chunks=current.chunks,
-        tables=current.tables,
-        version=current.version,
-        document_id=str(current.id),
-    )

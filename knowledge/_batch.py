@@ -17,9 +17,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from knowledge.errors import KnowledgeError, ParseError, Refusal
+
+if TYPE_CHECKING:
+    from knowledge.store import DocumentInfo
 
 __all__ = [
     "FileResult",
@@ -30,6 +33,7 @@ __all__ = [
     "read_file",
     "refused",
     "step",
+    "unchanged",
 ]
 
 logger = logging.getLogger("knowledge.ingest")
@@ -111,6 +115,19 @@ def refused(shown: str, exc: ParseError | StepError, began: float) -> FileResult
         return FileResult(shown, "refused", reason=exc.reason, detail=str(exc), seconds=seconds)
     logger.debug("%s: %s", shown, exc.line(), exc_info=exc.error)
     return FileResult(shown, "refused", reason="failed", detail=exc.line(), seconds=seconds)
+
+
+def unchanged(shown: str, current: DocumentInfo, began: float) -> FileResult:
+    """The result for a file whose bytes are those of its stored version ``current``."""
+    return FileResult(
+        shown,
+        "unchanged",
+        chunks=current.chunks,
+        tables=current.tables,
+        version=current.version,
+        document_id=str(current.id),
+        seconds=time.perf_counter() - began,
+    )
 
 
 def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:

@@ -18,7 +18,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from knowledge._batch import FileResult, StepError, printable_path, read_file, refused, step
+from knowledge._batch import (
+    FileResult,
+    StepError,
+    printable_path,
+    read_file,
+    refused,
+    step,
+    unchanged,
+)
 from knowledge._parse_pool import ParsePool
 from knowledge.documents import ParsedDocument
 from knowledge.errors import ParseError
@@ -121,7 +129,7 @@ class FileLoader:
             with step("looking up the current version"):
                 current = await self.store.active_document(collection, source)
             if current is not None and current.content_hash == digest:
-                return _unchanged(shown, current, began)
+                return unchanged(shown, current, began)
             with step("parsing"):
                 doc = await self._parses.parse(
                     path, max_bytes=self.max_bytes, timeout=self.parse_timeout
@@ -129,15 +137,3 @@ class FileLoader:
         except (ParseError, StepError) as exc:
             return refused(shown, exc, began)
         return Loaded(shown, source, digest, size, doc, current, time.perf_counter() - began)
-
-
-def _unchanged(shown: str, current: DocumentInfo, began: float) -> FileResult:
-    return FileResult(
-        shown,
-        "unchanged",
-        chunks=current.chunks,
-        tables=current.tables,
-        version=current.version,
-        document_id=str(current.id),
-        seconds=time.perf_counter() - began,
-    )
