@@ -1,14 +1,16 @@
-"""PDF to blocks: pypdf's layout-mode text for prose, pdfplumber for ruled tables.
+"""PDF to blocks: PDFium's text laid out as printed for prose, pdfplumber for tables.
 
-Each page's layout text is put in reading order (two-column regions unfolded, left column
-first), split into paragraphs on blank lines, and its runs of spaces collapsed. Text that
-pdfplumber placed inside a table is dropped from the prose, and the table block takes the
-place of its first row.
+Each page's layout text (:mod:`knowledge._pdf_text`; pypdf's layout mode where PDFium
+cannot read the page or finds no text on it) is put in reading order (column regions
+unfolded, left column first), split into paragraphs on blank lines, and its runs of spaces
+collapsed. Text that pdfplumber placed inside a table is dropped from the prose, and the
+table block takes the place of its first row.
 
-Cost: a page's text is extracted once, in layout mode, unless that is known to lose text
-(then plain mode decides). pdfplumber, which interprets every character of a page, is run
-only on pages whose content stream paints enough lines to hold a ruled table (a scan of
-the stream's operators, no interpretation).
+Cost: PDFium reads a page's text in milliseconds (pypdf, in the fallback, reads it again in
+plain mode where layout mode is known to lose text). pdfplumber, which interprets every
+character of a page, is run only on pages whose content stream paints enough lines to hold
+a ruled table (a scan of the stream's operators, no interpretation) or whose text has
+columns of figures.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from knowledge._pdf_aligned import (
 from knowledge._pdf_operators import PageOperators
 from knowledge._pdf_prose import PageProse, squeeze
 from knowledge._pdf_tables import PdfTable, find_pdf_tables
+from knowledge._pdf_text import PdfiumText
 from knowledge._tables import render_markdown
 from knowledge.documents import Block, Table
 from knowledge.errors import ParseError
@@ -58,6 +61,7 @@ def read_pdf(path: Path) -> PdfContent:
         if b"%PDF-" not in handle.read(1024):
             raise ParseError("not a PDF file (no %PDF header)")
     plumber = _open_plumber(path)
+    pdfium = PdfiumText(path)
     try:
         reader = PdfReader(path, strict=False)
         if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
@@ -66,13 +70,15 @@ def read_pdf(path: Path) -> PdfContent:
             raise ParseError("corrupt or truncated PDF: no pages")
         blocks: list[Block] = []
         for number, page in enumerate(reader.pages, 1):
-            blocks.extend(_page_blocks(page, plumber, number))
+            text = pdfium.page_text(number - 1)
+            blocks.extend(_page_blocks(page, plumber, number, text))
         blocks = continue_tables(blocks)
         title = reader.metadata.title if reader.metadata else None
     except PyPdfError as exc:
         raise ParseError(f"corrupt or truncated PDF: {_reason(exc)}") from exc
     finally:
         _close(plumber)
+        pdfium.close()
     title = title if isinstance(title, str) else None
     return PdfContent(blocks=blocks, title=title, pages=len(reader.pages))
 
@@ -157,10 +163,14 @@ def _plumber_page(plumber: PlumberPDF | None, number: int) -> PlumberPage | None
         return None
 
 
-def _page_blocks(page: PageObject, plumber: PlumberPDF | None, number: int) -> list[Block]:
-    """The page's prose and tables; pdfplumber reads the page only where a table may be."""
+def _page_blocks(
+    page: PageObject, plumber: PlumberPDF | None, number: int, text: str | None
+) -> list[Block]:
+    """The page's prose and tables from its layout ``text`` (PDFium's; pypdf's where that is
+    ``None`` or blank); pdfplumber reads the page only where a table may be."""
     operators = PageOperators.of(page)
-    text = _page_text(page, operators)
+    if text is None or not text.strip():
+        text = _page_text(page, operators)
     finders = _TableFinders(
         ruled=operators.may_have_ruled_table(), whitespace=may_have_whitespace_table(text)
     )

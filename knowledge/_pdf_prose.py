@@ -1,13 +1,14 @@
 """One page's layout text as paragraphs in reading order, each table put where its rows were.
 
-Layout mode separates columns by runs of spaces: two-column regions are unfolded (left column
-first), and text that a table holds is dropped from the prose, the table block taking the
-place of its first row.
+Layout mode separates columns by runs of spaces: column regions are unfolded (left column
+first, three columns as well as two), and text that a table holds is dropped from the prose,
+the table block taking the place of its first row.
 """
 
 from __future__ import annotations
 
 import re
+import statistics
 from dataclasses import dataclass, field
 
 from knowledge._pdf_tables import PdfTable
@@ -20,6 +21,8 @@ _SEGMENT_GAP = re.compile(r"\s{3,}")
 # Layout text: blanks between two columns, and lines with text on both sides to call it so.
 _GUTTER = 3
 _MIN_COLUMN_LINES = 4
+# Characters a line of a column of prose holds at the least (median), where cells hold fewer.
+_MIN_PROSE_WIDTH = 25
 
 
 def squeeze(text: str) -> str:
@@ -106,7 +109,8 @@ class PageProse:
 
 
 def _reading_order(lines: list[str]) -> list[str]:
-    """Layout lines with each two-column region unfolded: its left column, then its right."""
+    """Layout lines with each column region unfolded: its left column, then its right (each
+    unfolded again where it holds columns itself)."""
     out: list[str] = []
     start = 0
     while start < len(lines):
@@ -116,8 +120,8 @@ def _reading_order(lines: list[str]) -> list[str]:
             start += 1
             continue
         region = lines[start:end]
-        out.extend([*(line[:gutter] for line in region), ""])
-        out.extend([*(line[gutter:] for line in region), ""])
+        out.extend([*_reading_order([line[:gutter] for line in region]), ""])
+        out.extend([*_reading_order([line[gutter:] for line in region]), ""])
         start = end
     return out
 
@@ -125,9 +129,10 @@ def _reading_order(lines: list[str]) -> list[str]:
 def _column_region(lines: list[str], start: int) -> tuple[int, int | None]:
     """The longest run of lines from ``start`` sharing a blank gutter, and its position.
 
-    The gutter is ``None`` unless the run reads as two columns of prose: at least
-    ``_MIN_COLUMN_LINES`` lines with text on both sides, and neither side split again
-    (aligned gaps on a side mean a table, whose rows must stay whole).
+    The gutter is ``None`` unless the run reads as columns of prose: at least
+    ``_MIN_COLUMN_LINES`` lines with text on both sides, and neither side split again into
+    short cells (aligned gaps between them mean a table, whose rows must stay whole; a side
+    split into lines of prose is columns again).
     """
     if not lines[start].strip():
         return start + 1, None
@@ -145,9 +150,19 @@ def _column_region(lines: list[str], start: int) -> tuple[int, int | None]:
         return end, None
     left = [line[:gutter] for line in region]
     right = [line[gutter:] for line in region]
-    if _best_gutter(left, _common_gaps(left)) or _best_gutter(right, _common_gaps(right)):
+    if _splits_into_cells(left) or _splits_into_cells(right):
         return end, None
     return end, gutter
+
+
+def _splits_into_cells(lines: list[str]) -> bool:
+    """Whether the lines split again at a gutter into short pieces (a table's cells) rather
+    than into lines of prose (a column's)."""
+    gutter = _best_gutter(lines, _common_gaps(lines))
+    if gutter is None:
+        return False
+    pieces = [len(part.strip()) for line in lines for part in (line[:gutter], line[gutter:])]
+    return statistics.median([size for size in pieces if size]) < _MIN_PROSE_WIDTH
 
 
 def _gaps(line: str) -> set[int]:
