@@ -1,12 +1,12 @@
 """A PDF page's text laid out as printed, from PDFium's characters.
 
 PDFium (pypdfium2) reads a page's characters, the spaces it puts between words and its line
-breaks in milliseconds; pypdf's layout mode took 29 of the 65 CPU seconds parsing the 243
-pages of pdfplumber's test PDFs (PDFium: 4 s, this module's layout included). Against
-pdfplumber's words of each page (what pdfminer, a third reader, finds), PDFium's text finds
-76.4% of them and 84.7% of its words are among them, pypdf's layout text 73.9% and 83.9%:
-the differences are mostly words pypdf splits inside (``P lan``, ``202 1-2026``) and
-superscripts run into a word by one reader or the other.
+breaks in milliseconds: the 243 pages of pdfplumber's test PDFs in 5.6 CPU seconds, this
+module's layout included, where pypdf's layout mode took 24.3. Against pdfplumber's words
+of each page (what pdfminer, a third reader, finds), PDFium's text holds 76.3% of them and
+84.8% of its words are among them; pypdf's layout text 73.9% and 83.9%. The differences
+are mostly words pypdf splits inside (``P lan``, ``202 1-2026``) and superscripts run into
+a word by one reader or another.
 
 The layout is the one :mod:`knowledge._pdf_prose` reads: one line per printed line (words
 sharing a baseline band, superscripts with their line), each word at its column (its left
