@@ -9,6 +9,7 @@ strikes that expire. The harness (tiny Korean/English model, low thresholds) is
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -92,6 +93,16 @@ async def audited(bot: Bot, action: str) -> list[dict[str, Any]]:
     ]
 
 
+async def audited_soon(bot: Bot, action: str) -> list[dict[str, Any]]:
+    """The audit rows for ``action`` once there is one: it is written after the reply shows."""
+    for _ in range(600):  # 30 s
+        rows = await audited(bot, action)
+        if rows:
+            break
+        await asyncio.sleep(0.05)
+    return rows
+
+
 async def draft_for(bot: Bot, post: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """A moderator presses Draft reply: the press and the ephemeral draft, once shown."""
     pressed = bot.fake.click(button(post, "draft"), message=post, user_id=OWNER_ID)
@@ -124,7 +135,7 @@ async def test_a_drafted_reply_is_sent_as_a_reply_to_the_flagged_message(bot: Bo
     )
     assert shown["content"].startswith("Sent") and shown["flags"] & EPHEMERAL
     assert custom_ids(shown) == []  # sent once: its buttons are gone
-    (row,) = await audited(bot, "moderation.reply")
+    (row,) = await audited_soon(bot, "moderation.reply")
     assert row["actor"] == OWNER_ID and row["details"]["message_id"] == reply["id"]
     assert await audited(bot, "moderation.draft")
 
@@ -153,7 +164,7 @@ async def test_without_a_model_an_edited_template_reaches_a_member_whose_message
     calls = bot.fake.calls_to("POST", rf"/channels/{CHANNEL_ID}/messages")
     assert [c.status for c in calls] == [400, 200]  # the reply was refused: no message
     assert calls[1].json["allowed_mentions"]["users"] == [USER_ID]
-    (row,) = await audited(bot, "moderation.reply")
+    (row,) = await audited_soon(bot, "moderation.reply")
     assert row["details"]["edited"] is True and row["reason"] == edited
     assert bot.openai.chat_requests() == []
 
