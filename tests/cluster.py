@@ -95,7 +95,8 @@ def long_answer(marker: str, paragraphs: int) -> str:
     """Question ``marker``'s answer in ``paragraphs`` paragraphs of 1,600 characters.
 
     Each is one Slack section block (two would pass 3,000 characters) and starts with its
-    number (``[q-5 para 17]``); 50 blocks make a message, so 101 paragraphs make three.
+    number (``[q-5 para 7]``); 6 make a message (Slack takes ~12,000 characters of blocks),
+    so 13 make three.
     """
     filler = "HNBT-closed-at-101.5-that-day " * 60
     paragraph = [f"[{marker} para {n}] " for n in range(paragraphs)]

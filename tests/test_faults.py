@@ -39,7 +39,8 @@ from tests.fakes.slack_api import FakeSlackAPI, Hold, SlackCall
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
 VISIBILITY = 6.0  # seconds before a dead worker's job is taken over
-LONG = 101  # paragraphs of a long answer: three Slack messages of 50, 50 and 1 sections
+LONG = 13  # paragraphs of a long answer (1,600 characters each): three Slack messages of
+# 6, 6 and 1 sections, as Slack takes at most ~12,000 characters of blocks in one message
 
 
 @pytest.fixture
@@ -162,7 +163,7 @@ def kill_point(
         return slack.hold(posts_placeholder_of(victim))
     if point == "third part of a long answer posted, not recorded":
         model.answer_long(f"q-{victim}", LONG)
-        return slack.hold(posts_part_of(victim, 100))
+        return slack.hold(posts_part_of(victim, 12))
     return slack.hold(shows_answer_to(victim, slack))
 
 
@@ -213,13 +214,9 @@ async def test_a_worker_killed_mid_answer_leaves_exactly_one_answer(
     if point == "model call in flight":
         assert statuses["expired"] >= 1
     if point.startswith("third part"):  # each part once, in order, edited in place
-        assert parts_shown(slack_api, victim) == [
-            list(range(50)),
-            list(range(50, 100)),
-            [100],
-        ]
+        assert parts_shown(slack_api, victim) == [list(range(6)), list(range(6, 12)), [12]]
         posts = slack_api.calls_to("chat.postMessage")
-        assert [sum(map(posts_part_of(victim, p), posts)) for p in (50, 100)] == [1, 1]
+        assert [sum(map(posts_part_of(victim, p), posts)) for p in (6, 12)] == [1, 1]
 
 
 async def test_an_event_that_could_not_be_queued_is_refused_and_its_retry_answered(

@@ -40,12 +40,13 @@ def paragraph(n: int) -> str:
 
 
 def answer_of(paragraphs: int) -> str:
-    """An answer of ``paragraphs`` sections: 50 make a message, so 101 make three."""
+    """An answer of ``paragraphs`` sections: 6 make a message (Slack's ~12,000 characters of
+    blocks per message), so 13 make three."""
     return "\n\n".join(paragraph(n) for n in range(paragraphs))
 
 
-LONG = answer_of(101)  # three messages: 50 + 50 + 1 sections (and the buttons)
-SHORTER = answer_of(60)  # two
+LONG = answer_of(13)  # three messages: 6 + 6 + 1 sections (and the buttons)
+SHORTER = answer_of(10)  # two
 
 
 @pytest.fixture
@@ -88,11 +89,11 @@ async def test_a_shorter_answer_taken_over_edits_its_parts_and_deletes_the_extra
 ) -> None:
     replies = ReplyRecord(MemoryCache())
     first = await attempt(client, replies, LONG)  # its worker dies before the job is acked
-    assert [len(p) for p in shown_paragraphs(slack_api)] == [50, 50, 1]
+    assert [len(p) for p in shown_paragraphs(slack_api)] == [6, 6, 1]
 
     second = await attempt(client, replies, SHORTER)
 
-    assert shown_paragraphs(slack_api) == [list(range(50)), list(range(50, 60))]
+    assert shown_paragraphs(slack_api) == [list(range(6)), list(range(6, 10))]
     assert posts(slack_api) == 3  # the first attempt's placeholder and two parts: no more
     assert first.placeholder is not None and second.placeholder is not None
     kept, dropped = first.placeholder.split(","), first.placeholder.split(",")[2]
@@ -108,7 +109,7 @@ async def test_a_part_posted_but_never_recorded_is_found_by_its_metadata_not_pos
 ) -> None:
     replies = ReplyRecord(MemoryCache())
     hold = slack_api.hold(
-        lambda c: c.method == "chat.postMessage" and "[para 100]" in str(c.args.get("text"))
+        lambda c: c.method == "chat.postMessage" and "[para 12]" in str(c.args.get("text"))
     )
     first = asyncio.create_task(attempt(client, replies, LONG))
     await until(hold.reached.is_set)
@@ -122,7 +123,7 @@ async def test_a_part_posted_but_never_recorded_is_found_by_its_metadata_not_pos
 
     second = await attempt(client, replies, LONG)
 
-    assert shown_paragraphs(slack_api) == [list(range(50)), list(range(50, 100)), [100]]
+    assert shown_paragraphs(slack_api) == [list(range(6)), list(range(6, 12)), [12]]
     assert posts(slack_api) == 3 and slack_api.deleted == set()
     assert second.placeholder == ",".join(m["ts"] for m in slack_api.messages_in(CHANNEL, THREAD))
 

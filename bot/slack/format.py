@@ -1,7 +1,10 @@
 """Slack messages for an answer: Block Kit sections, sources, feedback buttons, progress.
 
 Block Kit's limits are named here: 3,000 characters per section text, 50 blocks per
-message, 10 elements per context block. The answer's Markdown becomes mrkdwn
+message, 10 elements per context block, and a budget for the text of a whole message:
+Slack refuses a message whose blocks hold more than about 12,000 characters in all
+(``msg_blocks_too_long``, a limit it does not document), so a message carries at most
+:data:`MESSAGE_TEXT_LIMIT`. The answer's Markdown becomes mrkdwn
 (:mod:`bot.slack.mrkdwn`), cut to those limits (:mod:`bot.slack.split`); its sources are the
 platform-neutral :class:`bot.rendering.Source` drawn as mrkdwn links.
 """
@@ -17,6 +20,7 @@ from bot.slack.mrkdwn import FENCE, escape, link, to_mrkdwn
 from bot.slack.split import SECTION_LIMIT, plain_text, split_text, truncate
 
 __all__ = [
+    "MESSAGE_TEXT_LIMIT",
     "SECTION_LIMIT",
     "SlackMessage",
     "answer_messages",
@@ -27,6 +31,8 @@ __all__ = [
 ]
 
 MAX_BLOCKS = 50
+MESSAGE_TEXT_LIMIT = 10_000
+"""Characters of block text per message: under Slack's ~12,000, with room for containers."""
 MAX_CONTEXT_ELEMENTS = 10
 FALLBACK_LIMIT = 3000
 FEEDBACK_BLOCK_ID = "deskbot_feedback"
@@ -56,8 +62,8 @@ def answer_messages(
         notice: A short line shown above the answer, e.g. "Retrieval-only answer".
 
     Returns:
-        One message, or several when the blocks exceed Slack's 50 per message; sources and
-        buttons are always on the last.
+        One message, or several when the blocks pass Slack's 50 per message or
+        :data:`MESSAGE_TEXT_LIMIT` characters; sources and buttons are always on the last.
 
     Raises:
         ValueError: ``run_id`` is empty or longer than a button value may be (2,000).
@@ -69,12 +75,38 @@ def answer_messages(
     tail = _source_blocks(sources)[: MAX_BLOCKS - 1]
     if run_id is not None:
         tail.append(_feedback_block(run_id))
-    pages = []
-    while len(head) + len(tail) > MAX_BLOCKS:
-        pages.append(head[:MAX_BLOCKS])
-        head = head[MAX_BLOCKS:]
-    pages.append(head + tail)
-    return [SlackMessage(text=_fallback(blocks), blocks=blocks) for blocks in pages]
+    return [SlackMessage(text=_fallback(blocks), blocks=blocks) for blocks in _pages(head, tail)]
+
+
+def _pages(head: list[dict[str, Any]], tail: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """``head`` cut into messages within the block and text limits, ``tail`` on the last."""
+    pages: list[list[dict[str, Any]]] = []
+    page: list[dict[str, Any]] = []
+    size = 0
+    for block in head:
+        grown = size + _text_size(block)
+        if page and (len(page) == MAX_BLOCKS or grown > MESSAGE_TEXT_LIMIT):
+            pages.append(page)
+            page, grown = [], _text_size(block)
+        page.append(block)
+        size = grown
+    tail_size = sum(map(_text_size, tail))
+    if page and (len(page) + len(tail) > MAX_BLOCKS or size + tail_size > MESSAGE_TEXT_LIMIT):
+        pages.append(page)
+        page = []
+    pages.append(page + tail)
+    return pages
+
+
+def _text_size(node: Any) -> int:
+    """Characters of text a block holds, everywhere in it (as Slack counts them)."""
+    if isinstance(node, dict):
+        text = node.get("text")
+        own = len(text) if isinstance(text, str) else 0
+        return own + sum(_text_size(v) for k, v in node.items() if k != "text" or not own)
+    if isinstance(node, list):
+        return sum(_text_size(item) for item in node)
+    return 0
 
 
 def progress_message(status: str, partial_markdown: str = "") -> SlackMessage:

@@ -234,6 +234,7 @@ class FakeSlackAPI(FakeHTTPServer):
         }
 
     def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        _check_blocks(args)
         ts = self._next_ts()
         message = {
             "type": "message",
@@ -252,6 +253,7 @@ class FakeSlackAPI(FakeHTTPServer):
         return {"channel": args.get("channel"), "ts": ts, "message": _visible(message, True)}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        _check_blocks(args)
         posted = self._own_message(args, "cant_update_message")
         # metadata left out of an update is kept, as Slack keeps it
         posted.update({k: args[k] for k in ("text", "blocks", "metadata") if k in args})
@@ -385,3 +387,33 @@ def _maybe_json(value: str) -> Any:
         except ValueError:
             return value
     return value
+
+
+BLOCKS_TEXT_LIMIT = 12_000
+"""Characters of text Slack takes in one message's blocks (undocumented; it answers
+``msg_blocks_too_long`` past about 12,000, as reported against its SDKs)."""
+
+
+def _check_blocks(args: dict[str, Any]) -> None:
+    """Slack's Block Kit limits on a posted or updated message."""
+    blocks = args.get("blocks")
+    if not isinstance(blocks, list):
+        return
+    if len(blocks) > 50:
+        raise _SlackError("invalid_blocks")  # "no more than 50 items allowed"
+    for block in blocks:
+        text = block.get("text") if isinstance(block, dict) else None
+        if isinstance(text, dict) and len(str(text.get("text", ""))) > 3000:
+            raise _SlackError("invalid_blocks")  # "must be less than 3001 characters"
+    if _text_in(blocks) > BLOCKS_TEXT_LIMIT:
+        raise _SlackError("msg_blocks_too_long")
+
+
+def _text_in(node: Any) -> int:
+    if isinstance(node, dict):
+        return sum(
+            len(v) if k == "text" and isinstance(v, str) else _text_in(v) for k, v in node.items()
+        )
+    if isinstance(node, list):
+        return sum(_text_in(item) for item in node)
+    return 0
