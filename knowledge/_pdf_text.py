@@ -39,6 +39,8 @@ _WORD_GAP = 0.8
 _WIDE_GAP = 1.5
 # Points of height per line of layout text (blank lines stand for vertical space).
 _LINE_HEIGHT = 13.0
+_MAX_BLANK_LINES = 60  # about a page: a word placed far off the page adds no more
+_MAX_COLUMN = 400  # nor spaces past this column
 _NOT_CHARS = (0xFFFE, 0xFFFF)
 _BREAKS = (9, 10, 13)
 
@@ -76,9 +78,9 @@ class PdfiumText:
                     words, advance, aside = _page_words(page)
                 finally:
                     page.close()
+            text = _layout(words, advance)
         except Exception:
             return None
-        text = _layout(words, advance)
         return f"{text}\n\n{aside}" if aside else text
 
     def close(self) -> None:
@@ -173,13 +175,14 @@ def _layout(words: list[_Word], advance: float) -> str:
     out: list[str] = []
     emitted = 0
     for index, line in enumerate(_lines(words)):
-        wanted = max(int(index > 0), round(line[0].base / _LINE_HEIGHT) - emitted)
+        row = round(line[0].base / _LINE_HEIGHT)
+        wanted = max(int(index > 0), min(row - emitted, _MAX_BLANK_LINES))
         out.append("\n" * wanted)
-        emitted += wanted
+        emitted = max(emitted + wanted, row)
         text = ""
         previous: _Word | None = None
         for word in sorted(line, key=lambda w: w.x0):
-            column = round(word.x0 / column_width)
+            column = min(round(word.x0 / column_width), _MAX_COLUMN)
             if previous is None:
                 text = " " * max(column, 0)
             else:

@@ -88,3 +88,15 @@ def test_a_file_pdfium_cannot_open_gives_no_text_rather_than_an_error(tmp_path: 
     path.write_bytes(b"%PDF-1.4\nnot really a PDF\n")
 
     assert PdfiumText(path).page_text(0) is None
+
+
+def test_a_word_placed_far_off_the_page_adds_a_bounded_run_of_blanks(tmp_path: Path) -> None:
+    """A hostile file cannot blow one page's text up to millions of spaces and newlines."""
+    ops = [text(72, 700, "Near"), text(100_000_000, 700, "Far"), text(72, -1e9, "Below")]
+    path = tmp_path / "far.pdf"
+    path.write_bytes(make_pdf([ops]))
+
+    page = PdfiumText(path).page_text(0) or ""
+
+    assert page.split() == ["Near", "Far", "Below"]
+    assert len(page) < 2_000  # 16.5 million characters before the columns were bounded
