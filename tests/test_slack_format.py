@@ -486,6 +486,22 @@ def test_few_long_sections_are_split_by_the_message_text_budget_not_the_block_co
     assert blocks_of(messages[-1], "actions") and len(blocks_of(messages[-1], "context")) == 1
 
 
+def test_sources_with_long_links_spread_over_messages_within_the_budget() -> None:
+    long = [
+        Source(n, f"Report {n}", url=f"https://example.com/{'x' * 1800}/{n}") for n in range(1, 11)
+    ]
+
+    messages = answer_messages("Answer [1].", long, run_id="r")
+
+    assert len(messages) >= 2
+    assert all(text_size(m.blocks) <= MESSAGE_TEXT_LIMIT for m in messages)
+    assert blocks_of(messages[-1], "actions")
+    shown = "".join(
+        e["text"] for m in messages for b in blocks_of(m, "context") for e in b["elements"]
+    )
+    assert all(f"/{n}|Report {n}>" in shown for n in range(1, 11))
+
+
 def test_empty_run_id_is_rejected() -> None:
     with pytest.raises(ValueError, match="run_id"):
         answer_messages("Answer", [], run_id="")

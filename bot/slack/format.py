@@ -63,7 +63,9 @@ def answer_messages(
 
     Returns:
         One message, or several when the blocks pass Slack's 50 per message or
-        :data:`MESSAGE_TEXT_LIMIT` characters; sources and buttons are always on the last.
+        :data:`MESSAGE_TEXT_LIMIT` characters; buttons are on the last, and sources too
+        unless they hold more than half that budget (then they follow the answer over as
+        many messages as they need).
 
     Raises:
         ValueError: ``run_id`` is empty or longer than a button value may be (2,000).
@@ -73,6 +75,8 @@ def answer_messages(
         head.append(_context([truncate(to_mrkdwn(notice), SECTION_LIMIT)]))
     head.extend(_section(chunk) for chunk in split_text(to_mrkdwn(markdown)))
     tail = _source_blocks(sources)[: MAX_BLOCKS - 1]
+    if sum(map(_text_size, tail)) > MESSAGE_TEXT_LIMIT // 2:  # long links: sources may spread
+        head, tail = head + tail, []
     if run_id is not None:
         tail.append(_feedback_block(run_id))
     return [SlackMessage(text=_fallback(blocks), blocks=blocks) for blocks in _pages(head, tail)]
@@ -135,9 +139,17 @@ def _context(texts: Sequence[str]) -> dict[str, Any]:
 
 
 def _source_blocks(sources: Sequence[Source]) -> list[dict[str, Any]]:
-    lines = [_source_line(source) for source in sources]
-    step = MAX_CONTEXT_ELEMENTS
-    return [_context(lines[i : i + step]) for i in range(0, len(lines), step)]
+    """Context blocks of up to 10 source lines and a quarter of a message's text budget."""
+    groups: list[list[str]] = []
+    size = 0
+    for line in map(_source_line, sources):
+        full = bool(groups) and len(groups[-1]) == MAX_CONTEXT_ELEMENTS
+        if not groups or full or size + len(line) > MESSAGE_TEXT_LIMIT // 4:
+            groups.append([])
+            size = 0
+        groups[-1].append(line)
+        size += len(line)
+    return [_context(group) for group in groups]
 
 
 def _source_line(source: Source) -> str:
