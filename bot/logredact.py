@@ -108,6 +108,15 @@ class RedactSecrets(logging.Filter):
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)
         for key, value in list(vars(record).items()):
-            if key not in _STANDARD_ATTRS and isinstance(value, str):
-                setattr(record, key, self.redact(value))
+            if key in _STANDARD_ATTRS or key.startswith("_") or _plain(value):
+                continue
+            shown = value if isinstance(value, str) else str(value)  # as formatters show it
+            clean = self.redact(shown)
+            if clean != shown or isinstance(value, str):
+                setattr(record, key, clean)
         return True
+
+
+def _plain(value: object) -> bool:
+    """A value no secret can hide in: a number, a bool or None."""
+    return value is None or isinstance(value, (bool, int, float))

@@ -217,6 +217,8 @@ async def _serve_http(server: Server[Any], host: str, port: int, identity: Ident
                     signal.signal(sig, handler)
 
     app = server.streamable_http_app(host=host)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(  # log_config=None: its lines go through deskbot's handler (masked)
+        app, host=host, port=port, log_level="warning", lifespan="on", log_config=None
+    )
     log.info("deskbot mcp: http://%s:%d/mcp, as %s", host, port, identity.describe())
     await StopOnSignal(config).serve()

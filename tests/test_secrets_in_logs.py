@@ -212,7 +212,17 @@ def test_deskbot_logs_mask_configured_secrets_and_credential_shapes(
     log = logging.getLogger("bot.test_redaction")
     log.info("connecting to %s", env["DATABASE_URL"])
     log.debug("headers %r", {"Authorization": f"Bearer {OPENAI_KEY}"})
-    log.info("job", extra={"token": SLACK_BOT_TOKEN, "signing": SLACK_SIGNING_SECRET})
+    headers = {"Authorization": f"Bearer {OPENAI_KEY}", "X-Id": "req-1"}
+    log.info(
+        "job",
+        extra={
+            "token": SLACK_BOT_TOKEN,
+            "signing": SLACK_SIGNING_SECRET,
+            "headers": headers,  # not a string: JSON would write it with str()
+            "attempt": 2,
+            "ids": ["req-1"],
+        },
+    )
     try:
         raise RuntimeError(f"gateway refused {DISCORD_TOKEN}; app {SLACK_APP_TOKEN}")
     except RuntimeError:
@@ -225,6 +235,8 @@ def test_deskbot_logs_mask_configured_secrets_and_credential_shapes(
     assert leaks(written) == [] and SQL_PASSWORD not in written
     assert lines[0]["msg"] == f"connecting to postgresql://app:{MASK}@db:5432/deskbot"
     assert lines[2]["token"] == MASK and lines[2]["signing"] == MASK
+    assert MASK in lines[2]["headers"] and "'X-Id': 'req-1'" in lines[2]["headers"]
+    assert (lines[2]["attempt"], lines[2]["ids"]) == (2, ["req-1"])  # nothing to mask: as given
     assert lines[3]["exc"].startswith("Traceback") and MASK in lines[3]["exc"]
     # Not a configured value, but a password in a URL all the same.
     assert lines[4]["msg"] == f"sql at postgresql://app:{MASK}@db:5432/deskbot"
