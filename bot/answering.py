@@ -216,6 +216,7 @@ class AnswerService:
         address = message.reply or ReplyAddress(message.platform, message.channel_id)
         responder = channel.responder(address, message.text)
         if isinstance(responder, Resumable):
+            responder.tag(job.id)  # parts the dead attempts left are found and replaced too
             placeholder = await _earlier_placeholder(responder, job.id, earlier)
             if placeholder is not None:
                 responder.resume(placeholder)

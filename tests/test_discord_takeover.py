@@ -163,3 +163,28 @@ async def test_the_fake_dedups_a_create_by_nonce_only_when_enforced(
     assert "nonce" not in fetched  # only a create's response and event carry it
     mine = [m for m in discord_api.messages_in(CHANNEL_ID) if m["author"]["id"] == BOT_ID]
     assert len(mine) == 2
+
+
+async def test_the_same_last_part_found_by_its_nonce_gets_the_new_runs_buttons(
+    discord_api: FakeDiscord, rest: DiscordREST
+) -> None:
+    """A dead attempt posted the last part (with the feedback buttons) but never recorded it;
+    the next one writes the same words: its buttons must carry the run that answered."""
+    address = ReplyAddress("discord", CHANNEL_ID, workspace_id=GUILD_ID)
+    replies = ReplyRecord(MemoryCache())
+    posts = rf"/channels/{CHANNEL_ID}/messages"
+    hold = discord_api.hold("POST", posts, lambda c: "Part 2:" in str(c.json))
+    first = asyncio.create_task(attempt(rest, address, replies, LONG))
+    await until(hold.reached.is_set)
+    first.cancel()  # dead before the last part's id is recorded, as after a SIGKILL
+    await asyncio.gather(first, return_exceptions=True)
+    hold.release()
+    await until(lambda: len(discord_api.messages_in(CHANNEL_ID)) == 3)
+    buttons_before = str(discord_api.messages_in(CHANNEL_ID)[-1]["components"])
+
+    await attempt(rest, address, replies, LONG)
+
+    shown = discord_api.messages_in(CHANNEL_ID)
+    assert [m["content"][:7] for m in shown] == ["Part 0:", "Part 1:", "Part 2:"]
+    assert len(discord_api.calls_to("POST", posts)) == 4  # the second attempt's 3rd: deduped
+    assert shown[-1]["components"] and str(shown[-1]["components"]) != buttons_before

@@ -248,7 +248,7 @@ class DiscordResponder:
             return "c:" + str((await self.rest.send(self._channel, body))["id"])
         nonced = {**body, "nonce": f"{self._nonce}-{index}", "enforce_nonce": True}
         sent = await self.rest.send(self._channel, nonced)
-        if sent.get("content") != body["content"]:  # the dead attempt's, made before: update
+        if _shown(sent) != _shown(body):  # the dead attempt's, made before: update
             await self.rest.edit(self._channel, str(sent["id"]), body)
         return f"c:{sent['id']}"
 
@@ -316,3 +316,19 @@ def _as_chat(item: dict[str, Any], bot_user_id: str) -> ChatMessage:
     if str(author.get("id")) == bot_user_id:
         return ChatMessage("assistant", text)
     return ChatMessage("user", f"<@{author.get('id', 'someone')}>: {text}" if text else "")
+
+
+def _shown(message: dict[str, Any]) -> tuple[object, ...]:
+    """What a reader sees of a message and what its buttons carry (a run's id), in the
+    fields Discord returns as they were sent (it adds to embeds and components)."""
+    embeds = [(e.get("title"), e.get("description")) for e in message.get("embeds") or []]
+    return message.get("content"), embeds, sorted(_custom_ids(message.get("components")))
+
+
+def _custom_ids(node: object) -> list[str]:
+    if isinstance(node, dict):
+        found = [str(node["custom_id"])] if "custom_id" in node else []
+        return found + [i for value in node.values() for i in _custom_ids(value)]
+    if isinstance(node, list):
+        return [i for item in node for i in _custom_ids(item)]
+    return []
