@@ -18,6 +18,7 @@ from bot.slack.format import (
     split_text,
     to_mrkdwn,
 )
+from tests.fakes.slack_api import blocks_text_size
 
 pytestmark = pytest.mark.unit
 
@@ -446,7 +447,7 @@ def test_long_answer_gives_several_messages_within_limits() -> None:
     for message in messages:
         assert 0 < len(message.blocks) <= 50
         assert 0 < len(message.text) <= 3000
-        assert text_size(message.blocks) <= MESSAGE_TEXT_LIMIT
+        assert blocks_text_size(message.blocks) <= MESSAGE_TEXT_LIMIT
         for block in blocks_of(message, "section"):
             assert len(block["text"]["text"]) <= 3000
             assert block["text"]["text"].count(FENCE) % 2 == 0
@@ -463,17 +464,6 @@ def test_long_answer_gives_several_messages_within_limits() -> None:
     assert content(*sections) == content(to_mrkdwn(markdown))
 
 
-def text_size(node: object) -> int:
-    """Characters of text in blocks, counted as Slack counts them for msg_blocks_too_long."""
-    if isinstance(node, dict):
-        return sum(
-            len(v) if k == "text" and isinstance(v, str) else text_size(v) for k, v in node.items()
-        )
-    if isinstance(node, list):
-        return sum(text_size(item) for item in node)
-    return 0
-
-
 def test_few_long_sections_are_split_by_the_message_text_budget_not_the_block_count() -> None:
     """Slack refuses ~12,000 characters of blocks in one message, far below 50 full sections."""
     paragraphs = [f"Part {n}. " + "word " * 560 for n in range(8)]  # ~2,800 characters each
@@ -481,7 +471,7 @@ def test_few_long_sections_are_split_by_the_message_text_budget_not_the_block_co
     messages = answer_messages("\n\n".join(paragraphs), sources(3), run_id="r")
 
     assert len(messages) == 3  # 3 + 3 + 2 sections, where 50 blocks would allow one message
-    assert all(text_size(m.blocks) <= MESSAGE_TEXT_LIMIT < 12_000 for m in messages)
+    assert all(blocks_text_size(m.blocks) <= MESSAGE_TEXT_LIMIT < 12_000 for m in messages)
     assert [len(blocks_of(m, "section")) for m in messages] == [3, 3, 2]
     assert blocks_of(messages[-1], "actions") and len(blocks_of(messages[-1], "context")) == 1
 
@@ -494,7 +484,7 @@ def test_sources_with_long_links_spread_over_messages_within_the_budget() -> Non
     messages = answer_messages("Answer [1].", long, run_id="r")
 
     assert len(messages) >= 2
-    assert all(text_size(m.blocks) <= MESSAGE_TEXT_LIMIT for m in messages)
+    assert all(blocks_text_size(m.blocks) <= MESSAGE_TEXT_LIMIT for m in messages)
     assert blocks_of(messages[-1], "actions")
     shown = "".join(
         e["text"] for m in messages for b in blocks_of(m, "context") for e in b["elements"]

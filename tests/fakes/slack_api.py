@@ -34,7 +34,7 @@ from urllib.parse import quote
 from tests.fakes.http import FakeHTTPServer, Recorded, Response
 from tests.secret_values import SLACK_BOT_TOKEN
 
-__all__ = ["FakeSlackAPI", "Hold", "SlackCall"]
+__all__ = ["FakeSlackAPI", "Hold", "SlackCall", "blocks_text_size"]
 
 
 @dataclass
@@ -405,15 +405,17 @@ def _check_blocks(args: dict[str, Any]) -> None:
         text = block.get("text") if isinstance(block, dict) else None
         if isinstance(text, dict) and len(str(text.get("text", ""))) > 3000:
             raise _SlackError("invalid_blocks")  # "must be less than 3001 characters"
-    if _text_in(blocks) > BLOCKS_TEXT_LIMIT:
+    if blocks_text_size(blocks) > BLOCKS_TEXT_LIMIT:
         raise _SlackError("msg_blocks_too_long")
 
 
-def _text_in(node: Any) -> int:
+def blocks_text_size(node: Any) -> int:
+    """Characters of text in blocks, as Slack counts them for ``msg_blocks_too_long``."""
     if isinstance(node, dict):
         return sum(
-            len(v) if k == "text" and isinstance(v, str) else _text_in(v) for k, v in node.items()
+            len(v) if k == "text" and isinstance(v, str) else blocks_text_size(v)
+            for k, v in node.items()
         )
     if isinstance(node, list):
-        return sum(_text_in(item) for item in node)
+        return sum(blocks_text_size(item) for item in node)
     return 0
