@@ -144,7 +144,15 @@ def reweigh(
     lengths = np.linalg.norm(table, axis=1)
     edges = np.quantile(scores[trained], np.linspace(0, 1, bins + 1)[1:-1])
     rarity = np.digitize(scores, edges)
-    typical = np.array([np.median(lengths[trained & (rarity == b)]) for b in range(bins)])
+    overall = float(np.median(lengths[trained]))  # for a bin ties left without trained rows
+    typical = np.array(
+        [
+            float(np.median(members))
+            if (members := lengths[trained & (rarity == b)]).size
+            else overall
+            for b in range(bins)
+        ]
+    )
     out = table.copy()
     untrained = ~trained & (lengths > 0)
     out[untrained] *= (typical[rarity[untrained]] / lengths[untrained])[:, None]
