@@ -164,26 +164,21 @@ class DiscordREST:
         self, application_id: str, token: str, message_id: str, body: dict[str, Any]
     ) -> None:
         """Edit one of an interaction's messages (``@original`` is its first response)."""
-        # discord.py keys rate-limit buckets on webhook_id and webhook_token: named so,
-        # each interaction gets its own bucket instead of all sharing one
-        path = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
-        ids = {"webhook_id": application_id, "webhook_token": token, "message_id": message_id}
-        await self.call("PATCH", path, json=body, path_params=ids)
+        ids = _webhook_message(application_id, token, message_id)
+        await self.call("PATCH", _WEBHOOK_MESSAGE, json=body, path_params=ids)
 
     async def webhook_message(
         self, application_id: str, token: str, message_id: str
     ) -> dict[str, Any]:
         """One of an interaction's messages (``@original`` is its first response)."""
-        path = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
-        ids = {"webhook_id": application_id, "webhook_token": token, "message_id": message_id}
-        return dict(await self.call("GET", path, path_params=ids))
+        ids = _webhook_message(application_id, token, message_id)
+        return dict(await self.call("GET", _WEBHOOK_MESSAGE, path_params=ids))
 
     async def delete_followup(self, application_id: str, token: str, message_id: str) -> None:
         """Delete an interaction's follow-up message; one already gone counts as deleted."""
-        path = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
-        ids = {"webhook_id": application_id, "webhook_token": token, "message_id": message_id}
+        ids = _webhook_message(application_id, token, message_id)
         try:
-            await self.call("DELETE", path, path_params=ids)
+            await self.call("DELETE", _WEBHOOK_MESSAGE, path_params=ids)
         except RestError as exc:
             if exc.code != UNKNOWN_MESSAGE:
                 raise
@@ -231,3 +226,12 @@ class DiscordREST:
         if self._owned and self._http is not None:
             await self._http.close()
             self._http = None
+
+
+# discord.py keys rate-limit buckets on webhook_id and webhook_token: named so, each
+# interaction gets its own bucket instead of all sharing one
+_WEBHOOK_MESSAGE = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
+
+
+def _webhook_message(application_id: str, token: str, message_id: str) -> dict[str, str]:
+    return {"webhook_id": application_id, "webhook_token": token, "message_id": message_id}
