@@ -13,20 +13,19 @@ nonces.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from bot.agent.answer import Answer
 from bot.discord.channel import DiscordResponder
 from bot.discord.rest import DiscordREST, use_api_url
 from bot.messages import ReplyAddress
 from bot.replies import ReplyRecord
 from bot.state.memory import MemoryCache
 from tests.fakes.discord_api import APPLICATION_ID, BOT_ID, CHANNEL_ID, GUILD_ID, FakeDiscord
+from tests.takeover_support import attempt_with
 from tests.test_slack import until
 
 pytestmark = pytest.mark.e2e
@@ -44,24 +43,12 @@ async def rest(discord_api: FakeDiscord) -> AsyncIterator[DiscordREST]:
     await client.close()
 
 
-def answer(text: str) -> Answer:
-    return Answer(uuid.uuid4(), uuid.uuid4(), "completed", text)
-
-
 async def attempt(
     rest: DiscordREST, address: ReplyAddress, replies: ReplyRecord, text: str
 ) -> DiscordResponder:
     """One attempt of the job, from the reply record, as a worker runs it; never ``shown``."""
     responder = DiscordResponder(rest, address, question="q", replies=replies)
-    responder.tag(JOB)
-    earlier = await replies.get(JOB)
-    if earlier is not None and earlier.message is not None:
-        responder.resume(earlier.message)
-    await responder.start()
-    if responder.placeholder is not None:  # as AnswerService records the first message
-        await replies.placed(JOB, responder.placeholder)
-    await responder.finish(answer(text))
-    return responder
+    return await attempt_with(responder, replies, JOB, text)
 
 
 async def deferred(discord_api: FakeDiscord, asked: dict[str, Any]) -> ReplyAddress:

@@ -12,18 +12,17 @@ with fewer parts, a part posted but never recorded (found by its metadata), and 
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.agent.answer import Answer
 from bot.messages import ReplyAddress
 from bot.replies import ReplyRecord
 from bot.slack.channel import SlackResponder
 from bot.state.memory import MemoryCache
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.takeover_support import attempt_with
 from tests.test_slack import until
 
 pytestmark = pytest.mark.e2e
@@ -56,16 +55,7 @@ def client(slack_api: FakeSlackAPI) -> AsyncWebClient:
 
 async def attempt(client: AsyncWebClient, replies: ReplyRecord, text: str) -> SlackResponder:
     """One attempt of the job, from the reply record, as a worker runs it; never ``shown``."""
-    responder = SlackResponder(client, ADDRESS, replies=replies)
-    responder.tag(JOB)
-    earlier = await replies.get(JOB)
-    if earlier is not None and earlier.message is not None:
-        responder.resume(earlier.message)
-    await responder.start()
-    if responder.placeholder is not None:  # as AnswerService records the first message
-        await replies.placed(JOB, responder.placeholder)
-    await responder.finish(Answer(uuid.uuid4(), uuid.uuid4(), "completed", text))
-    return responder
+    return await attempt_with(SlackResponder(client, ADDRESS, replies=replies), replies, JOB, text)
 
 
 def shown_paragraphs(slack: FakeSlackAPI) -> list[list[int]]:
