@@ -70,8 +70,9 @@ class DraftReplies:
         row = [{**send, "custom_id": custom_id("send", event_id)}]
         row.append({**edit, "custom_id": custom_id("edit", event_id)})
         view = view_of([{"type": 1, "components": row}])
-        await interaction.followup.send(f"{DRAFT_HEADER}{_QUOTE}{text}", ephemeral=True, view=view)
+        # Audited before the moderator sees it: what shows has always been recorded.
         await self._audit(interaction, event, "moderation.draft")
+        await interaction.followup.send(f"{DRAFT_HEADER}{_QUOTE}{text}", ephemeral=True, view=view)
 
     async def drafted(self, event: EventRecord) -> str:
         """The LLM's calm reply in the message's language; the template without one."""
@@ -124,13 +125,14 @@ class DraftReplies:
     ) -> None:
         event = await self.store.event(event_id)
         posted = await self._reply(event, text)
+        # Audited as soon as the reply is up, before the moderator is told it was sent.
+        details = {"message_id": posted, "edited": edited}
+        await self._audit(interaction, event, "moderation.reply", text, details)
         shown = f"{_SENT}{_QUOTE}{text}"
         if interaction.message is not None:  # the draft: its buttons go, it cannot go twice
             await interaction.response.edit_message(content=shown, view=None)
         else:
             await say(interaction, shown)
-        details = {"message_id": posted, "edited": edited}
-        await self._audit(interaction, event, "moderation.reply", text, details)
 
     async def _reply(self, event: EventRecord, text: str) -> str:
         """Reply to the flagged message; to the channel, mentioning the member, if it is gone."""
