@@ -169,6 +169,23 @@ def assert_no_secret(output: str, what: str) -> None:
         pytest.fail(f"{what} printed a secret ({', '.join(names)})", pytrace=False)
 
 
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    """A test may call ``configure_logging``: the root logger and every level come back."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]
+    levels = [logger.level for logger in loggers]
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    for logger, old in zip(loggers, levels, strict=True):
+        logger.setLevel(old)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in SETTINGS_ENV:

@@ -15,7 +15,7 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from pydantic import SecretStr
@@ -180,19 +180,9 @@ async def test_a_slack_answer_at_debug_logs_no_secret(
 
 
 @pytest.fixture
-def deskbot_handler() -> Iterator[io.StringIO]:
-    """``configure_logging`` writing JSON to a buffer; the root logger is put back after."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]
-    levels = [logger.level for logger in loggers]
-    stream = io.StringIO()
-    yield stream
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-    root.setLevel(level)
-    for logger, old in zip(loggers, levels, strict=True):
-        logger.setLevel(old)
+def deskbot_handler(logging_restored: None) -> io.StringIO:
+    """A buffer for ``configure_logging`` to write JSON to; the root logger is put back after."""
+    return io.StringIO()
 
 
 @pytest.mark.unit

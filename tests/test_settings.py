@@ -93,6 +93,7 @@ def test_adapter_requirements(make_settings: Make) -> None:
         http.require_adapter("slack", "socket")
 
 
+@pytest.mark.usefixtures("logging_restored")
 def test_json_logs_carry_bound_ids() -> None:
     stream = io.StringIO()
     configure_logging("INFO", "json", stream=stream)
@@ -104,13 +105,12 @@ def test_json_logs_carry_bound_ids() -> None:
     assert first["msg"] == "answered"
     assert (first["request_id"], first["job_id"], first["ms"]) == ("req-1", "job-9", 12.5)
     assert "request_id" not in second
-    configure_logging("WARNING", "text")
 
 
+@pytest.mark.usefixtures("logging_restored")
 def test_text_logs_for_terminals() -> None:
     stream = io.StringIO()
     configure_logging("DEBUG", "text", stream=stream)
     with bind(job_id="j1"):
         logging.getLogger("deskbot.test").debug("working")
     assert "debug   deskbot.test: working  job_id=j1" in stream.getvalue()
-    configure_logging("WARNING", "text")
