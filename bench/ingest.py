@@ -220,7 +220,8 @@ async def main(
             for chunk in await knowledge.store.document_chunks(doc.id):
                 contents.setdefault(Path(doc.source).name, []).append(chunk.content)
                 if chunk.kind != "table":  # the chunks that get a vector
-                    texts.append(embedding_input(doc.title, chunk.section, chunk.content))
+                    embedded = chunk.embed_text or chunk.content
+                    texts.append(embedding_input(doc.title, chunk.section, embedded))
         texts.sort(key=len)
         model = embedders[runtime]
         tokens = sum(min(model.count_tokens(t), model.max_tokens) for t in texts)

@@ -7,9 +7,11 @@ offsets are a citation.
 
 Tables give two kinds of chunk: the table as Markdown (``table``, for display and citation;
 split by rows with the header repeated when it is too long) and the rows serialized with
-their headers, ``Header: value | Header: value`` one row per line, grouped under the budget
-(``table_rows``; a row is cut at spaces only where it alone is over the budget), each group
-led by the table's caption and page.
+their headers, ``Header: value | Header: value`` one row per line (``table_rows``), each
+group led by the table's caption and page. That text is what a hit shows and cites; the
+model reads the group compactly (:attr:`ChunkDraft.embed_text`): the headers once on one
+line, then each row's cells, and rows are grouped under the budget of that compact form.
+A row too long to fit alone is cut at spaces and embedded as shown.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class ChunkDraft:
     char_end: int
     token_count: int
     meta: dict[str, Any] = field(default_factory=dict)
+    # What the model reads instead of ``content`` (None: the content itself).
+    embed_text: str | None = None
 
 
 @dataclass
@@ -258,7 +262,7 @@ def _table_label(table: Table, section: str | None) -> str:
 def _table_chunks(
     block: Block, table: Table, counter: _Counter, max_tokens: int
 ) -> list[ChunkDraft]:
-    def draft(kind: ChunkKind, content: str, **meta: Any) -> ChunkDraft:
+    def draft(kind: ChunkKind, content: str, embed: str | None = None, **meta: Any) -> ChunkDraft:
         return ChunkDraft(
             kind=kind,
             content=content,
@@ -268,6 +272,7 @@ def _table_chunks(
             char_end=block.char_end,
             token_count=counter(content),
             meta={"caption": table.caption, "columns": table.headers, **meta},
+            embed_text=embed,
         )
 
     label = _table_label(table, block.section)
@@ -281,14 +286,23 @@ def _table_chunks(
         if table.caption:
             text = f"{table.caption}\n\n{text}"
         chunks.append(draft("table", text, part=part, parts=len(markdown_groups)))
+    heading = " | ".join(table.headers)
     budget = max_tokens - counter(label)
-    lines = [serialize_row(table.headers, row) for row in table.rows]
-    lines = [piece for line in lines if line for piece in _split_words(line, counter, budget)]
-    if not lines:
-        return chunks
+    room = budget - counter(heading) - 1
+    rows = [row for row in table.rows if any(cell.strip() for cell in row)]
     # Counts of separate lines add up only roughly: one token of slack per line.
-    for rows in _group_rows(lines, lambda line: counter(line) + 1, budget):
-        chunks.append(draft("table_rows", "\n".join([label, *rows]), rows=len(rows)))
+    for group in _group_rows(rows, lambda row: counter(" | ".join(row)) + 1, room):
+        if not group:
+            continue
+        shown = [serialize_row(table.headers, row) for row in group]
+        if len(group) == 1 and counter(" | ".join(group[0])) + 1 > room:
+            # One row over the budget alone (prose in a layout table): cut at spaces and
+            # embedded as shown, so that no part of it goes unread.
+            for piece in _split_words(shown[0], counter, budget):
+                chunks.append(draft("table_rows", f"{label}\n{piece}", rows=1))
+            continue
+        compact = "\n".join([label, heading, *(" | ".join(row) for row in group)])
+        chunks.append(draft("table_rows", "\n".join([label, *shown]), compact, rows=len(group)))
     return chunks
 
 

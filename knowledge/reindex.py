@@ -30,7 +30,7 @@ async def reindex_collection(
     for start in range(0, len(inputs), batch):
         part = inputs[start : start + batch]
         vectors = await embedder.embed_documents(
-            [embedding_input(row.title, row.section, row.content) for row in part]
+            [embedding_input(row.title, row.section, row.embed_text or row.content) for row in part]
         )
         await store.set_vectors(
             [(row.chunk_id, v) for row, v in zip(part, vectors, strict=True)], embedder.dim

@@ -145,6 +145,9 @@ class Chunk(KnowledgeBase):
     ordinal: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16), server_default="text")
     content: Mapped[str] = mapped_column(Text)
+    # What the model read instead of ``content`` (a table's rows, headers once); NULL: the
+    # content. Reindexing embeds the same text again.
+    embed_text: Mapped[str | None] = mapped_column(Text)
     # Hash of kind + normalized content alone: a new version reuses unchanged chunks' vectors.
     content_hash: Mapped[str] = mapped_column(String(64), server_default="")
     page: Mapped[int | None] = mapped_column(Integer)

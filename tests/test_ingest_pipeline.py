@@ -139,7 +139,7 @@ def test_a_table_row_longer_than_the_budget_is_cut_at_spaces() -> None:
     rows = [c for c in chunks if c.kind == "table_rows"]
     assert len(rows) > 2
     for chunk in rows:
-        model_input = embedding_input(doc.title, chunk.section, chunk.content)
+        model_input = embedding_input(doc.title, chunk.section, chunk.embed_text or chunk.content)
         assert EMBEDDER.count_tokens(model_input) - SPECIALS <= 60
     lines = [line for c in rows for line in c.content.splitlines()[1:]]
     assert " ".join(lines) == f"Rule: R1 | Text: {note} Rule: R2 | Text: short"
@@ -158,7 +158,8 @@ async def test_no_stored_chunk_is_longer_than_the_model_reads(database: Database
     assert result.document_id is not None
     [stored] = await store.list_documents("long")
     for chunk in await store.document_chunks(stored.id):
-        model_input = embedding_input(stored.title, chunk.section, chunk.content)
+        read = chunk.embed_text or chunk.content
+        model_input = embedding_input(stored.title, chunk.section, read)
         assert EMBEDDER.count_tokens(model_input) <= EMBEDDER.max_tokens
 
 

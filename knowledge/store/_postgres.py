@@ -219,11 +219,12 @@ class KnowledgeStore:
                     Chunk.char_start,
                     Chunk.char_end,
                     Chunk.token_count,
+                    Chunk.embed_text,
                 )
                 .where(Chunk.document_id == document_id)
                 .order_by(Chunk.ordinal)
             )
-            return [ChunkRecord(*row) for row in rows]
+            return [ChunkRecord(**row._mapping) for row in rows]
 
     async def vectors_by_content(self, document_id: uuid.UUID) -> dict[str, np.ndarray[Any, Any]]:
         """Stored vectors of a version's chunks by content hash (to reuse in the next)."""
@@ -338,7 +339,7 @@ class KnowledgeStore:
         """What each embedded chunk of ``collection`` was embedded from (tables are not)."""
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                select(Chunk.id, Document.title, Chunk.section, Chunk.content)
+                select(Chunk.id, Document.title, Chunk.section, Chunk.content, Chunk.embed_text)
                 .join(Document, Document.id == Chunk.document_id)
                 .where(Chunk.collection_id == collection.id, Chunk.kind != "table")
             )

@@ -21,9 +21,13 @@ def normalize_text(value: str) -> str:
     return " ".join(unicodedata.normalize("NFC", value).split())
 
 
-def content_hash(kind: str, content: str) -> str:
-    """Identity of a chunk's content, independent of its document."""
-    return hashlib.sha256(f"{kind}\x00{normalize_text(content)}".encode()).hexdigest()
+def content_hash(kind: str, content: str, embed_text: str | None = None) -> str:
+    """Identity of a chunk's content (and of what its vector was made from, where that is
+    not the content), independent of its document."""
+    raw = f"{kind}\x00{normalize_text(content)}"
+    if embed_text is not None:
+        raw += f"\x00{normalize_text(embed_text)}"
+    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def chunk_id(document_id: uuid.UUID, content_digest: str, ordinal: int) -> str:
@@ -92,6 +96,7 @@ class ChunkRecord:
     char_start: int | None
     char_end: int | None
     token_count: int
+    embed_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,7 @@ class EmbeddingInput:
     title: str
     section: str | None
     content: str
+    embed_text: str | None = None
 
 
 def check_embedder(collection: CollectionInfo, embedder: Embedder) -> None:

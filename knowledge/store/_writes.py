@@ -85,6 +85,7 @@ async def insert_chunks(
             "ordinal": ordinal,
             "kind": chunk.draft.kind,
             "content": chunk.draft.content,
+            "embed_text": chunk.draft.embed_text,
             "content_hash": chunk.content_hash,
             "page": chunk.draft.page,
             "section": chunk.draft.section,
