@@ -71,7 +71,7 @@ def read_pdf(path: Path) -> PdfContent:
         blocks: list[Block] = []
         for number, page in enumerate(reader.pages, 1):
             text = pdfium.page_text(number - 1)
-            blocks.extend(_page_blocks(page, plumber, number, text))
+            blocks.extend(_page_blocks(page, plumber, number, text, pdfium))
         blocks = continue_tables(blocks)
         title = reader.metadata.title if reader.metadata else None
     except PyPdfError as exc:
@@ -164,16 +164,21 @@ def _plumber_page(plumber: PlumberPDF | None, number: int) -> PlumberPage | None
 
 
 def _page_blocks(
-    page: PageObject, plumber: PlumberPDF | None, number: int, text: str | None
+    page: PageObject,
+    plumber: PlumberPDF | None,
+    number: int,
+    text: str | None,
+    pdfium: PdfiumText,
 ) -> list[Block]:
     """The page's prose and tables from its layout ``text`` (PDFium's; pypdf's where that is
-    ``None`` or blank); pdfplumber reads the page only where a table may be."""
+    ``None`` or blank); pdfplumber reads the page only where a table may be: its operators
+    paint lines and PDFium's paths of them make edges a ruled table can start from, or its
+    text has columns of figures."""
     operators = PageOperators.of(page)
     if text is None or not text.strip():
         text = _page_text(page, operators)
-    finders = _TableFinders(
-        ruled=operators.may_have_ruled_table(), whitespace=may_have_whitespace_table(text)
-    )
+    ruled = operators.may_have_ruled_table() and pdfium.may_hold_ruled_table(number - 1)
+    finders = _TableFinders(ruled=ruled, whitespace=may_have_whitespace_table(text))
     plumber_page = _plumber_page(plumber, number) if finders.ruled or finders.whitespace else None
     tables: list[PdfTable] = []
     outside = ""

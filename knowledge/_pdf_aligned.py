@@ -37,12 +37,17 @@ from knowledge._pdf_rules import WORD_GAP, Rule, caption_above, horizontal_rules
 from knowledge._pdf_tables import PdfTable
 from knowledge._tables import build_table
 
-__all__ = ["find_aligned_tables", "find_whitespace_tables", "may_have_whitespace_table"]
+__all__ = [
+    "MAX_TABLE_GAP",
+    "find_aligned_tables",
+    "find_whitespace_tables",
+    "may_have_whitespace_table",
+]
 
 Box = tuple[float, float, float, float]
 # Points: the most a header band between two rules may take, and a whole table.
 _MAX_HEADER = 60.0
-_MAX_TABLE = 600.0
+MAX_TABLE_GAP = 600.0
 
 
 def find_aligned_tables(
@@ -51,7 +56,7 @@ def find_aligned_tables(
     """Tables between stacks of horizontal rules, outside the ``taken`` boxes."""
     # Rules of the tables found already are theirs: only the others can bound a table.
     rules = [rule for rule in horizontal_rules(page) if not _overlaps(_box(rule), taken)]
-    stacks = rule_stacks(rules, max_gap=_MAX_TABLE)
+    stacks = rule_stacks(rules, max_gap=MAX_TABLE_GAP)
     if not stacks:
         return []
     words = extract_words(page.chars, x_tolerance_ratio=WORD_GAP)

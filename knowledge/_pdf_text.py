@@ -30,6 +30,8 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
+from knowledge._pdf_edges import may_hold_ruled_table
+
 __all__ = ["PdfiumText"]
 
 # PDFium is not thread-safe: one page at a time in a process.
@@ -82,6 +84,21 @@ class PdfiumText:
         except Exception:
             return None
         return f"{text}\n\n{aside}" if aside else text
+
+    def may_hold_ruled_table(self, index: int) -> bool:
+        """Whether the page's drawn lines can make a ruled table (True where PDFium fails);
+        see :mod:`knowledge._pdf_edges`."""
+        if self._document is None:
+            return True
+        try:
+            with _LOCK:
+                page = self._document[index]
+                try:
+                    return may_hold_ruled_table(page)
+                finally:
+                    page.close()
+        except Exception:
+            return True
 
     def close(self) -> None:
         """Release the document."""
