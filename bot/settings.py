@@ -87,7 +87,8 @@ class Settings(BaseSettings):
     parse_workers: Annotated[int, _env("DESKBOT_PARSE_WORKERS")] = 2
     search_dense_weight: Annotated[float, _env("DESKBOT_SEARCH_DENSE_WEIGHT")] = 0.35
     search_dense_weight_latin: Annotated[float, _env("DESKBOT_SEARCH_DENSE_WEIGHT_LATIN")] = 0.2
-    search_min_similarity: Annotated[float, _env("DESKBOT_SEARCH_MIN_SIMILARITY")] = 0.80
+    # None: the embedder's own (e5 0.80, MiniLM lower: its cosines run lower).
+    search_min_similarity: Annotated[float | None, _env("DESKBOT_SEARCH_MIN_SIMILARITY")] = None
 
     # Agent
     max_steps: Annotated[int, _env("DESKBOT_MAX_STEPS")] = 8

@@ -125,7 +125,7 @@ class Searcher:
         *,
         dense_weight: float = 0.35,
         dense_weight_latin: float = 0.2,
-        dense_floor: float = 0.80,
+        dense_floor: float | None = None,
         ef_search: int = 400,
         candidate_pool: int = 50,
         bm25_k1: float = 1.2,
@@ -135,7 +135,8 @@ class Searcher:
         self.embedder = embedder
         self.dense_weight = dense_weight
         self.dense_weight_latin = dense_weight_latin
-        self.dense_floor = dense_floor
+        # A passage with no word of the question needs this cosine: the model's own floor.
+        self.dense_floor = embedder.relevance_floor if dense_floor is None else dense_floor
         self.ef_search = ef_search
         self.candidate_pool = candidate_pool
         self.bm25_k1 = bm25_k1

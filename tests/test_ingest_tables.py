@@ -34,6 +34,7 @@ class _Recorder:
 
     dim = 8
     max_tokens = 512
+    relevance_floor = 0.80
 
     def __init__(self, name: str) -> None:
         self.name = name

@@ -263,6 +263,7 @@ class _OtherModel:
     name = "other/model"
     dim = 8
     max_tokens = 512
+    relevance_floor = 0.80
 
     def count_tokens(self, text: str) -> int:
         return len(text.split()) + 2

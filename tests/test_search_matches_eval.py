@@ -111,3 +111,28 @@ def test_eval_keeps_the_relevance_floor_search_keeps(
     recall = _recall_at_1(run_cli, env, tmp_path)
     assert recall["dense"] == 0.0
     assert recall["hybrid"] == (1.0 if hybrid_top == ANSWER else 0.0)
+
+
+def test_each_embedder_has_its_own_relevance_floor(
+    run_cli: Run, fresh_database: FreshDatabase, tmp_path: Path
+) -> None:
+    # MiniLM's cosines run far below e5's: at e5's floor (0.80) its dense side found nothing.
+    env = {"DATABASE_URL": fresh_database.url, "DESKBOT_EMBEDDER": "minilm-int8"}
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "laptops.txt").write_text(
+        "Staff request replacement notebooks through the IT helpdesk portal.\n", encoding="utf-8"
+    )
+    (corpus / "lunch.txt").write_text(
+        "The cafeteria serves lunch from noon until two.\n", encoding="utf-8"
+    )
+    assert run_cli("ingest", str(corpus), "--collection", "guide", env=env).code == 0
+
+    def dense(**extra: str) -> list[str]:
+        question = "How do I get a new laptop?"  # no word in common with either file
+        found = run_cli("search", question, "--mode", "dense", "--json", env={**env, **extra})
+        assert found.code == 0, found.stderr
+        return [str(hit["citation"]["title"]) for hit in json.loads(found.stdout)]
+
+    assert dense() == ["laptops"]  # 0.48 clears MiniLM's 0.20; lunch (0.08) does not
+    assert dense(DESKBOT_SEARCH_MIN_SIMILARITY="0.80") == []  # a set floor still rules
