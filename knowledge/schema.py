@@ -148,7 +148,8 @@ class Chunk(KnowledgeBase):
     # What the model read instead of ``content`` (a table's rows, headers once); NULL: the
     # content. Reindexing embeds the same text again.
     embed_text: Mapped[str | None] = mapped_column(Text)
-    # Hash of kind + normalized content alone: a new version reuses unchanged chunks' vectors.
+    # Hash of kind + normalized content (+ embed_text where set): a new version reuses the
+    # vectors of chunks whose content and model input are unchanged.
     content_hash: Mapped[str] = mapped_column(String(64), server_default="")
     page: Mapped[int | None] = mapped_column(Integer)
     section: Mapped[str | None] = mapped_column(Text)
