@@ -13,6 +13,7 @@ search alone (README, Benchmarks). Its digest names the embedder's vector space.
 from __future__ import annotations
 
 import hashlib
+import os
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -64,8 +65,10 @@ def write_student(path: Path, tensors: Mapping[str, npt.NDArray[Any]]) -> Path:
             out[name] = value
     path.parent.mkdir(parents=True, exist_ok=True)
     save: Any = np.savez  # its stubs read ``**out`` as its own keyword arguments
-    with path.open("wb") as handle:
+    partial = path.with_name(f".{path.name}.partial")  # readers never see half a file
+    with partial.open("wb") as handle:
         save(handle, **out)
+    os.replace(partial, path)
     return path
 
 
