@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -36,6 +37,7 @@ __all__ = ["PdfiumText"]
 
 # PDFium is not thread-safe: one page at a time in a process.
 _LOCK = threading.Lock()
+T = TypeVar("T")
 # A gap under this many font sizes is a space between words; over the second, a gutter.
 _WORD_GAP = 0.8
 _WIDE_GAP = 1.5
@@ -71,15 +73,11 @@ class PdfiumText:
 
     def page_text(self, index: int) -> str | None:
         """The page's layout text ("" for a page without text), ``None`` if PDFium fails."""
-        if self._document is None:
+        found = self._on_page(index, _page_words, None)
+        if found is None:
             return None
+        words, advance, aside = found
         try:
-            with _LOCK:
-                page = self._document[index]
-                try:
-                    words, advance, aside = _page_words(page)
-                finally:
-                    page.close()
             text = _layout(words, advance)
         except Exception:
             return None
@@ -88,17 +86,21 @@ class PdfiumText:
     def may_hold_ruled_table(self, index: int) -> bool:
         """Whether the page's drawn lines can make a ruled table (True where PDFium fails);
         see :mod:`knowledge._pdf_edges`."""
+        return self._on_page(index, may_hold_ruled_table, True)
+
+    def _on_page(self, index: int, read: Callable[[pdfium.PdfPage], T], failed: T) -> T:
+        """``read`` of the open page ``index`` (under PDFium's lock); ``failed`` if it fails."""
         if self._document is None:
-            return True
+            return failed
         try:
             with _LOCK:
                 page = self._document[index]
                 try:
-                    return may_hold_ruled_table(page)
+                    return read(page)
                 finally:
                     page.close()
         except Exception:
-            return True
+            return failed
 
     def close(self) -> None:
         """Release the document."""
