@@ -73,6 +73,7 @@ def make_knowledge(settings: Settings, database: Database) -> Knowledge:
             dense_weight=settings.search_dense_weight,
             dense_weight_latin=settings.search_dense_weight_latin,
             dense_floor=settings.search_min_similarity,
+            vectors_on_demand=settings.search_vectors_on_demand,
         ),
         ingestor=Ingestor(
             store,
@@ -83,5 +84,6 @@ def make_knowledge(settings: Settings, database: Database) -> Knowledge:
             parse_workers=settings.parse_workers,
             chunk_tokens=settings.chunk_tokens,
             overlap_tokens=settings.chunk_overlap,
+            defer_vectors=settings.defer_vectors,
         ),
     )

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     parse_timeout: Annotated[float, _env("DESKBOT_PARSE_TIMEOUT")] = 120.0
     parse_memory_mb: Annotated[int, _env("DESKBOT_PARSE_MEMORY_MB")] = 2048
     parse_workers: Annotated[int, _env("DESKBOT_PARSE_WORKERS")] = 2
+    # Store every file of an ingest first (searchable at once), then embed its chunks.
+    defer_vectors: Annotated[bool, _env("DESKBOT_DEFER_VECTORS")] = True
+    # How many of a search's best lexical candidates without a vector it embeds on the spot.
+    search_vectors_on_demand: Annotated[int, _env("DESKBOT_SEARCH_VECTORS_ON_DEMAND")] = 20
     search_dense_weight: Annotated[float, _env("DESKBOT_SEARCH_DENSE_WEIGHT")] = 0.35
     search_dense_weight_latin: Annotated[float, _env("DESKBOT_SEARCH_DENSE_WEIGHT_LATIN")] = 0.2
     # None: the embedder's own (e5 0.80, MiniLM lower: its cosines run lower).
@@ -216,7 +220,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a port between 1 and 65535")
         return value
 
-    @field_validator("llm_max_retries")
+    @field_validator("llm_max_retries", "search_vectors_on_demand")
     @classmethod
     def _not_negative(cls, value: int) -> int:
         if value < 0:

@@ -53,6 +53,8 @@ class FileResult:
     status: Status
     chunks: int = 0
     tables: int = 0
+    # Chunks the model reads for this file (the others reuse the vectors of the version
+    # before); a deferred ingest embeds them after every file is stored.
     embedded: int = 0
     version: int | None = None
     document_id: str | None = None
@@ -75,6 +77,10 @@ class Progress:
 
     def file_finished(self, result: FileResult) -> None:
         """The file is stored, unchanged or refused."""
+
+    def vectors(self, done: int, total: int) -> None:
+        """A deferred ingest's fill: every file is stored and searchable, and ``done`` of the
+        ``total`` chunks it embeds have their vector (first called with ``done`` 0)."""
 
 
 class StepError(Exception):

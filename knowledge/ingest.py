@@ -18,6 +18,7 @@ that concern the whole collection (another embedder filled it) end the batch.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -41,6 +42,7 @@ from knowledge.chunking import ChunkDraft, chunk_document, embedding_input
 from knowledge.documents import ParsedDocument
 from knowledge.embedders import Embedder
 from knowledge.errors import ParseError, Refusal
+from knowledge.reindex import fill_vectors
 from knowledge.store import (
     CollectionInfo,
     DocumentInfo,
@@ -53,6 +55,8 @@ from knowledge.store import (
 __all__ = ["FileResult", "Ingestor", "Progress", "Refusal", "expand_paths"]
 
 _EMBED_BATCH = 32
+
+logger = logging.getLogger(__name__)
 
 
 class Ingestor:
@@ -70,9 +74,13 @@ class Ingestor:
         overlap_tokens: int = 40,
         parse_ahead: int = 4,
         parse_workers: int = 2,
+        defer_vectors: bool = False,
     ) -> None:
         self.store = store
         self.embedder = embedder
+        # Store every file first (searchable by its words, and by meaning through the
+        # search's vectors on demand), then embed the batch's chunks: see ``ingest_paths``.
+        self.defer_vectors = defer_vectors
         self.max_bytes = max_bytes
         self.parse_timeout = parse_timeout
         self.chunk_tokens = chunk_tokens
@@ -134,7 +142,33 @@ class Ingestor:
             if not loader.done():  # stopped early: do not leave a parser running
                 loader.cancel()
             await asyncio.gather(loader, return_exceptions=True)
+        if self.defer_vectors and any(r.embedded for r in results):
+            await self.fill_vectors(collection, progress)
         return results
+
+    async def fill_vectors(
+        self, collection: CollectionInfo, progress: Progress | None = None
+    ) -> int:
+        """Embed the chunks of ``collection`` still without a vector; how many were filled.
+
+        A deferred ingest ends with this. Its files are already stored, so a failure here
+        (the model, the database) loses nothing: it is logged, searches embed the chunks
+        they find on demand, and the next deferred ingest's fill takes the rest.
+        """
+        progress = progress or Progress()
+        try:
+            return await fill_vectors(
+                self.store,
+                self.embedder,
+                collection.name,
+                on_progress=progress.vectors,
+            )
+        except Exception as exc:  # the files are stored; only their vectors wait
+            logger.warning(
+                "%s: vectors left for later (%s: %s)", collection.name, type(exc).__name__, exc
+            )
+            logger.debug("fill failed", exc_info=exc)
+            return 0
 
     async def _finish(
         self,
@@ -157,6 +191,7 @@ class Ingestor:
                 uploaded_by=uploaded_by,
                 progress=progress,
                 shown=loaded.shown,
+                embed=not self.defer_vectors,
             )
         except (ParseError, StepError) as exc:
             result = refused(loaded.shown, exc, began)
@@ -171,7 +206,13 @@ class Ingestor:
     ) -> list[FileResult]:
         async def store(doc: ParsedDocument, current: DocumentInfo | None, **kw: Any) -> FileResult:
             return await self._store(
-                doc, collection, current, uploaded_by=uploaded_by, progress=progress, **kw
+                doc,
+                collection,
+                current,
+                uploaded_by=uploaded_by,
+                progress=progress,
+                embed=not self.defer_vectors,
+                **kw,
             )
 
         return await store_attachments(
@@ -191,7 +232,8 @@ class Ingestor:
     ) -> FileResult:
         """Chunk, analyze, embed (reusing unchanged vectors) and write a parsed document.
 
-        ``embed=False`` stores chunks for lexical search only (a lexical-only evaluation).
+        ``embed=False`` stores the chunks without vectors: searchable by their words, and
+        by meaning once a search or :meth:`fill_vectors` embeds them.
 
         Raises:
             ParseError: The document has no text to index.
@@ -322,7 +364,9 @@ class Ingestor:
         # chunks carry the same cells with their headers, and those are what get a vector.
         todo = [i for i, v in enumerate(vectors) if v is None and drafts[i].kind != "table"]
         # Batches of similar length: the model pads each batch to its longest text.
-        todo = sorted(todo, key=lambda i: len(inputs[i])) if embed else []
+        if not embed:  # stored without: a deferred ingest's fill embeds them next
+            return vectors, len(todo)
+        todo.sort(key=lambda i: len(inputs[i]))
         progress.chunks_total(shown, len(todo))
         for start in range(0, len(todo), _EMBED_BATCH):
             batch = todo[start : start + _EMBED_BATCH]

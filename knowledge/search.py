@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from knowledge.analysis import query_terms
+from knowledge.chunking import embedding_input
 from knowledge.embedders import Embedder
 from knowledge.errors import EmbeddingMismatchError, KnowledgeError, NotFoundError
 from knowledge.fusion import Hit, normalize, rrf
@@ -128,6 +129,7 @@ class Searcher:
         dense_floor: float | None = None,
         ef_search: int = 400,
         candidate_pool: int = 50,
+        vectors_on_demand: int = 20,
         bm25_k1: float = 1.2,
         bm25_b: float = 0.75,
     ) -> None:
@@ -139,6 +141,9 @@ class Searcher:
         self.dense_floor = embedder.relevance_floor if dense_floor is None else dense_floor
         self.ef_search = ef_search
         self.candidate_pool = candidate_pool
+        # Of a hybrid search's best lexical candidates, how many stored without a vector (a
+        # deferred ingest's, until its fill reaches them) are embedded on the spot and kept.
+        self.vectors_on_demand = vectors_on_demand
         self.bm25_k1 = bm25_k1
         self.bm25_b = bm25_b
         self._vectors: OrderedDict[str, Vector] = OrderedDict()
@@ -253,6 +258,7 @@ class Searcher:
                 self._dense(query_vector, dense_filters, limit),
             )
             lexical = found.hits
+            dense += await self._vectors_now(lexical, dense, dense_filters, query_vector)
         elif mode == "lexical":
             lexical = (await self.lexical(query, filters, limit)).hits
         else:
@@ -341,6 +347,38 @@ class Searcher:
         if not filters.collections:
             return []
         return await self.store.dense(vector, filters, limit=limit, ef_search=self.ef_search)
+
+    async def _vectors_now(
+        self,
+        lexical: list[tuple[str, float]],
+        dense: list[tuple[str, float]],
+        filters: Filters,
+        vector: Vector | None,
+    ) -> list[tuple[str, float]]:
+        """Cosines for the best lexical candidates that have no vector yet, embedded now.
+
+        A deferred ingest makes documents searchable before the model has read them; until
+        its fill reaches a chunk, a search that finds it by its words embeds it (the
+        ``vectors_on_demand`` best lexical candidates at most) and stores the vector, so
+        hybrid ranking sees both scores and the next search finds it by meaning too.
+        """
+        assert vector is not None  # hybrid embedded the query
+        found = {cid for cid, _ in dense}
+        best = sorted(lexical, key=lambda item: item[1], reverse=True)[: self.vectors_on_demand]
+        wanted = [cid for cid, _ in best if cid not in found]
+        missing = await self.store.unembedded(wanted, filters.collections) if wanted else []
+        if not missing:
+            return []
+        inputs = [embedding_input(r.title, r.section, r.embed_text or r.content) for r in missing]
+        vectors = await self.embedder.embed_documents(inputs)
+        await self.store.set_vectors(
+            [(r.chunk_id, v) for r, v in zip(missing, vectors, strict=True)],
+            self.embedder.dim,
+            missing=True,
+        )
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        cosines = np.asarray(vectors, dtype=np.float32) @ query
+        return [(r.chunk_id, float(c)) for r, c in zip(missing, cosines, strict=True)]
 
     async def _results(
         self, ranked: list[tuple[str, float]], hits: dict[str, Hit]

@@ -60,6 +60,12 @@ class _Bars(IngestProgress):
         self.progress.advance(self.files)
         self.progress.update(self.chunks, visible=False)
 
+    def vectors(self, done: int, total: int) -> None:
+        # Every file is stored and searchable; the batch's chunks get their vectors now.
+        label = "  vectors (the files are searchable already)"
+        self.progress.update(self.chunks, description=label, completed=done, total=total)
+        self.progress.update(self.chunks, visible=done < total)
+
 
 def _results_table(results: list[FileResult]) -> Table:
     """One row per file; more than a few unsupported files fold into one row by type."""
@@ -212,9 +218,17 @@ def eval_group() -> None:
 @click.option("--format", "fmt", type=click.Choice(("trec", "beir", "korquad")), required=True)
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--mode", type=click.Choice((*MODES, "all")), default="all", show_default=True)
+@click.option(
+    "--deferred",
+    is_flag=True,
+    help="Score search as a deferred ingest leaves it before its fill: no stored vectors, "
+    "hybrid embeds its best lexical candidates on demand.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print {mode: {metric: value}}.")
 @pass_settings
-def eval_retrieval(settings: Settings, fmt: str, path: Path, mode: str, as_json: bool) -> None:
+def eval_retrieval(
+    settings: Settings, fmt: str, path: Path, mode: str, deferred: bool, as_json: bool
+) -> None:
     """Build a throwaway collection from a dataset and score every query."""
     from knowledge.evaluation import METRICS, load_dataset
     from knowledge.retrieval_eval import run_retrieval_eval
@@ -236,6 +250,7 @@ def eval_retrieval(settings: Settings, fmt: str, path: Path, mode: str, as_json:
                 k.searcher,  # the production searcher: what users get is what is measured
                 k.ingestor,
                 modes=modes,  # type: ignore[arg-type]
+                deferred=deferred,
                 on_progress=report,
             )
 

@@ -17,6 +17,7 @@ retrieval), ``_retrieval`` (filters, dense retrieval, passages), ``_postgres`` (
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -60,7 +61,8 @@ __all__ = [
 
 
 class ChunkStore(Protocol):
-    """What search reads from a store: collections, candidates by each retriever, passages."""
+    """What search needs of a store: collections, candidates by each retriever, passages,
+    and a place for the vectors it makes for chunks stored without one."""
 
     async def list_collections(self) -> list[CollectionInfo]:
         """Every collection, by name."""
@@ -80,4 +82,20 @@ class ChunkStore(Protocol):
 
     async def passages(self, ids: Sequence[str]) -> dict[str, Passage]:
         """The chunks ``ids`` that are still stored, by id."""
+        ...
+
+    async def unembedded(
+        self, ids: Sequence[str], collections: Sequence[uuid.UUID]
+    ) -> list[EmbeddingInput]:
+        """Of the chunks ``ids`` in ``collections``, those with no vector yet, and their input."""
+        ...
+
+    async def set_vectors(
+        self,
+        vectors: Sequence[tuple[str, np.ndarray[Any, Any]]],
+        dim: int,
+        *,
+        missing: bool = False,
+    ) -> None:
+        """Store the vectors of chunks (``missing``: only where a chunk has none)."""
         ...

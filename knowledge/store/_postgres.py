@@ -335,25 +335,53 @@ class KnowledgeStore:
 
     # --- re-embedding ------------------------------------------------------------------
 
-    async def embedding_inputs(self, collection: CollectionInfo) -> list[EmbeddingInput]:
-        """What each embedded chunk of ``collection`` was embedded from (tables are not)."""
+    async def embedding_inputs(
+        self, collection: CollectionInfo, *, missing: bool = False
+    ) -> list[EmbeddingInput]:
+        """What each embedded chunk of ``collection`` was embedded from (tables are not).
+
+        ``missing``: only the chunks stored without a vector yet (a deferred ingest's).
+        """
+        query = _EMBEDDING_INPUTS.where(Chunk.collection_id == collection.id)
+        if missing:
+            query = query.where(Chunk.embedding.is_(None))
         async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(Chunk.id, Document.title, Chunk.section, Chunk.content, Chunk.embed_text)
-                .join(Document, Document.id == Chunk.document_id)
-                .where(Chunk.collection_id == collection.id, Chunk.kind != "table")
-            )
-            return [EmbeddingInput(*row) for row in rows]
+            return [EmbeddingInput(*row) for row in await conn.execute(query.order_by(Chunk.id))]
+
+    async def unembedded(
+        self, ids: Sequence[str], collections: Sequence[uuid.UUID]
+    ) -> list[EmbeddingInput]:
+        """Of the chunks ``ids`` in ``collections``, those with no vector yet, and their input."""
+        if not ids or not collections:
+            return []
+        query = _EMBEDDING_INPUTS.where(
+            Chunk.id.in_(list(ids)),
+            Chunk.collection_id.in_(list(collections)),
+            Chunk.embedding.is_(None),
+        )
+        async with self.engine.connect() as conn:
+            return [EmbeddingInput(*row) for row in await conn.execute(query)]
 
     async def set_vectors(
-        self, vectors: Sequence[tuple[str, np.ndarray[Any, Any]]], dim: int
+        self,
+        vectors: Sequence[tuple[str, np.ndarray[Any, Any]]],
+        dim: int,
+        *,
+        missing: bool = False,
     ) -> None:
-        """Replace the vectors of chunks (``(chunk id, vector)``), in one transaction."""
+        """Replace the vectors of chunks (``(chunk id, vector)``), in one transaction.
+
+        ``missing``: only fill chunks that have none (a search or a fill racing another one
+        leaves the first vector, and a chunk since replaced or re-embedded is not touched).
+        """
+        if not vectors:
+            return
         chunks = cast(Table, Chunk.__table__)
+        where = chunks.c.id == bindparam("chunk_id")
+        if missing:
+            where = where & chunks.c.embedding.is_(None)
         statement = (
-            chunks.update()
-            .where(chunks.c.id == bindparam("chunk_id"))
-            .values(embedding=bindparam("vector"), embedding_dim=dim)
+            chunks.update().where(where).values(embedding=bindparam("vector"), embedding_dim=dim)
         )
         async with self.engine.begin() as conn:
             await conn.execute(statement, [{"chunk_id": c, "vector": v} for c, v in vectors])
@@ -367,6 +395,14 @@ class KnowledgeStore:
                 .where(Collection.id == collection.id)
                 .values(embedding_model=embedder.name, embedding_dim=embedder.dim)
             )
+
+
+# What a chunk's vector is computed from; table chunks (display only) get none.
+_EMBEDDING_INPUTS = (
+    select(Chunk.id, Document.title, Chunk.section, Chunk.content, Chunk.embed_text)
+    .join(Document, Document.id == Chunk.document_id)
+    .where(Chunk.kind != "table")
+)
 
 
 async def _delete_sources(
