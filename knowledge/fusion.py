@@ -13,10 +13,15 @@ __all__ = ["Hit", "normalize", "rrf"]
 
 @dataclass
 class Hit:
-    """One chunk's scores from each retriever (None: that retriever did not return it)."""
+    """One chunk's scores from each retriever (None: that retriever did not return it).
+
+    ``unembedded``: the chunk has no vector yet (a deferred ingest's, beyond what the search
+    embedded on demand), so its dense score is unknown rather than low.
+    """
 
     dense: float | None = None
     lexical: float | None = None
+    unembedded: bool = False
 
 
 def normalize(scores: dict[str, float | None], reference: int) -> dict[str, float]:

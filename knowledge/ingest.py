@@ -142,7 +142,7 @@ class Ingestor:
             if not loader.done():  # stopped early: do not leave a parser running
                 loader.cancel()
             await asyncio.gather(loader, return_exceptions=True)
-        if self.defer_vectors and any(r.embedded for r in results):
+        if self.defer_vectors:  # also takes what an earlier, interrupted fill left
             await self.fill_vectors(collection, progress)
         return results
 

@@ -245,6 +245,7 @@ class Searcher:
         ``dense_collections`` narrows the dense retriever (default: ``filters``' collections).
         """
         hits: dict[str, Hit] = {}
+        pending: set[str] = set()
         dense_filters = filters
         if dense_collections is not None:
             dense_filters = replace(filters, collections=list(dense_collections))
@@ -258,7 +259,8 @@ class Searcher:
                 self._dense(query_vector, dense_filters, limit),
             )
             lexical = found.hits
-            dense += await self._vectors_now(lexical, dense, dense_filters, query_vector)
+            now, pending = await self._vectors_now(lexical, dense, dense_filters, query_vector)
+            dense += now
         elif mode == "lexical":
             lexical = (await self.lexical(query, filters, limit)).hits
         else:
@@ -267,6 +269,8 @@ class Searcher:
             hits.setdefault(chunk, Hit()).lexical = score
         for chunk, score in dense:
             hits.setdefault(chunk, Hit()).dense = score
+        for chunk in pending:
+            hits[chunk].unembedded = True
         return hits
 
     async def lexical(self, query: str, filters: Filters, limit: int) -> Lexical:
@@ -316,16 +320,20 @@ class Searcher:
 
         A chunk one retriever did not return is given that retriever's lowest returned
         score: it ranked below all of them, not at some fixed zero that could sit above
-        the tail of the list.
+        the tail of the list. A chunk with no vector yet has no dense score to be low: it
+        keeps its lexical one on both sides, so it ranks where words alone put it rather
+        than below every chunk that happens to have been embedded.
         """
         dense = normalize({cid: h.dense for cid, h in hits.items()}, self.candidate_pool)
         lexical = normalize({cid: h.lexical for cid, h in hits.items()}, self.candidate_pool)
         dense_missing = min(dense.values(), default=0.0)
         lexical_missing = min(lexical.values(), default=0.0)
-        return {
-            cid: w * dense.get(cid, dense_missing) + (1 - w) * lexical.get(cid, lexical_missing)
-            for cid in hits
-        }
+        fused = {}
+        for cid, hit in hits.items():
+            words = lexical.get(cid, lexical_missing)
+            meaning = dense.get(cid, words if hit.unembedded else dense_missing)
+            fused[cid] = w * meaning + (1 - w) * words
+        return fused
 
     async def _query_vector(self, query: str) -> Vector:
         vector = self._vectors.get(query)
@@ -354,8 +362,9 @@ class Searcher:
         dense: list[tuple[str, float]],
         filters: Filters,
         vector: Vector | None,
-    ) -> list[tuple[str, float]]:
-        """Cosines for the best lexical candidates that have no vector yet, embedded now.
+    ) -> tuple[list[tuple[str, float]], set[str]]:
+        """Lexical candidates stored without a vector: cosines for the best of them, embedded
+        now, and the ids of the rest (their dense score unknown, see ``_weighted``).
 
         A deferred ingest makes documents searchable before the model has read them; until
         its fill reaches a chunk, a search that finds it by its words embeds it (the
@@ -364,11 +373,15 @@ class Searcher:
         """
         assert vector is not None  # hybrid embedded the query
         found = {cid for cid, _ in dense}
-        best = sorted(lexical, key=lambda item: item[1], reverse=True)[: self.vectors_on_demand]
-        wanted = [cid for cid, _ in best if cid not in found]
-        missing = await self.store.unembedded(wanted, filters.collections) if wanted else []
-        if not missing:
-            return []
+        ids = [cid for cid, _ in lexical if cid not in found]
+        waiting = await self.store.unembedded(ids, filters.collections) if ids else set()
+        if not waiting:
+            return [], set()
+        best = sorted(lexical, key=lambda item: item[1], reverse=True)
+        wanted = [cid for cid, _ in best if cid in waiting][: self.vectors_on_demand]
+        if not wanted:
+            return [], waiting
+        missing = await self.store.embedding_inputs_of(wanted)
         inputs = [embedding_input(r.title, r.section, r.embed_text or r.content) for r in missing]
         vectors = await self.embedder.embed_documents(inputs)
         await self.store.set_vectors(
@@ -378,7 +391,8 @@ class Searcher:
         )
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         cosines = np.asarray(vectors, dtype=np.float32) @ query
-        return [(r.chunk_id, float(c)) for r, c in zip(missing, cosines, strict=True)]
+        now = [(r.chunk_id, float(c)) for r, c in zip(missing, cosines, strict=True)]
+        return now, waiting - {cid for cid, _ in now}
 
     async def _results(
         self, ranked: list[tuple[str, float]], hits: dict[str, Hit]

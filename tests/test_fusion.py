@@ -49,3 +49,23 @@ def test_the_dense_weight_follows_the_querys_script() -> None:
     hits = {"dense-best": Hit(dense=0.9, lexical=1.0), "lexical-best": Hit(dense=0.5, lexical=9.0)}
     assert searcher.rank(hits, "hybrid", query="강아지 사료")[0][0] == "dense-best"
     assert searcher.rank(hits, "hybrid", query="dog food")[0][0] == "lexical-best"
+
+
+def test_a_chunk_without_a_vector_yet_ranks_by_its_words_not_below_the_embedded() -> None:
+    # A deferred ingest's chunk the search did not embed has no dense score to be low: it
+    # keeps its lexical score on both sides, where a chunk the dense list missed takes the
+    # list's lowest.
+    hits = {
+        "embedded-top": Hit(dense=0.9, lexical=10.0),
+        "embedded-low": Hit(dense=0.1, lexical=2.0),
+        "waiting": Hit(lexical=6.0, unembedded=True),
+        "missed": Hit(lexical=6.0),
+    }
+    scores = dict(_searcher().rank(hits, "hybrid", query="waiting"))
+    lexical_of_waiting = (6.0 - 2.0) / (10.0 - 2.0)
+    assert scores["waiting"] == pytest.approx(lexical_of_waiting)
+    assert scores["missed"] == pytest.approx(0.8 * lexical_of_waiting)  # dense at the lowest, 0
+    assert [cid for cid, _ in _searcher().rank(hits, "hybrid", query="w")][:2] == [
+        "embedded-top",
+        "waiting",
+    ]

@@ -84,10 +84,13 @@ class ChunkStore(Protocol):
         """The chunks ``ids`` that are still stored, by id."""
         ...
 
-    async def unembedded(
-        self, ids: Sequence[str], collections: Sequence[uuid.UUID]
-    ) -> list[EmbeddingInput]:
-        """Of the chunks ``ids`` in ``collections``, those with no vector yet, and their input."""
+    async def unembedded(self, ids: Sequence[str], collections: Sequence[uuid.UUID]) -> set[str]:
+        """Of the chunks ``ids`` in ``collections``, those that should have a vector and have
+        none yet (a table's display chunk never gets one)."""
+        ...
+
+    async def embedding_inputs_of(self, ids: Sequence[str]) -> list[EmbeddingInput]:
+        """What the chunks ``ids`` (those still stored) are embedded from."""
         ...
 
     async def set_vectors(

@@ -348,17 +348,23 @@ class KnowledgeStore:
         async with self.engine.connect() as conn:
             return [EmbeddingInput(*row) for row in await conn.execute(query.order_by(Chunk.id))]
 
-    async def unembedded(
-        self, ids: Sequence[str], collections: Sequence[uuid.UUID]
-    ) -> list[EmbeddingInput]:
-        """Of the chunks ``ids`` in ``collections``, those with no vector yet, and their input."""
+    async def unembedded(self, ids: Sequence[str], collections: Sequence[uuid.UUID]) -> set[str]:
+        """Of the chunks ``ids`` in ``collections``, those that should have a vector and have
+        none yet (a table's display chunk never gets one)."""
         if not ids or not collections:
-            return []
-        query = _EMBEDDING_INPUTS.where(
+            return set()
+        query = select(Chunk.id).where(
             Chunk.id.in_(list(ids)),
             Chunk.collection_id.in_(list(collections)),
             Chunk.embedding.is_(None),
+            Chunk.kind != "table",
         )
+        async with self.engine.connect() as conn:
+            return set((await conn.execute(query)).scalars())
+
+    async def embedding_inputs_of(self, ids: Sequence[str]) -> list[EmbeddingInput]:
+        """What the chunks ``ids`` (those still stored) are embedded from."""
+        query = _EMBEDDING_INPUTS.where(Chunk.id.in_(list(ids)))
         async with self.engine.connect() as conn:
             return [EmbeddingInput(*row) for row in await conn.execute(query)]
 
