@@ -9,6 +9,10 @@ nothing is embedded or written. A changed file becomes a new version; its chunks
 content did not change reuse their stored vectors. Chunks are cut so that the model reads
 all of what it embeds (title, section and content together fit its input length).
 
+With ``defer_vectors`` (the app's default), each file is stored without vectors, searchable
+by its words at once, and the model reads the batch's chunks after the last file, in one
+fill (:meth:`Ingestor.fill_vectors`) whose failure loses no file.
+
 A batch outlives its worst file: a file that cannot be read, parsed, chunked, embedded or
 written is refused with one line (its traceback goes to the debug log), the version write
 is one transaction so nothing half-written stays, and the next file goes on. Only errors

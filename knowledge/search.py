@@ -6,6 +6,9 @@
 - Hybrid (the default): each list's scores min-max normalized, then a weighted sum. On our
   measurements plain reciprocal rank fusion loses to the better single retriever when the
   other is much weaker (e5 on Korean BM25's home ground); ``fusion="rrf"`` is still there.
+- Vectors on demand: a deferred ingest stores chunks before the model reads them. Until its
+  fill reaches them, hybrid search embeds the best of its lexical candidates that have no
+  vector (``vectors_on_demand``), keeps those vectors, and ranks the rest by their words.
 
 :meth:`Searcher.search` is the one ranking path: the CLI, the ``search_documents`` tool,
 Slack and ``deskbot eval retrieval`` all call it. The searcher issues no SQL: it asks a
