@@ -34,7 +34,7 @@ SETTINGS = {
 }
 
 
-def _korquad() -> dict[str, object]:
+def _korquad(passages: dict[str, str] = PASSAGES) -> dict[str, object]:
     """One article per passage, titled like the file the passage is ingested from."""
     return {
         "version": "KorQuAD_v1.0_dev",
@@ -50,7 +50,7 @@ def _korquad() -> dict[str, object]:
                     }
                 ],
             }
-            for title, text in PASSAGES.items()
+            for title, text in passages.items()
         ],
     }
 
@@ -136,3 +136,27 @@ def test_each_embedder_has_its_own_relevance_floor(
 
     assert dense() == ["laptops"]  # 0.48 clears MiniLM's 0.20; lunch (0.08) does not
     assert dense(DESKBOT_SEARCH_MIN_SIMILARITY="0.80") == []  # a set floor still rules
+
+
+def test_eval_measures_search_before_a_deferred_ingests_fill(
+    run_cli: Run, fresh_database: FreshDatabase, tmp_path: Path
+) -> None:
+    # Before the fill only the passages a search finds by their words get a vector: the
+    # decoy shares the question's words and is embedded on demand; this answer shares none
+    # (not even the bigram 에서), so it waits for the fill a real ingest runs and
+    # ``--deferred`` leaves out.
+    env = {"DATABASE_URL": fresh_database.url, **SETTINGS}
+    passages = {**PASSAGES, ANSWER: "반려견 먹이와 간식은 동물병원 옆 펫숍이 판매한다."}
+    dataset = tmp_path / "korquad.json"
+    dataset.write_text(json.dumps(_korquad(passages), ensure_ascii=False), encoding="utf-8")
+
+    def recall(*flags: str) -> float:
+        evaluated = run_cli(
+            "eval", "retrieval", "--format", "korquad", str(dataset), "--mode", "hybrid",
+            *flags, "--json", env=env,
+        )  # fmt: skip
+        assert evaluated.code == 0, evaluated.stderr
+        return float(json.loads(evaluated.stdout)["hybrid"]["recall@1"])
+
+    assert recall("--deferred") == 0.0
+    assert recall() == 1.0  # stored with its vectors
