@@ -113,7 +113,7 @@ async def test_every_file_is_stored_before_the_fill_embeds_the_batch(
     assert len(embedder.read) == total
     assert await _without_vectors(database) == 0
 
-    # The same files again: unchanged, nothing to embed, no fill.
+    # The same files again: unchanged; the fill finds nothing to embed.
     again = await ingestor.ingest_paths([tmp_path / "docs"], collection, progress=_Events())
     await ingestor.aclose()
     assert [r.status for r in again] == ["unchanged"] * 3

@@ -2,7 +2,8 @@
 
 Every SQL statement on the knowledge tables lives in this package. Search reaches it
 through :class:`ChunkStore`, the little it needs (collections, lexical and dense
-candidates, passages); :class:`KnowledgeStore` is the PostgreSQL implementation of that
+candidates, passages, and the vectors it makes on demand for chunks stored without one);
+:class:`KnowledgeStore` is the PostgreSQL implementation of that
 and of the writes.
 
 A new version of a document is written in one transaction: the new document row and all
