@@ -146,7 +146,8 @@ class Ingestor:
             if not loader.done():  # stopped early: do not leave a parser running
                 loader.cancel()
             await asyncio.gather(loader, return_exceptions=True)
-        if self.defer_vectors:  # also takes what an earlier, interrupted fill left
+        if self.defer_vectors and any(r.embedded for r in results):
+            # Also takes what an earlier, failed fill left; an unchanged batch costs nothing.
             await self.fill_vectors(collection, progress)
         return results
 
@@ -155,9 +156,10 @@ class Ingestor:
     ) -> int:
         """Embed the chunks of ``collection`` still without a vector; how many were filled.
 
-        A deferred ingest ends with this. Its files are already stored, so a failure here
-        (the model, the database) loses nothing: it is logged, searches embed the chunks
-        they find on demand, and the next deferred ingest's fill takes the rest.
+        A deferred ingest that stored new chunks ends with this. Its files are already
+        stored, so a failure here (the model, the database) loses nothing: it is logged,
+        searches embed the chunks they find on demand, and the next such ingest's fill, or
+        ``deskbot reindex --missing``, takes the rest.
         """
         progress = progress or Progress()
         try:

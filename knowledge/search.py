@@ -384,14 +384,21 @@ class Searcher:
         wanted = [cid for cid, _ in best if cid in waiting][: self.vectors_on_demand]
         if not wanted:
             return [], waiting
-        missing = await self.store.embedding_inputs_of(wanted)
-        inputs = [embedding_input(r.title, r.section, r.embed_text or r.content) for r in missing]
-        vectors = await self.embedder.embed_documents(inputs)
-        await self.store.set_vectors(
-            [(r.chunk_id, v) for r, v in zip(missing, vectors, strict=True)],
-            self.embedder.dim,
-            missing=True,
-        )
+        try:
+            missing = await self.store.embedding_inputs_of(wanted)
+            inputs = [
+                embedding_input(r.title, r.section, r.embed_text or r.content) for r in missing
+            ]
+            vectors = await self.embedder.embed_documents(inputs)
+            await self.store.set_vectors(
+                [(r.chunk_id, v) for r, v in zip(missing, vectors, strict=True)],
+                self.embedder.dim,
+                missing=True,
+            )
+        except Exception as exc:  # the words still rank them: a search never fails for this
+            log.warning("vectors on demand failed (%s: %s)", type(exc).__name__, exc)
+            log.debug("vectors on demand failed", exc_info=exc)
+            return [], waiting
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         cosines = np.asarray(vectors, dtype=np.float32) @ query
         now = [(r.chunk_id, float(c)) for r, c in zip(missing, cosines, strict=True)]

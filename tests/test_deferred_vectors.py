@@ -113,10 +113,12 @@ async def test_every_file_is_stored_before_the_fill_embeds_the_batch(
     assert len(embedder.read) == total
     assert await _without_vectors(database) == 0
 
-    # The same files again: unchanged; the fill finds nothing to embed.
-    again = await ingestor.ingest_paths([tmp_path / "docs"], collection, progress=_Events())
+    # The same files again: unchanged, so nothing is embedded and no fill runs.
+    quiet = _Events()
+    again = await ingestor.ingest_paths([tmp_path / "docs"], collection, progress=quiet)
     await ingestor.aclose()
     assert [r.status for r in again] == ["unchanged"] * 3
+    assert [kind for kind, _ in quiet.events] == ["file"] * 3
     assert len(embedder.read) == total
 
 
@@ -144,13 +146,19 @@ async def test_a_failed_fill_loses_no_file_and_the_next_one_finishes(
     hits = await lexical.search("parking permits", Scope.everything(), mode="lexical")
     assert hits and "front desk" in hits[0].content
 
+    # The next ingest that stores something fills what this one left, with its own.
     embedder.failing = False
-    assert await ingestor.fill_vectors(collection) == waiting
+    (tmp_path / "docs" / "lunch.md").write_text("Lunch is served from noon.\n")
+    later = _Events()
+    results = await ingestor.ingest_paths([tmp_path / "docs"], collection, progress=later)
+    await ingestor.aclose()
+    assert [r.status for r in results] == ["unchanged", "unchanged", "stored", "unchanged"]
+    assert ("vectors", (waiting + 1, waiting + 1)) in later.events
     assert await _without_vectors(database) == 0
 
 
 async def test_hybrid_search_embeds_the_candidates_it_finds_without_a_vector(
-    database: Database,
+    database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = KnowledgeStore(database.engine)
     embedder = _Recorder()
@@ -187,6 +195,14 @@ async def test_hybrid_search_embeds_the_candidates_it_finds_without_a_vector(
     other = _Recorder("recorder/two")
     await Searcher(store, other).search("parking permits", Scope.everything())
     assert other.read == [] and await _without_vectors(database) == 2
+
+    # A model that fails on demand costs the search its vectors, not its answer.
+    embedder.failing = True
+    with caplog.at_level(logging.WARNING, logger="knowledge.search"):
+        found = await searcher.search("parking permits", Scope.everything())
+    assert found[0].citation.source == "parking.txt" and found[0].dense_score is None
+    assert "vectors on demand failed (RuntimeError: model server went away)" in caplog.text
+    assert await _without_vectors(database) == 2
 
 
 async def test_a_fill_refuses_a_collection_another_model_made(database: Database) -> None:

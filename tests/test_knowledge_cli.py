@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.conftest import CliResult, FreshDatabase
@@ -263,3 +264,35 @@ def test_a_folder_full_of_unsupported_files_is_one_row_of_the_ingest_table() -> 
     few = Console(record=True, width=200)
     few.print(_results_table(kept + junk[:2]))
     assert "0.png" in few.export_text() and "other files" not in few.export_text()
+
+
+def test_reindex_missing_embeds_only_what_a_failed_fill_left(
+    run_cli: Run, fresh_database: FreshDatabase, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": fresh_database.url}
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "hotel.txt").write_text("Hotel stays are paid up to 180 dollars a night.\n")
+    (corpus / "leave.txt").write_text("연차 휴가는 입사 첫해에 15일이 주어진다.\n")
+    assert run_cli("ingest", str(corpus), "-c", "handbook", env=env).code == 0
+    # As a fill that failed halfway leaves it: one document's chunks without a vector.
+    waiting = "SELECT count(*) FROM chunks WHERE embedding IS NULL"
+    with psycopg.connect(fresh_database.url, autocommit=True) as conn:
+        assert conn.execute(waiting).fetchone() == (0,)
+        conn.execute(
+            "UPDATE chunks SET embedding = NULL, embedding_dim = NULL WHERE document_id IN "
+            "(SELECT id FROM documents WHERE title = 'leave')"
+        )
+        left = conn.execute(waiting).fetchone()
+    assert left is not None and left[0] > 0
+
+    filled = run_cli("reindex", "handbook", "--missing", env=env)
+    assert filled.code == 0, filled.stderr
+    assert f"embedded {left[0]} chunks of handbook with e5-int8" in filled.stdout
+    with psycopg.connect(fresh_database.url) as conn:
+        assert conn.execute(waiting).fetchone() == (0,)
+    found = run_cli("search", "휴가 일수", "--mode", "dense", "--json", env=env)
+    assert json.loads(found.stdout)[0]["citation"]["title"] == "leave"
+
+    unknown = run_cli("reindex", "nope", "--missing", env=env)
+    assert unknown.code != 0 and len(unknown.stderr.strip().splitlines()) == 1

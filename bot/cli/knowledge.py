@@ -186,24 +186,32 @@ def _result_json(r: SearchResult) -> dict[str, Any]:
 
 @click.command()
 @click.argument("collection")
+@click.option(
+    "--missing",
+    is_flag=True,
+    help="Only embed the chunks still without a vector (what a failed fill left).",
+)
 @pass_settings
-def reindex(settings: Settings, collection: str) -> None:
+def reindex(settings: Settings, collection: str, missing: bool) -> None:
     """Re-embed a collection with the configured embedder."""
-    from knowledge.reindex import reindex_collection
+    from knowledge.reindex import fill_vectors, reindex_collection
 
     err = Console(stderr=True)
+    run = fill_vectors if missing else reindex_collection
 
     async def work(k: Knowledge) -> int:
         with progress_bars(err) as progress:
-            task = progress.add_task(f"re-embedding {collection}", total=None)
+            label = "embedding what is missing in" if missing else "re-embedding"
+            task = progress.add_task(f"{label} {collection}", total=None)
 
             def advance(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            return await reindex_collection(k.store, k.embedder, collection, on_progress=advance)
+            return await run(k.store, k.embedder, collection, on_progress=advance)
 
     count = run_with_knowledge(settings, work)
-    click.echo(f"re-embedded {count} chunks of {collection} with {settings.embedder}")
+    verb = "embedded" if missing else "re-embedded"
+    click.echo(f"{verb} {count} chunks of {collection} with {settings.embedder}")
 
 
 # --- eval retrieval ---------------------------------------------------------------------

@@ -7,7 +7,10 @@ from collections.abc import Sequence, Set
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy import String, Table, any_, bindparam, delete, func, select, update
+from sqlalchemy import cast as cast_
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -353,9 +356,10 @@ class KnowledgeStore:
         none yet (a table's display chunk never gets one)."""
         if not ids or not collections:
             return set()
+        # ``= ANY(array)``: one statement whatever the number of ids (4,000 in an eval).
         query = select(Chunk.id).where(
-            Chunk.id.in_(list(ids)),
-            Chunk.collection_id.in_(list(collections)),
+            Chunk.id == any_(cast_(list(ids), ARRAY(String))),
+            Chunk.collection_id == any_(cast_(list(collections), ARRAY(PG_UUID))),
             Chunk.embedding.is_(None),
             Chunk.kind != "table",
         )
@@ -364,7 +368,7 @@ class KnowledgeStore:
 
     async def embedding_inputs_of(self, ids: Sequence[str]) -> list[EmbeddingInput]:
         """What the chunks ``ids`` (those still stored) are embedded from."""
-        query = _EMBEDDING_INPUTS.where(Chunk.id.in_(list(ids)))
+        query = _EMBEDDING_INPUTS.where(Chunk.id == any_(cast_(list(ids), ARRAY(String))))
         async with self.engine.connect() as conn:
             return [EmbeddingInput(*row) for row in await conn.execute(query)]
 
