@@ -286,11 +286,17 @@ def test_reindex_missing_embeds_only_what_a_failed_fill_left(
         left = conn.execute(waiting).fetchone()
     assert left is not None and left[0] > 0
 
+    def waiting_listed() -> int:
+        listed = run_cli("collections", "list", "--json", env=env)
+        return int(json.loads(listed.stdout)[0]["waiting_for_vectors"])
+
+    assert waiting_listed() == left[0]
     filled = run_cli("reindex", "handbook", "--missing", env=env)
     assert filled.code == 0, filled.stderr
     assert f"embedded {left[0]} chunks of handbook with e5-int8" in filled.stdout
     with psycopg.connect(fresh_database.url) as conn:
         assert conn.execute(waiting).fetchone() == (0,)
+    assert waiting_listed() == 0
     found = run_cli("search", "휴가 일수", "--mode", "dense", "--json", env=env)
     assert json.loads(found.stdout)[0]["citation"]["title"] == "leave"
 

@@ -9,6 +9,7 @@ roles (a Slack user id; a Discord user or role id), or by anyone in one of its c
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import click
@@ -48,18 +49,21 @@ def collections_group() -> None:
 def collections_list(settings: Settings, as_json: bool) -> None:
     """Every collection with its model, size and readers."""
 
-    async def work(k: Knowledge) -> list[CollectionInfo]:
-        return await k.store.list_collections()
+    async def work(k: Knowledge) -> tuple[list[CollectionInfo], dict[uuid.UUID, int]]:
+        return await k.store.list_collections(), await k.store.waiting_for_vectors()
 
-    found = run_with_knowledge(settings, work)
+    found, waiting = run_with_knowledge(settings, work)
     if as_json:
-        echo_json([_json(c) for c in found])
+        echo_json([{**_json(c), "waiting_for_vectors": waiting.get(c.id, 0)} for c in found])
         return
     table = Table(title="collections")
-    for column in ("name", "chunks", "embedder", "readers"):
+    # Waiting: chunks a deferred ingest stored whose fill has not reached them (or failed:
+    # `deskbot reindex NAME --missing`).
+    for column in ("name", "chunks", "waiting for vectors", "embedder", "readers"):
         table.add_column(column)
     for c in found:
-        table.add_row(c.name, str(c.chunk_count), c.embedding_model, readers(c))
+        count = str(waiting.get(c.id, 0))
+        table.add_row(c.name, str(c.chunk_count), count, c.embedding_model, readers(c))
     Console().print(table)
 
 

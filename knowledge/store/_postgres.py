@@ -63,6 +63,16 @@ class KnowledgeStore:
             rows = await conn.execute(select(*_COLLECTION_COLUMNS).order_by(Collection.name))
             return [collection_info(row) for row in rows]
 
+    async def waiting_for_vectors(self) -> dict[uuid.UUID, int]:
+        """Collection id -> its chunks still without a vector (none listed: none waiting)."""
+        query = (
+            select(Chunk.collection_id, func.count())
+            .where(Chunk.embedding.is_(None), Chunk.kind != "table")
+            .group_by(Chunk.collection_id)
+        )
+        async with self.engine.connect() as conn:
+            return {row[0]: int(row[1]) for row in await conn.execute(query)}
+
     async def ensure_collection(
         self,
         name: str,
