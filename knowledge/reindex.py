@@ -44,8 +44,8 @@ async def fill_vectors(
     failed fill left); returns how many were filled.
 
     Each batch is its own transaction, so a fill stopped halfway keeps what it did, and
-    the next fill (every deferred ingest runs one) takes the rest. A chunk a search
-    embedded meanwhile keeps the search's vector.
+    the next fill (a deferred ingest that stores something, or ``deskbot reindex
+    --missing``) takes the rest. A chunk a search embedded meanwhile keeps that vector.
     """
     collection = await store.get_collection(name)
     check_embedder(collection, embedder)
