@@ -5,12 +5,9 @@ finds without a vector, and keeps those vectors.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sqlalchemy import func, select
 
@@ -22,6 +19,7 @@ from knowledge.reindex import fill_vectors
 from knowledge.schema import Chunk
 from knowledge.search import Scope, Searcher
 from knowledge.store import KnowledgeStore
+from tests.shared_models import RecordingEmbedder
 
 pytestmark = pytest.mark.integration
 
@@ -30,40 +28,6 @@ DOCS = {
     "leave.md": "# 휴가\n\n연차 휴가는 입사 첫해에 15일이 주어진다.\n",
     "parking.txt": "Parking permits are sold at the front desk on the first floor.\n",
 }
-
-
-class _Recorder:
-    """An embedder that writes down what it reads (vectors from the text's hash); it raises
-    while ``failing`` is set."""
-
-    dim = 8
-    max_tokens = 512
-    relevance_floor = 0.0
-
-    def __init__(self, name: str = "recorder/one") -> None:
-        self.name = name
-        self.read: list[str] = []
-        self.failing = False
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split()) + 2
-
-    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        if self.failing:
-            raise RuntimeError("model server went away")
-        self.read += texts
-        return np.stack([self._vector(t) for t in texts])
-
-    async def embed_query(self, text: str) -> np.ndarray:
-        return self._vector(text)
-
-    async def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return np.stack([self._vector(t) for t in texts])
-
-    def _vector(self, text: str) -> np.ndarray:
-        raw = np.frombuffer(hashlib.sha256(text.encode()).digest()[: self.dim], dtype=np.uint8)
-        vector = raw.astype(np.float32) + 1.0
-        return vector / np.linalg.norm(vector)
 
 
 class _Events(Progress):
@@ -94,7 +58,7 @@ async def test_every_file_is_stored_before_the_fill_embeds_the_batch(
     database: Database, tmp_path: Path
 ) -> None:
     store = KnowledgeStore(database.engine)
-    embedder = _Recorder()
+    embedder = RecordingEmbedder()
     collection = await store.ensure_collection("handbook", embedder)
     ingestor = Ingestor(store, embedder, defer_vectors=True)
     progress = _Events()
@@ -126,7 +90,7 @@ async def test_a_failed_fill_loses_no_file_and_the_next_one_finishes(
     database: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = KnowledgeStore(database.engine)
-    embedder = _Recorder()
+    embedder = RecordingEmbedder()
     collection = await store.ensure_collection("handbook", embedder)
     ingestor = Ingestor(store, embedder, defer_vectors=True)
     embedder.failing = True
@@ -161,7 +125,7 @@ async def test_hybrid_search_embeds_the_candidates_it_finds_without_a_vector(
     database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = KnowledgeStore(database.engine)
-    embedder = _Recorder()
+    embedder = RecordingEmbedder()
     collection = await store.ensure_collection("handbook", embedder)
     ingestor = Ingestor(store, embedder)
     for name, text in DOCS.items():
@@ -192,7 +156,7 @@ async def test_hybrid_search_embeds_the_candidates_it_finds_without_a_vector(
     assert len(embedder.read) == 1 and await _without_vectors(database) == 2
 
     # Another model's collection is never given this model's vectors.
-    other = _Recorder("recorder/two")
+    other = RecordingEmbedder("recorder/two")
     await Searcher(store, other).search("parking permits", Scope.everything())
     assert other.read == [] and await _without_vectors(database) == 2
 
@@ -207,6 +171,6 @@ async def test_hybrid_search_embeds_the_candidates_it_finds_without_a_vector(
 
 async def test_a_fill_refuses_a_collection_another_model_made(database: Database) -> None:
     store = KnowledgeStore(database.engine)
-    await store.ensure_collection("handbook", _Recorder("recorder/one"))
+    await store.ensure_collection("handbook", RecordingEmbedder("recorder/one"))
     with pytest.raises(EmbeddingMismatchError, match="deskbot reindex handbook"):
-        await fill_vectors(store, _Recorder("recorder/two"), "handbook")
+        await fill_vectors(store, RecordingEmbedder("recorder/two"), "handbook")

